@@ -1,0 +1,78 @@
+import type { KmuxError } from '../errors.js';
+
+/**
+ * A codec plugs a wire protocol into kmux. The core only moves length-prefixed frames;
+ * a codec has three halves, each used where it runs:
+ *
+ * - the server front end ({@link ServerCodec}), in the main thread: reads just enough of
+ *   a request (id, method) to route, time and count it, and writes error replies that the
+ *   core itself produces (overloaded, deadline exceeded, worker died);
+ * - the worker half ({@link WorkerCodec}), in every worker thread: decodes the request,
+ *   runs the user's handler and encodes the reply. It is loaded by module path, because
+ *   functions cannot cross threads;
+ * - the client half ({@link ClientCodec}): encodes requests and reads reply ids, so the
+ *   generic {@link Client} can match pipelined replies.
+ *
+ * Frame bodies never include the 4-byte length prefix.
+ */
+
+/** What the main thread needs to know about a request. */
+export interface RequestHead {
+  /** Request id chosen by the client (a Thrift seqid); echoed in the reply. */
+  readonly id: number;
+  /** Method name, for per-method deadlines and stats. */
+  readonly method: string;
+  /** True when the client expects no reply (Thrift oneway). */
+  readonly oneway: boolean;
+}
+
+export interface ServerCodec {
+  /** Short protocol name for logs and stats, e.g. "thrift-binary". */
+  readonly name: string;
+  /**
+   * Reads the request head. Throws (preferably a ProtocolError) when the frame is not
+   * this protocol at all; the core then closes the connection and counts it.
+   */
+  peek(body: Buffer): RequestHead;
+  /** Encodes an error reply body for a request the core fails without running it. */
+  errorReply(head: RequestHead, error: KmuxError): Buffer;
+  /** Where and how each worker loads its half. */
+  readonly worker: WorkerCodecSpec;
+}
+
+/** Names the module that builds the worker half, and its structured-clonable options. */
+export interface WorkerCodecSpec {
+  /** Absolute path or file: URL of a module exporting `createWorkerCodec`. */
+  readonly module: string;
+  readonly options: unknown;
+}
+
+/** Context of one call inside a worker. */
+export interface CallContext {
+  /** Absolute deadline, in `Date.now()` milliseconds; past it the reply is dropped. */
+  readonly deadline: number;
+}
+
+/** Outcome of one request in a worker. `reply: null` means no reply is owed (oneway). */
+export interface WorkerResult {
+  readonly reply: Buffer | null;
+  /** The reply reports a failure (declared exception or error); counted as an error. */
+  readonly failed: boolean;
+}
+
+export interface WorkerCodec {
+  /**
+   * Decodes, runs the handler and encodes the reply. It must not throw for bad input or
+   * handler errors: those become error replies. A throw is treated as a codec bug and
+   * fails the request with a generic error.
+   */
+  handle(body: Buffer, call: CallContext): WorkerResult | Promise<WorkerResult>;
+}
+
+/** The export a worker codec module provides. */
+export type CreateWorkerCodec = (options: unknown) => WorkerCodec | Promise<WorkerCodec>;
+
+export interface ClientCodec {
+  /** Reads the id of a reply frame, to match it to its request. */
+  replyId(body: Buffer): number;
+}

@@ -1,0 +1,65 @@
+import { pathToFileURL } from 'node:url';
+import type { CreateWorkerCodec, WorkerResult } from './codec.js';
+import { KmuxError } from '../errors.js';
+import { RAW_STATUS, decodeRawRequest, encodeRawError, encodeRawReply } from './raw-wire.js';
+import type { RawCodecOptions } from './raw.js';
+
+type Output = Uint8Array | string;
+type Handler = (payload: Buffer, method: string) => Output | Promise<Output>;
+
+function toBytes(value: Output): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof Uint8Array) return value;
+  throw new TypeError(`handler returned ${typeof value}, expected a Uint8Array or a string`);
+}
+
+async function loadHandler(path: string): Promise<(method: string) => Handler | undefined> {
+  const mod = (await import(path.startsWith('file:') ? path : pathToFileURL(path).href)) as Record<string, unknown>;
+  const main = mod.default;
+  if (typeof main === 'function') return () => main as Handler;
+  // A CommonJS module's exports arrive as `default` too; accept an object of methods there.
+  const methods = (main && typeof main === 'object' ? main : mod) as Record<string, unknown>;
+  return (method) => {
+    const fn = Object.hasOwn(methods, method) ? methods[method] : undefined;
+    return typeof fn === 'function' ? (fn as Handler) : undefined;
+  };
+}
+
+export const createWorkerCodec: CreateWorkerCodec = async (options) => {
+  const handlerFor = await loadHandler((options as RawCodecOptions).handler);
+
+  const failure = (id: number, error: unknown): WorkerResult => {
+    const kmuxError =
+      error instanceof KmuxError ? error : new KmuxError('handler', error instanceof Error ? error.message : String(error));
+    return { reply: encodeRawError(id, kmuxError), failed: true };
+  };
+  const success = (id: number, value: Output): WorkerResult => ({
+    reply: encodeRawReply(id, RAW_STATUS.ok, toBytes(value)),
+    failed: false,
+  });
+
+  return {
+    handle(body) {
+      let request;
+      try {
+        request = decodeRawRequest(body);
+      } catch (error) {
+        return failure(body.length >= 4 ? body.readUInt32BE(0) : 0, new KmuxError('bad_request', String(error)));
+      }
+      const handler = handlerFor(request.method);
+      if (!handler) return failure(request.id, new KmuxError('unknown_method', `unknown method '${request.method}'`));
+      try {
+        const result = handler(request.payload, request.method);
+        if (result instanceof Promise) {
+          return result.then(
+            (value) => success(request.id, value),
+            (error: unknown) => failure(request.id, error),
+          );
+        }
+        return success(request.id, result);
+      } catch (error) {
+        return failure(request.id, error);
+      }
+    },
+  };
+};

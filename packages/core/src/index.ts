@@ -1,0 +1,28 @@
+export { Server, type ListenOptions, type CloseOptions } from './server/server.js';
+export { type ServerOptions, type Logger, DEFAULT_MAX_FRAME_BYTES } from './server/options.js';
+export { Client, type ClientOptions, type RequestOptions } from './client/client.js';
+export { RawClient } from './client/raw-client.js';
+export { rawCodec, rawClientCodec, type RawCodecOptions } from './codec/raw.js';
+export { RAW_STATUS, encodeRawRequest, decodeRawReply } from './codec/raw-wire.js';
+export type {
+  CallContext,
+  ClientCodec,
+  CreateWorkerCodec,
+  RequestHead,
+  ServerCodec,
+  WorkerCodec,
+  WorkerCodecSpec,
+  WorkerResult,
+} from './codec/codec.js';
+export * from './errors.js';
+export { FrameSplitter, encodeFrame, LENGTH_PREFIX_BYTES } from './framing/frame-splitter.js';
+export { Histogram, type Percentiles } from './stats/histogram.js';
+export type { ServerStatsSnapshot, MethodStats, WorkerStats, Outcome } from './stats/server-stats.js';
+export { toPrometheus } from './stats/prometheus.js';
+export {
+  selectTransport,
+  describeTransport,
+  TRANSPORT_PREFERENCE,
+  type TransportName,
+  type TransportReport,
+} from './transport/select.js';

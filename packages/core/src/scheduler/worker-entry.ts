@@ -1,0 +1,104 @@
+/**
+ * The piscina task every worker runs for as long as it lives: it loads the codec's worker
+ * half, then serves request batches from its MessagePort until the port closes. One
+ * long-lived task per worker lets piscina own the thread's lifecycle (replacement,
+ * resourceLimits) while requests flow in batches instead of one task each.
+ */
+import { once } from 'node:events';
+import { pathToFileURL } from 'node:url';
+import { threadId, type MessagePort } from 'node:worker_threads';
+import type { CreateWorkerCodec, WorkerCodec, WorkerResult } from '../codec/codec.js';
+import type { WorkerCodecSpec } from '../codec/codec.js';
+import { REPLY_FAILED, ReplyBatchWriter, readRequestBatch } from './batch.js';
+import type { WorkerMessage } from './worker-messages.js';
+
+export interface ServeTask {
+  readonly port: MessagePort;
+  readonly codec: WorkerCodecSpec;
+}
+
+/** A long synchronous run of handlers sends what it has finished at least this often. */
+const MAX_REPLY_HOLD_MS = 1;
+
+async function loadCodec(spec: WorkerCodecSpec): Promise<WorkerCodec> {
+  const url = spec.module.startsWith('file:') ? spec.module : pathToFileURL(spec.module).href;
+  const mod = (await import(url)) as { createWorkerCodec?: CreateWorkerCodec };
+  if (typeof mod.createWorkerCodec !== 'function') {
+    throw new TypeError(`codec module ${spec.module} does not export createWorkerCodec`);
+  }
+  return mod.createWorkerCodec(spec.options);
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | undefined)?.then === 'function';
+}
+
+class BatchServer {
+  private readonly replies = new ReplyBatchWriter();
+  private flushScheduled = false;
+  private lastFlush = performance.now();
+
+  constructor(
+    private readonly port: MessagePort,
+    private readonly codec: WorkerCodec,
+  ) {}
+
+  serveBatch(batch: ArrayBuffer): void {
+    readRequestBatch(batch, (key, deadline, body) => {
+      let result: WorkerResult | Promise<WorkerResult>;
+      try {
+        result = this.codec.handle(body, { deadline });
+      } catch (error) {
+        this.fail(key, error);
+        return;
+      }
+      if (isPromise(result)) {
+        result.then(
+          (done) => this.complete(key, done),
+          (error: unknown) => this.fail(key, error),
+        );
+      } else {
+        this.complete(key, result);
+      }
+    });
+    this.flush();
+  }
+
+  private complete(key: number, result: WorkerResult): void {
+    this.replies.add(key, result.failed ? REPLY_FAILED : 0, result.reply);
+    if (performance.now() - this.lastFlush >= MAX_REPLY_HOLD_MS) this.flush();
+    else this.scheduleFlush();
+  }
+
+  /** A codec must turn errors into replies; a throw is a codec bug, reported as such. */
+  private fail(key: number, error: unknown): void {
+    const message: WorkerMessage = { type: 'codec-error', key, message: String(error) };
+    this.port.postMessage(message);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    this.lastFlush = performance.now();
+    if (this.replies.count === 0) return;
+    const batch = this.replies.take();
+    const message: WorkerMessage = { type: 'replies', batch };
+    this.port.postMessage(message, [batch]);
+  }
+}
+
+export default async function serve({ port, codec: spec }: ServeTask): Promise<void> {
+  const codec = await loadCodec(spec);
+  const server = new BatchServer(port, codec);
+  port.on('message', (batch: ArrayBuffer) => server.serveBatch(batch));
+  const ready: WorkerMessage = { type: 'ready', threadId };
+  port.postMessage(ready);
+  await once(port, 'close');
+}

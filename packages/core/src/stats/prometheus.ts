@@ -1,0 +1,63 @@
+import type { Percentiles } from './histogram.js';
+import type { ServerStatsSnapshot } from './server-stats.js';
+
+/** Renders a stats snapshot in the Prometheus text exposition format (0.0.4). */
+export function toPrometheus(stats: ServerStatsSnapshot, prefix = 'kmux'): string {
+  const lines: string[] = [];
+  const family = (name: string, type: string, help: string): string => {
+    const full = `${prefix}_${name}`;
+    lines.push(`# HELP ${full} ${help}`, `# TYPE ${full} ${type}`);
+    return full;
+  };
+  const sample = (name: string, labels: Record<string, string | number>, value: number): void => {
+    const rendered = Object.entries(labels)
+      .map(([k, v]) => `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+      .join(',');
+    lines.push(`${name}${rendered ? `{${rendered}}` : ''} ${value}`);
+  };
+  const summary = (name: string, labels: Record<string, string | number>, p: Percentiles): void => {
+    for (const [quantile, us] of [['0.5', p.p50], ['0.9', p.p90], ['0.99', p.p99], ['0.999', p.p999]] as const) {
+      sample(name, { ...labels, quantile }, us / 1e6);
+    }
+    sample(`${name}_sum`, labels, (p.mean * p.count) / 1e6);
+    sample(`${name}_count`, labels, p.count);
+  };
+
+  let name = family('connections_open', 'gauge', 'Open client connections.');
+  sample(name, {}, stats.connections.open);
+  name = family('connections_accepted_total', 'counter', 'Connections accepted.');
+  sample(name, {}, stats.connections.accepted);
+  name = family('connections_rejected_total', 'counter', 'Connections refused by maxConnections.');
+  sample(name, {}, stats.connections.rejected);
+  name = family('connection_errors_total', 'counter', 'Connections closed for an error, by kind.');
+  for (const [kind, n] of Object.entries(stats.connectionErrors)) sample(name, { kind }, n);
+
+  name = family('requests_received_total', 'counter', 'Request frames received.');
+  sample(name, {}, stats.requests.received);
+  name = family('requests_total', 'counter', 'Requests finished, by outcome.');
+  for (const [outcome, n] of Object.entries(stats.requests.outcomes)) sample(name, { outcome }, n);
+  name = family('requests_in_flight', 'gauge', 'Requests accepted and not yet answered.');
+  sample(name, {}, stats.requests.inFlight);
+  name = family('requests_queued', 'gauge', 'Requests waiting for a worker with room.');
+  sample(name, {}, stats.requests.queued);
+  name = family('replies_dropped_total', 'counter', 'Late replies dropped (request already answered or connection gone).');
+  sample(name, {}, stats.requests.dropped);
+
+  name = family('method_calls_total', 'counter', 'Requests finished, by method.');
+  for (const [method, m] of Object.entries(stats.methods)) sample(name, { method }, m.calls);
+  name = family('method_failures_total', 'counter', 'Requests that did not succeed, by method.');
+  for (const [method, m] of Object.entries(stats.methods)) sample(name, { method }, m.failures);
+  name = family('request_duration_seconds', 'summary', 'Time from frame received to reply written, by method.');
+  for (const [method, m] of Object.entries(stats.methods)) summary(name, { method }, m.latencyUs);
+
+  name = family('worker_requests_total', 'counter', 'Requests dispatched to each worker slot.');
+  for (const w of stats.workers) sample(name, { worker: w.slot }, w.dispatched);
+  name = family('worker_in_flight', 'gauge', 'Requests each worker slot holds.');
+  for (const w of stats.workers) sample(name, { worker: w.slot }, w.inFlight);
+  name = family('worker_restarts_total', 'counter', 'Worker replacements after a crash or exit.');
+  for (const w of stats.workers) sample(name, { worker: w.slot }, w.restarts);
+  name = family('worker_duration_seconds', 'summary', 'Time from dispatch to reply, by worker slot.');
+  for (const w of stats.workers) summary(name, { worker: w.slot }, w.latencyUs);
+
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,162 @@
+import type { ErrorKind } from '../errors.js';
+import { Histogram, type Percentiles } from './histogram.js';
+
+/** How a request ended, as counted by the server. */
+export type Outcome = 'ok' | 'failed' | ErrorKind;
+
+interface MethodCounters {
+  calls: number;
+  failures: number;
+  readonly latencyUs: Histogram;
+}
+
+interface WorkerCounters {
+  threadId: number;
+  live: boolean;
+  dispatched: number;
+  completed: number;
+  inFlight: number;
+  restarts: number;
+  readonly latencyUs: Histogram;
+}
+
+export interface MethodStats {
+  readonly calls: number;
+  readonly failures: number;
+  readonly latencyUs: Percentiles;
+}
+
+export interface WorkerStats {
+  readonly slot: number;
+  readonly threadId: number;
+  readonly live: boolean;
+  readonly dispatched: number;
+  readonly completed: number;
+  readonly inFlight: number;
+  readonly restarts: number;
+  readonly latencyUs: Percentiles;
+}
+
+export interface ServerStatsSnapshot {
+  readonly connections: { readonly open: number; readonly accepted: number; readonly rejected: number };
+  readonly requests: {
+    readonly received: number;
+    readonly inFlight: number;
+    /** Requests waiting in the main thread for a worker with room. */
+    readonly queued: number;
+    /** Replies that arrived after their request had already been answered or its connection closed. */
+    readonly dropped: number;
+    readonly outcomes: Readonly<Record<string, number>>;
+  };
+  /** Connection-level errors: frame_too_large, protocol, idle timeouts, socket errors. */
+  readonly connectionErrors: Readonly<Record<string, number>>;
+  readonly latencyUs: Percentiles;
+  readonly methods: Readonly<Record<string, MethodStats>>;
+  readonly workers: readonly WorkerStats[];
+}
+
+/** Counters and latency histograms the server updates on its hot path. */
+export class ServerStats {
+  openConnections = 0;
+  acceptedConnections = 0;
+  rejectedConnections = 0;
+  received = 0;
+  dropped = 0;
+  private readonly outcomes = new Map<Outcome, number>();
+  private readonly connectionErrors = new Map<string, number>();
+  private readonly latencyUs = new Histogram();
+  private readonly methods = new Map<string, MethodCounters>();
+  private readonly workers: WorkerCounters[];
+
+  constructor(workerCount: number) {
+    this.workers = Array.from({ length: workerCount }, () => ({
+      threadId: -1,
+      live: false,
+      dispatched: 0,
+      completed: 0,
+      inFlight: 0,
+      restarts: 0,
+      latencyUs: new Histogram(),
+    }));
+  }
+
+  workerReady(slot: number, threadId: number): void {
+    const worker = this.workers[slot]!;
+    if (worker.threadId !== -1) worker.restarts++;
+    worker.threadId = threadId;
+    worker.live = true;
+  }
+
+  workerExited(slot: number): void {
+    const worker = this.workers[slot]!;
+    worker.live = false;
+    worker.inFlight = 0;
+  }
+
+  dispatched(slot: number): void {
+    const worker = this.workers[slot]!;
+    worker.dispatched++;
+    worker.inFlight++;
+  }
+
+  /** A worker finished one request; `latencyUs` is null when nobody was waiting for it any more. */
+  workerDone(slot: number, latencyUs: number | null): void {
+    const worker = this.workers[slot]!;
+    if (worker.inFlight > 0) worker.inFlight--;
+    worker.completed++;
+    if (latencyUs !== null) worker.latencyUs.record(latencyUs);
+  }
+
+  /** One request ended with `outcome` after `latencyUs`. */
+  requestDone(method: string, outcome: Outcome, latencyUs: number): void {
+    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
+    let counters = this.methods.get(method);
+    if (!counters) {
+      counters = { calls: 0, failures: 0, latencyUs: new Histogram() };
+      this.methods.set(method, counters);
+    }
+    counters.calls++;
+    if (outcome !== 'ok') counters.failures++;
+    counters.latencyUs.record(latencyUs);
+    this.latencyUs.record(latencyUs);
+  }
+
+  connectionError(kind: string): void {
+    this.connectionErrors.set(kind, (this.connectionErrors.get(kind) ?? 0) + 1);
+  }
+
+  snapshot(inFlight: number, queued: number): ServerStatsSnapshot {
+    return {
+      connections: {
+        open: this.openConnections,
+        accepted: this.acceptedConnections,
+        rejected: this.rejectedConnections,
+      },
+      requests: {
+        received: this.received,
+        inFlight,
+        queued,
+        dropped: this.dropped,
+        outcomes: Object.fromEntries(this.outcomes),
+      },
+      connectionErrors: Object.fromEntries(this.connectionErrors),
+      latencyUs: this.latencyUs.summary(),
+      methods: Object.fromEntries(
+        [...this.methods].map(([name, m]) => [
+          name,
+          { calls: m.calls, failures: m.failures, latencyUs: m.latencyUs.summary() },
+        ]),
+      ),
+      workers: this.workers.map((w, slot) => ({
+        slot,
+        threadId: w.threadId,
+        live: w.live,
+        dispatched: w.dispatched,
+        completed: w.completed,
+        inFlight: w.inFlight,
+        restarts: w.restarts,
+        latencyUs: w.latencyUs.summary(),
+      })),
+    };
+  }
+}

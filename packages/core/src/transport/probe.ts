@@ -1,0 +1,111 @@
+/**
+ * Which transports can run here, and why not. The transport selector calls
+ * probeTransports() once at server start: `auto` picks the best available
+ * transport and logs the reason for each one not taken; an explicit choice that
+ * is unavailable fails with that reason.
+ *
+ * Core does not need @kmux/native to build: when the addon is missing or
+ * failed to compile, the kernel transports are unavailable and say why, and the
+ * user-space transport still works.
+ */
+import type { KernelProbe } from '@kmux/native';
+
+export type TransportName = 'kcm' | 'sockmap' | 'userspace';
+
+/** Whether the kernel (as seen by this process, with its privileges) offers what a transport needs. */
+export interface KernelSupport {
+  supported: boolean;
+  /** Why, in one line: the deciding system call and its errno when unsupported. */
+  reason: string;
+}
+
+export interface TransportAvailability {
+  /** kmux can use this transport here: the kernel supports it and kmux implements it. */
+  available: boolean;
+  /** One line for the log, e.g. "kernel supports AF_KCM but the kmux KCM transport is not built yet". */
+  reason: string;
+  kernel: KernelSupport;
+  /** This version of kmux has the transport. */
+  implemented: boolean;
+}
+
+export interface TransportProbe {
+  kcm: TransportAvailability;
+  sockmap: TransportAvailability;
+  userspace: TransportAvailability;
+  /** The raw kernel probe from @kmux/native; null when the addon did not load. */
+  kernel: KernelProbe | null;
+  /** Whether @kmux/native loaded, and if not, why. */
+  native: { loaded: true } | { loaded: false; reason: string };
+}
+
+/** The transports this version of kmux has. Flip an entry when its transport lands. */
+const IMPLEMENTED: Record<TransportName, boolean> = { kcm: false, sockmap: false, userspace: true };
+
+const LABEL: Record<TransportName, string> = { kcm: 'KCM', sockmap: 'sockmap', userspace: 'user-space' };
+
+/**
+ * Probes the kernel through @kmux/native (a few socket and bpf calls, a few
+ * milliseconds) and tells, per transport, whether kmux can use it. Never throws.
+ */
+export async function probeTransports(): Promise<TransportProbe> {
+  let native: typeof import('@kmux/native');
+  try {
+    native = await import('@kmux/native');
+  } catch (err) {
+    return transportsFrom({ loaded: false, reason: `cannot import @kmux/native: ${(err as Error).message}` });
+  }
+  const loaded = native.loadNative();
+  if (!loaded.ok) return transportsFrom({ loaded: false, reason: loaded.reason });
+  return transportsFrom({ loaded: true, kernel: loaded.binding.probeKernel() });
+}
+
+/** The decision itself, from a kernel probe or the reason there is none. */
+export function transportsFrom(
+  probe: { loaded: true; kernel: KernelProbe } | { loaded: false; reason: string },
+): TransportProbe {
+  if (!probe.loaded) {
+    const noAddon: KernelSupport = { supported: false, reason: `native addon not loaded: ${probe.reason}` };
+    return {
+      kcm: availability('kcm', noAddon),
+      sockmap: availability('sockmap', noAddon),
+      userspace: availability('userspace', userspaceSupport),
+      kernel: null,
+      native: { loaded: false, reason: probe.reason },
+    };
+  }
+  const { kernel } = probe;
+  return {
+    kcm: availability('kcm', kcmSupport(kernel)),
+    sockmap: availability('sockmap', sockmapSupport(kernel)),
+    userspace: availability('userspace', userspaceSupport),
+    kernel,
+    native: { loaded: true },
+  };
+}
+
+const userspaceSupport: KernelSupport = { supported: true, reason: 'needs only TCP sockets' };
+
+/** KCM needs AF_KCM sockets and a BPF program to frame messages. */
+function kcmSupport(kernel: KernelProbe): KernelSupport {
+  if (!kernel.kcm.ok) return { supported: false, reason: `kernel ${kernel.release} has no AF_KCM: ${kernel.kcm.reason}` };
+  if (!kernel.bpf.ok) return { supported: false, reason: `AF_KCM exists but BPF programs cannot be loaded: ${kernel.bpf.reason}` };
+  return { supported: true, reason: `kernel ${kernel.release} supports AF_KCM and BPF framing programs` };
+}
+
+/** sockmap framing needs the map, a stream parser attached to it, and TCP sockets inserted. */
+function sockmapSupport(kernel: KernelProbe): KernelSupport {
+  const { map, streamParser, insertTcp } = kernel.sockmap;
+  const failed = [map, streamParser, insertTcp].find((check) => !check.ok);
+  if (failed) return { supported: false, reason: `sockmap unusable on kernel ${kernel.release}: ${failed.reason}` };
+  return { supported: true, reason: `kernel ${kernel.release} supports sockmap with a BPF stream parser` };
+}
+
+function availability(name: TransportName, kernel: KernelSupport): TransportAvailability {
+  const implemented = IMPLEMENTED[name];
+  let reason: string;
+  if (!kernel.supported) reason = kernel.reason;
+  else if (!implemented) reason = `${kernel.reason}, but the kmux ${LABEL[name]} transport is not built yet`;
+  else reason = kernel.reason;
+  return { available: kernel.supported && implemented, reason, kernel, implemented };
+}
