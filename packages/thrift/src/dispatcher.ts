@@ -1,0 +1,88 @@
+/**
+ * The worker half's request loop body: runs one Thrift message through the generated
+ * Processor and the user's handler. Each frame holds exactly one message, so nothing
+ * ever reads past its end (the stock server finds message ends by catching an
+ * underrun exception per request).
+ */
+import type { WorkerCodec, WorkerResult } from '@kmux/core';
+import { ApplicationExceptionType, encodeApplicationException } from './application-exception.js';
+import type { HandlerObject } from './handler-call.js';
+import { readingProtocol, writingProtocol } from './library-protocol.js';
+import { MessageType, readMessageHead, type MessageHead, type ThriftProtocolName } from './message-head.js';
+import { PendingCall, describe } from './pending-call.js';
+
+/** The generated `Processor` class of a `thrift --gen js:node` service module. */
+export type GeneratedProcessor = new (handler: object) => object;
+
+type ProcessMethod = (this: object, seqid: number, input: unknown, output: unknown) => void;
+
+export class ThriftDispatcher implements WorkerCodec {
+  private readonly processor: Record<string, unknown>;
+  /** The request being fed to the Processor; its handler call happens synchronously inside. */
+  private active: PendingCall | null = null;
+
+  constructor(
+    Processor: GeneratedProcessor,
+    private readonly handler: HandlerObject,
+    private readonly protocol: ThriftProtocolName,
+  ) {
+    this.processor = new Processor(this.relayHandler(Processor)) as Record<string, unknown>;
+  }
+
+  handle(body: Buffer): WorkerResult | Promise<WorkerResult> {
+    let head: MessageHead;
+    try {
+      head = readMessageHead(body, this.protocol);
+    } catch (error) {
+      return this.exception({ name: '', seqid: 0 }, ApplicationExceptionType.PROTOCOL_ERROR, describe(error));
+    }
+    if (head.type !== MessageType.CALL && head.type !== MessageType.ONEWAY) {
+      return this.exception(head, ApplicationExceptionType.INVALID_MESSAGE_TYPE, `expected a call, got message type ${head.type}`);
+    }
+    const process = this.processor[`process_${head.name}`];
+    if (typeof process !== 'function' || typeof this.handler[head.name] !== 'function') {
+      if (head.type === MessageType.ONEWAY) return { reply: null, failed: true };
+      return this.exception(head, ApplicationExceptionType.UNKNOWN_METHOD, `unknown method ${head.name}`);
+    }
+    const call = new PendingCall(head, this.protocol, this.handler);
+    this.active = call;
+    try {
+      (process as ProcessMethod).call(
+        this.processor,
+        head.seqid,
+        readingProtocol(this.protocol, body.subarray(head.length)),
+        writingProtocol(this.protocol, (message) => call.onReplyMessage(message)),
+      );
+    } catch (error) {
+      if (call.handlerStarted) {
+        call.fail(ApplicationExceptionType.INTERNAL_ERROR, describe(error));
+      } else {
+        call.fail(ApplicationExceptionType.PROTOCOL_ERROR, `cannot decode the arguments of ${head.name}: ${describe(error)}`);
+      }
+    } finally {
+      this.active = null;
+    }
+    return call.settled();
+  }
+
+  /**
+   * The handler object given to the Processor: one relay per service method, declaring an
+   * impossible arity so that the Processor always takes its callback path. Its promise
+   * path needs `thrift.Q`, which thrift 0.24 no longer exports, and would pick the
+   * handler style by arity alone.
+   */
+  private relayHandler(Processor: GeneratedProcessor): object {
+    const relay: Record<string, (...received: unknown[]) => void> = {};
+    for (const key of Object.getOwnPropertyNames(Processor.prototype)) {
+      if (!key.startsWith('process_')) continue;
+      const run = (...received: unknown[]): void => this.active?.run(received);
+      Object.defineProperty(run, 'length', { value: -1 });
+      relay[key.slice('process_'.length)] = run;
+    }
+    return relay;
+  }
+
+  private exception(head: Pick<MessageHead, 'name' | 'seqid'>, type: number, message: string): WorkerResult {
+    return { reply: encodeApplicationException(this.protocol, head.name, head.seqid, { type, message }), failed: true };
+  }
+}

@@ -1,0 +1,16 @@
+export { thriftCodec, type ThriftCodecOptions, type ThriftWorkerOptions } from './server-codec.js';
+export { thriftClientCodec } from './client-codec.js';
+export {
+  createThriftClient,
+  type ThriftClient,
+  type ThriftClientOptions,
+  type GeneratedService,
+  type PromiseMethod,
+} from './client.js';
+export { readMessageHead, MessageType, type MessageHead, type ThriftProtocolName } from './message-head.js';
+export {
+  encodeApplicationException,
+  applicationErrorFor,
+  ApplicationExceptionType,
+  type ApplicationError,
+} from './application-exception.js';
