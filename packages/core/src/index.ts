@@ -26,3 +26,9 @@ export {
   type TransportName,
   type TransportReport,
 } from './transport/select.js';
+export {
+  probeTransports,
+  type TransportProbe,
+  type TransportAvailability,
+  type KernelSupport,
+} from './transport/probe.js';

@@ -1,0 +1,107 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../../examples/thrift/', import.meta.url));
+const requireExample = createRequire(EXAMPLE);
+const thrift = requireExample('thrift');
+const Catalog = requireExample('./gen-nodejs/Catalog.js');
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+});
+
+/** Starts `kmux serve` and resolves with its ready line and port. */
+async function startServe(extra: string[] = []): Promise<{ child: ChildProcess; line: string; port: number }> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--thrift', `${EXAMPLE}gen-nodejs/Catalog.js`, '--handler', `${EXAMPLE}handler.js`, '--port', '0', '--workers', '2', ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(child);
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  for await (const chunk of child.stdout!) {
+    out += chunk;
+    if (out.includes('\n')) break;
+  }
+  const line = out.split('\n')[0]!;
+  const port = Number(/:(\d+),/.exec(line)?.[1]);
+  return { child, line, port };
+}
+
+function callEcho(port: number, payload: Buffer, protocol = thrift.TBinaryProtocol): Promise<Buffer> {
+  const connection = thrift.createConnection('127.0.0.1', port, { transport: thrift.TFramedTransport, protocol });
+  const client = thrift.createClient(Catalog, connection);
+  return new Promise((resolve, reject) => {
+    connection.on('error', reject);
+    client.echo(payload, (error: unknown, reply: Buffer) => {
+      connection.end();
+      if (error) reject(error);
+      else resolve(reply);
+    });
+  });
+}
+
+describe('kmux serve', () => {
+  it('prints one ready line with address, transport and workers, serves stock clients, drains on SIGTERM', async () => {
+    const { child, line, port } = await startServe();
+    expect(line).toMatch(/^kmux: serving binary on 127\.0\.0\.1:\d+, transport userspace .*, 2 workers$/);
+    expect(await callEcho(port, Buffer.from('hello'))).toEqual(Buffer.from('hello'));
+
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+  });
+
+  it('serves the compact protocol when asked', async () => {
+    const { line, port } = await startServe(['--protocol', 'compact']);
+    expect(line).toContain('serving compact');
+    expect(await callEcho(port, Buffer.from('c'), thrift.TCompactProtocol)).toEqual(Buffer.from('c'));
+  });
+
+  it('fails at start, with the reason, when an explicit transport is unavailable', () => {
+    const result = spawnSync(
+      process.execPath,
+      [CLI, 'serve', '--thrift', `${EXAMPLE}gen-nodejs/Catalog.js`, '--handler', `${EXAMPLE}handler.js`, '--port', '0', '--transport', 'kcm'],
+      { encoding: 'utf8' },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/transport 'kcm' is unavailable: .*AF_KCM/);
+  });
+
+  it('rejects bad usage with exit code 2 and the help', () => {
+    const missing = spawnSync(process.execPath, [CLI, 'serve'], { encoding: 'utf8' });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('--thrift and --handler are required');
+    const badProtocol = spawnSync(process.execPath, [CLI, 'serve', '--thrift', 'x', '--handler', 'y', '--protocol', 'json'], {
+      encoding: 'utf8',
+    });
+    expect(badProtocol.status).toBe(2);
+  });
+});
+
+describe('kmux probe', () => {
+  it('reports every transport with a reason, as JSON', () => {
+    const result = spawnSync(process.execPath, [CLI, 'probe', '--json'], { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout);
+    for (const name of ['kcm', 'sockmap', 'userspace']) {
+      expect(typeof report[name].available).toBe('boolean');
+      expect(report[name].reason.length).toBeGreaterThan(0);
+    }
+    expect(report.userspace.available).toBe(true);
+    expect(report.auto.name).toBe(['kcm', 'sockmap', 'userspace'].find((name) => report[name].available));
+  });
+
+  it('prints a human-readable report naming the choice', () => {
+    const result = spawnSync(process.execPath, [CLI, 'probe'], { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/AF_KCM +(yes|no)/);
+    expect(result.stdout).toMatch(/^auto picks: (kcm|sockmap|userspace)/m);
+  });
+});
