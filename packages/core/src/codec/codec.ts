@@ -24,6 +24,11 @@ export interface RequestHead {
   readonly method: string;
   /** True when the client expects no reply (Thrift oneway). */
   readonly oneway: boolean;
+  /**
+   * A deadline the client sent with the request, in ms from now. The server applies the
+   * shorter of this and its own deadline for the method.
+   */
+  readonly timeoutMs?: number;
 }
 
 export interface ServerCodec {

@@ -45,6 +45,12 @@ class BatchServer {
 
   serveBatch(batch: ArrayBuffer): void {
     readRequestBatch(batch, (key, deadline, body) => {
+      // The main thread has already answered an expired request; running it would only
+      // burn CPU that an overloaded server needs for requests that can still make it.
+      if (Date.now() > deadline) {
+        this.replies.add(key, REPLY_FAILED, null);
+        return;
+      }
       let result: WorkerResult | Promise<WorkerResult>;
       try {
         result = this.codec.handle(body, { deadline });

@@ -200,7 +200,7 @@ export class Server {
     if (this.inFlight.size >= this.options.maxInFlight) {
       return this.reject(connection, head, new OverloadedError('server', this.options.maxInFlight));
     }
-    const timeoutMs = this.options.methodDeadlines[head.method] ?? this.options.deadlineMs;
+    const timeoutMs = this.timeoutFor(head);
     const request: InFlightRequest = {
       key: this.allocateKey(),
       deadline: Date.now() + timeoutMs,
@@ -272,8 +272,12 @@ export class Server {
   private expire(key: number): void {
     const request = this.inFlight.get(key);
     if (!request) return;
-    const timeoutMs = this.options.methodDeadlines[request.head.method] ?? this.options.deadlineMs;
-    this.fail(request, new DeadlineExceededError(request.head.method, timeoutMs));
+    this.fail(request, new DeadlineExceededError(request.head.method, this.timeoutFor(request.head)));
+  }
+
+  private timeoutFor(head: RequestHead): number {
+    const serverTimeout = this.options.methodDeadlines[head.method] ?? this.options.deadlineMs;
+    return head.timeoutMs !== undefined && head.timeoutMs > 0 ? Math.min(head.timeoutMs, serverTimeout) : serverTimeout;
   }
 
   /** Answers an in-flight request with an error; a late worker reply to it is dropped. */
