@@ -46,11 +46,14 @@ export class DeadlineQueue {
     this.armedFor = Number.POSITIVE_INFINITY;
     const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
-    for (const fifo of this.fifos.values()) {
+    for (const [timeoutMs, fifo] of this.fifos) {
       for (;;) {
         fifo.prune(this.isInFlight);
         const head = fifo.peekDeadline();
-        if (head === undefined) break;
+        if (head === undefined) {
+          this.fifos.delete(timeoutMs);
+          break;
+        }
         if (head > now) {
           next = Math.min(next, head);
           break;

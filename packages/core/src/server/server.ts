@@ -19,6 +19,16 @@ import { Connection, type CloseCause } from './connection.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 
+/**
+ * Rounds a client-sent timeout down to 1/16 precision (at most 6 % early), so the deadline
+ * queue keeps a bounded number of per-timeout FIFOs whatever timeouts clients send.
+ */
+function quantizeTimeout(ms: number): number {
+  const whole = Math.max(1, Math.floor(ms));
+  const step = 2 ** Math.max(0, Math.floor(Math.log2(whole)) - 4);
+  return Math.floor(whole / step) * step;
+}
+
 interface InFlightRequest extends Dispatchable {
   readonly connection: Connection;
   readonly head: RequestHead;
@@ -277,7 +287,8 @@ export class Server {
 
   private timeoutFor(head: RequestHead): number {
     const serverTimeout = this.options.methodDeadlines[head.method] ?? this.options.deadlineMs;
-    return head.timeoutMs !== undefined && head.timeoutMs > 0 ? Math.min(head.timeoutMs, serverTimeout) : serverTimeout;
+    if (head.timeoutMs === undefined || head.timeoutMs <= 0) return serverTimeout;
+    return Math.min(quantizeTimeout(head.timeoutMs), serverTimeout);
   }
 
   /** Answers an in-flight request with an error; a late worker reply to it is dropped. */
