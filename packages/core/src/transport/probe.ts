@@ -84,13 +84,15 @@ export function transportsFrom(
   };
 }
 
-const userspaceSupport: KernelSupport = { supported: true, reason: 'needs only TCP sockets' };
+const userspaceSupport: KernelSupport = { supported: true, reason: 'user-space framing needs only TCP sockets' };
 
-/** KCM needs AF_KCM sockets and a BPF program to frame messages. */
+/** KCM needs AF_KCM sockets and TCP sockets attached to them with a BPF framing program. */
 function kcmSupport(kernel: KernelProbe): KernelSupport {
   if (!kernel.kcm.ok) return { supported: false, reason: `kernel ${kernel.release} has no AF_KCM: ${kernel.kcm.reason}` };
-  if (!kernel.bpf.ok) return { supported: false, reason: `AF_KCM exists but BPF programs cannot be loaded: ${kernel.bpf.reason}` };
-  return { supported: true, reason: `kernel ${kernel.release} supports AF_KCM and BPF framing programs` };
+  if (!kernel.kcmAttach.ok) {
+    return { supported: false, reason: `AF_KCM exists but a TCP socket cannot be attached: ${kernel.kcmAttach.reason}` };
+  }
+  return { supported: true, reason: `kernel ${kernel.release} supports AF_KCM with BPF framing programs` };
 }
 
 /** sockmap framing needs the map, a stream parser attached to it, and TCP sockets inserted. */

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// Compiles the addon with node-gyp. A failed compile must not fail the install
+// (kmux runs without it, on the user-space transport), so the failure is written
+// to build/addon-build-error.txt, which loadNative() reports as the reason.
+// Skips the compile when the .node file is newer than every source.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const pkg = dirname(dirname(fileURLToPath(import.meta.url)));
+const nativeDir = join(pkg, '..', '..', 'native');
+const addon = join(pkg, 'build', 'Release', 'kmux_native.node');
+const errorFile = join(pkg, 'build', 'addon-build-error.txt');
+
+function newestSource() {
+  const sources = readdirSync(nativeDir).map((f) => join(nativeDir, f));
+  sources.push(join(pkg, 'binding.gyp'));
+  return Math.max(...sources.map((f) => statSync(f).mtimeMs));
+}
+
+if (existsSync(addon) && !existsSync(errorFile) && statSync(addon).mtimeMs > newestSource()) {
+  console.log('@kmux/native: addon up to date');
+  process.exit(0);
+}
+
+/** Records why there is no addon, for loadNative() to report; the install goes on. */
+function giveUp(why, details) {
+  mkdirSync(dirname(errorFile), { recursive: true });
+  writeFileSync(errorFile, `${why}\n${details}\n`);
+  console.warn(`@kmux/native: the addon did not build (${why}); kmux will run without it. Details: ${errorFile}`);
+  process.exit(0);
+}
+
+let nodeGyp;
+try {
+  nodeGyp = createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
+} catch (err) {
+  giveUp('node-gyp is not installed', String(err));
+}
+
+// node-gyp downloads Node's headers unless told where they are; a Node installed
+// with its headers (Debian's, NodeSource's, the official tarball) has them next to
+// the binary, so use those and build offline.
+const args = ['rebuild'];
+const prefix = dirname(dirname(process.execPath));
+if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) {
+  args.push(`--nodedir=${prefix}`);
+}
+const result = spawnSync(process.execPath, [nodeGyp, ...args], { cwd: pkg, encoding: 'utf8' });
+if (result.status === 0) {
+  rmSync(errorFile, { force: true });
+  console.log(`@kmux/native: addon built: ${addon}`);
+  process.exit(0);
+}
+// node-gyp's "gyp info" chatter would push the compiler's messages out of the tail.
+const lines = `${result.stdout ?? ''}${result.stderr ?? ''}`.split('\n').filter((l) => !l.startsWith('gyp info'));
+const tail = lines.slice(-40).join('\n');
+process.stderr.write(`${tail}\n`);
+const firstError = lines.find((l) => /\berror\b/i.test(l));
+const why = result.error ? String(result.error) : `node-gyp rebuild exited with ${result.status}`;
+giveUp(firstError ? `${why}: ${firstError.trim()}` : why, tail);

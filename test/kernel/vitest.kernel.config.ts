@@ -1,0 +1,24 @@
+// The suite that runs inside the QEMU VM (see run.sh): tests that need a kernel
+// with KCM and kTLS. Every *.test.ts under test/kernel/ belongs to it; the root
+// vitest config leaves this directory out, since the host kernel lacks both.
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const results = process.env.KMUX_KERNEL_RESULTS;
+
+export default defineConfig({
+  root: fileURLToPath(new URL('../..', import.meta.url)),
+  cacheDir: '/tmp/kmux-vitest-cache', // the guest's /tmp: nothing leaks back to the host
+  test: {
+    include: ['test/kernel/**/*.test.ts'],
+    // TCG runs node 10-20x slower than the host does.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // One process for all files: each extra node start costs seconds under TCG.
+    pool: 'forks',
+    poolOptions: { forks: { singleFork: true } },
+    // run.sh reads the counts from the JSON report, through a read-write share.
+    reporters: results ? ['verbose', 'json'] : ['verbose'],
+    outputFile: results ? { json: results } : undefined,
+  },
+});
