@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import type { ClientCodec } from '../codec/codec.js';
 import { DeadlineExceededError, KmuxError } from '../errors.js';
@@ -65,6 +65,8 @@ export class Client {
   async request(id: number, body: Uint8Array, { timeoutMs = this.timeoutMs }: RequestOptions = {}): Promise<Buffer> {
     if (this.pending.has(id)) throw new RangeError(`request id ${id} is already in flight`);
     const socket = await this.ensureConnected();
+    // Again after the await: another request may have taken the id meanwhile.
+    if (this.pending.has(id)) throw new RangeError(`request id ${id} is already in flight`);
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -118,7 +120,13 @@ export class Client {
   private async open(): Promise<Socket> {
     const { port, tls } = this.options;
     const socket = tls
-      ? connectTls({ servername: this.host, ...(tls === true ? {} : tls), host: this.host, port })
+      ? connectTls({
+          // SNI takes host names only (RFC 6066); the certificate is still checked against an IP host.
+          ...(isIP(this.host) ? {} : { servername: this.host }),
+          ...(tls === true ? {} : tls),
+          host: this.host,
+          port,
+        })
       : connectTcp({ host: this.host, port });
     await once(socket, tls ? 'secureConnect' : 'connect');
     socket.setNoDelay(true);

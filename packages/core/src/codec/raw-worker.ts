@@ -51,10 +51,8 @@ export const createWorkerCodec: CreateWorkerCodec = async (options) => {
       try {
         const result = handler(request.payload, request.method);
         if (result instanceof Promise) {
-          return result.then(
-            (value) => success(request.id, value),
-            (error: unknown) => failure(request.id, error),
-          );
+          // catch after then: a resolved value that is not bytes is the handler's error too.
+          return result.then((value) => success(request.id, value)).catch((error: unknown) => failure(request.id, error));
         }
         return success(request.id, result);
       } catch (error) {

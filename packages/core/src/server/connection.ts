@@ -85,8 +85,9 @@ export class Connection {
   /** Writes one whole frame. Returns false if the connection is gone. */
   write(frame: Buffer): boolean {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return false;
-    this.socket.write(frame);
-    if (this.socket.writableLength > this.limits.maxPendingWriteBytes) this.socket.pause();
+    // Pause only when write() said so: then 'drain' is sure to come and resume reading.
+    const flushed = this.socket.write(frame);
+    if (!flushed && this.socket.writableLength > this.limits.maxPendingWriteBytes) this.socket.pause();
     return true;
   }
 
@@ -117,7 +118,10 @@ export class Connection {
 
   private readonly onData = (chunk: Buffer): void => {
     try {
-      this.splitter.push(chunk, (body) => this.hooks.onFrame(this, body));
+      // Frames after one that closed the connection must not run.
+      this.splitter.push(chunk, (body) => {
+        if (!this.socket.destroyed) this.hooks.onFrame(this, body);
+      });
     } catch (error) {
       if (!(error instanceof KmuxError)) throw error;
       this.destroy(error.kind, error);

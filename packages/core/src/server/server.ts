@@ -64,6 +64,7 @@ export class Server {
   private nextKey = 1;
   private nextConnectionId = 1;
   private closing = false;
+  private closed: Promise<void> | null = null;
 
   constructor(options: ServerOptions) {
     this.options = resolveServerOptions(options);
@@ -88,16 +89,30 @@ export class Server {
     await this.startWorkers();
 
     const onSocket = (socket: Socket): void => this.accept(socket);
+    // Half-open only once a socket is ours: a TLS peer that leaves mid-handshake must not
+    // linger half-open, uncounted, keeping close() from completing.
     const listener = this.options.tls
-      ? createTlsServer({ ...this.options.tls, allowHalfOpen: true }, onSocket)
+      ? createTlsServer(this.options.tls, (socket) => {
+          socket.allowHalfOpen = true;
+          onSocket(socket);
+        })
       : createTcpServer({ allowHalfOpen: true }, onSocket);
-    listener.on('tlsClientError', (error: Error) => {
+    listener.on('tlsClientError', (error: Error, socket: Socket) => {
+      socket.destroy();
       this.counters.connectionError('tls_handshake');
       this.options.logger.warn(`kmux: TLS handshake failed: ${error.message}`);
     });
     this.listener = listener;
-    listener.listen(port, host);
-    await once(listener, 'listening');
+    try {
+      listener.listen(port, host);
+      await once(listener, 'listening');
+    } catch (error) {
+      // Leave nothing running, so the caller can retry or exit.
+      this.listener = null;
+      await this.pool?.close();
+      this.pool = null;
+      throw error;
+    }
     const address = listener.address();
     if (address === null || typeof address === 'string') throw new Error('listener has no TCP address');
     return { host: address.address, port: address.port };
@@ -118,8 +133,12 @@ export class Server {
    * in-flight requests finish for up to `timeoutMs`, then closes every connection and
    * stops the workers. Requests still running then get no reply.
    */
-  async close({ timeoutMs = 10_000 }: CloseOptions = {}): Promise<void> {
-    if (this.closing) return;
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closed ??= this.shutDown(options);
+    return this.closed;
+  }
+
+  private async shutDown({ timeoutMs = 10_000 }: CloseOptions): Promise<void> {
     this.closing = true;
     const listenerClosed = this.listener ? new Promise((resolve) => this.listener!.close(resolve)) : null;
     const drainDeadline = Date.now() + timeoutMs;
@@ -136,6 +155,7 @@ export class Server {
     }
     this.deadlines.clear();
     await this.pool?.close();
+    for (let slot = 0; slot < this.options.workers; slot++) this.counters.workerExited(slot);
     await listenerClosed;
   }
 
@@ -246,7 +266,6 @@ export class Server {
         return;
       }
       this.inFlight.delete(key);
-      request.connection.requestFinished();
       const latencyUs = (performance.now() - request.receivedAt) * 1000;
       this.counters.workerDone(slot, latencyUs);
       if ((flags & REPLY_NONE) === 0) {
@@ -256,6 +275,8 @@ export class Server {
         }
         if (!request.connection.write(frame)) this.counters.dropped++;
       }
+      // After the write: a half-closed connection ends once its last reply is queued.
+      request.connection.requestFinished();
       this.counters.requestDone(request.head.method, flags & REPLY_FAILED ? 'failed' : 'ok', latencyUs);
     });
     for (const connection of touched) connection.uncork();
@@ -287,15 +308,15 @@ export class Server {
 
   private timeoutFor(head: RequestHead): number {
     const serverTimeout = this.options.methodDeadlines[head.method] ?? this.options.deadlineMs;
-    if (head.timeoutMs === undefined || head.timeoutMs <= 0) return serverTimeout;
+    if (head.timeoutMs === undefined || !Number.isFinite(head.timeoutMs) || head.timeoutMs <= 0) return serverTimeout;
     return Math.min(quantizeTimeout(head.timeoutMs), serverTimeout);
   }
 
   /** Answers an in-flight request with an error; a late worker reply to it is dropped. */
   private fail(request: InFlightRequest, error: KmuxError): void {
     this.inFlight.delete(request.key);
-    request.connection.requestFinished();
     this.writeError(request.connection, request.head, error);
+    request.connection.requestFinished();
     this.counters.requestDone(request.head.method, error.kind, (performance.now() - request.receivedAt) * 1000);
   }
 

@@ -1,7 +1,8 @@
 /**
- * Log-linear latency histogram (HDR style): values below 16 are exact, above that each
- * power of two is split into 16 buckets, so any reported percentile is within 1/16
- * (6.25 %) of the true value. Recording is O(1) and allocation-free.
+ * Log-linear latency histogram (HDR style) in whole units (fractions are dropped): below
+ * 16 each value has its own bucket, above that each power of two is split into 16
+ * buckets, so any reported percentile is within 1/16 (6.25 %) of the true value.
+ * Recording is O(1) and allocation-free.
  */
 const SUB_BUCKET_BITS = 4;
 const SUB_BUCKETS = 1 << SUB_BUCKET_BITS;

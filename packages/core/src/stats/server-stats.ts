@@ -1,6 +1,10 @@
 import type { ErrorKind } from '../errors.js';
 import { Histogram, type Percentiles } from './histogram.js';
 
+/** Distinct method names with their own stats; the rest are counted under OTHER_METHODS. */
+export const MAX_TRACKED_METHODS = 256;
+export const OTHER_METHODS = '<other>';
+
 /** How a request ended, as counted by the server. */
 export type Outcome = 'ok' | 'failed' | ErrorKind;
 
@@ -110,6 +114,8 @@ export class ServerStats {
   /** One request ended with `outcome` after `latencyUs`. */
   requestDone(method: string, outcome: Outcome, latencyUs: number): void {
     this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
+    // Method names come from clients: cap how many get their own counters.
+    if (!this.methods.has(method) && this.methods.size >= MAX_TRACKED_METHODS) method = OTHER_METHODS;
     let counters = this.methods.get(method);
     if (!counters) {
       counters = { calls: 0, failures: 0, latencyUs: new Histogram() };

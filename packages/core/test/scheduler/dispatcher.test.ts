@@ -1,0 +1,68 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, gateTag, rejection, release, startServer, started, until } from '../helpers.js';
+
+afterEach(cleanup);
+
+describe('dispatch with a per-worker depth cap', () => {
+  it('keeps fast requests flowing through the other worker while one is stuck in a synchronous call', async () => {
+    const { server, client } = await startServer({ workerQueueDepth: 1 });
+    const tag = gateTag('spin');
+    let slowDone = false;
+    const slow = client.call('spin', tag).then((reply) => {
+      slowDone = true;
+      return reply;
+    });
+    const stuckThread = await started(tag);
+    const stuck = server.stats().workers.findIndex((w) => w.threadId === stuckThread);
+
+    // All of these complete while the spinning worker still blocks its event loop.
+    const fast = await Promise.all(Array.from({ length: 50 }, (_, i) => client.call('echo', `fast ${i}`, { timeoutMs: 5000 })));
+    expect(fast.map(String)).toEqual(Array.from({ length: 50 }, (_, i) => `fast ${i}`));
+    expect(slowDone).toBe(false);
+    // The stuck worker was given nothing beyond the request it is stuck on.
+    expect(server.stats().workers[stuck]).toMatchObject({ dispatched: 1, inFlight: 1 });
+
+    release(tag);
+    expect((await slow).toString()).toBe(`released ${tag}`);
+  });
+
+  it('holds requests in the main thread while every worker is full, then runs them first in, first out', async () => {
+    const { server, client } = await startServer({ workerQueueDepth: 1 });
+    const tags = [gateTag('a'), gateTag('b')];
+    const gated = tags.map((tag) => client.call('wait', tag));
+    await Promise.all(tags.map(started));
+    const order: string[] = [];
+    const queued = Array.from({ length: 5 }, (_, i) =>
+      client.call('echo', `q${i}`).then((reply) => {
+        order.push(reply.toString());
+        return reply;
+      }),
+    );
+    await until(() => server.stats().requests.queued === 5, '5 requests queued');
+    expect(server.stats().workers.map((w) => w.dispatched)).toEqual([1, 1]);
+
+    release(tags[0]!);
+    await Promise.all(queued);
+    // One worker with room for one: they ran one after another, in arrival order.
+    expect(order).toEqual(['q0', 'q1', 'q2', 'q3', 'q4']);
+    expect(server.stats().requests.queued).toBe(0);
+    release(tags[1]!);
+    await Promise.all(gated);
+  });
+
+  it('never dispatches a queued request whose deadline passed while it waited', async () => {
+    const { server, client } = await startServer({ workerQueueDepth: 1, deadlineMs: 100, methodDeadlines: { wait: 60_000 } });
+    const tags = [gateTag('a'), gateTag('b')];
+    const gated = tags.map((tag) => client.call('wait', tag));
+    await Promise.all(tags.map(started));
+    const error = await rejection(client.call('echo', 'too late'));
+    expect(error.kind).toBe('deadline_exceeded');
+    for (const tag of tags) release(tag);
+    await Promise.all(gated);
+    // Workers got the two gated requests and nothing else; the expired one left the queue.
+    const stats = server.stats();
+    expect(stats.workers.map((w) => w.dispatched)).toEqual([1, 1]);
+    expect(stats.requests).toMatchObject({ queued: 0, inFlight: 0, dropped: 0 });
+    expect((await client.call('echo', 'next')).toString()).toBe('next');
+  });
+});

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { Histogram, toPrometheus, type ServerStatsSnapshot } from '@kmux/core';
+import { parsePrometheus, sampleValue } from './prometheus-parse.js';
+
+function percentiles(values: number[]) {
+  const histogram = new Histogram();
+  for (const value of values) histogram.record(value);
+  return histogram.summary();
+}
+
+const NASTY = 'we"ird\\method\nname';
+
+const snapshot: ServerStatsSnapshot = {
+  connections: { open: 2, accepted: 7, rejected: 1 },
+  requests: { received: 12, inFlight: 1, queued: 0, dropped: 3, outcomes: { ok: 9, failed: 1, deadline_exceeded: 1 } },
+  connectionErrors: { frame_too_large: 1, idle_timeout: 2 },
+  latencyUs: percentiles([100, 200, 4000]),
+  methods: {
+    echo: { calls: 8, failures: 0, latencyUs: percentiles([100, 200, 300, 400]) },
+    [NASTY]: { calls: 3, failures: 2, latencyUs: percentiles([4000]) },
+  },
+  workers: [
+    { slot: 0, threadId: 1, live: true, dispatched: 6, completed: 6, inFlight: 0, restarts: 0, latencyUs: percentiles([50]) },
+    { slot: 1, threadId: 3, live: true, dispatched: 5, completed: 4, inFlight: 1, restarts: 1, latencyUs: percentiles([70]) },
+  ],
+};
+
+describe('toPrometheus', () => {
+  const text = toPrometheus(snapshot);
+  const exposition = parsePrometheus(text);
+
+  it('writes only HELP, TYPE and samples of declared families', () => {
+    expect(exposition.samples.length).toBeGreaterThan(20);
+    for (const [name, type] of exposition.types) {
+      expect(name.startsWith('kmux_')).toBe(true);
+      expect(exposition.help.get(name)?.length).toBeGreaterThan(0);
+      if (type === 'counter') expect(name).toMatch(/_total$/);
+    }
+  });
+
+  it('exports the counters and gauges of the snapshot', () => {
+    expect(exposition.types.get('kmux_requests_total')).toBe('counter');
+    expect(sampleValue(exposition, 'kmux_requests_total', { outcome: 'ok' })).toBe(9);
+    expect(sampleValue(exposition, 'kmux_requests_total', { outcome: 'deadline_exceeded' })).toBe(1);
+    expect(sampleValue(exposition, 'kmux_connections_open')).toBe(2);
+    expect(sampleValue(exposition, 'kmux_connections_rejected_total')).toBe(1);
+    expect(sampleValue(exposition, 'kmux_connection_errors_total', { kind: 'idle_timeout' })).toBe(2);
+    expect(sampleValue(exposition, 'kmux_replies_dropped_total')).toBe(3);
+    expect(sampleValue(exposition, 'kmux_worker_requests_total', { worker: '1' })).toBe(5);
+    expect(sampleValue(exposition, 'kmux_worker_restarts_total', { worker: '1' })).toBe(1);
+    expect(sampleValue(exposition, 'kmux_method_calls_total', { method: 'echo' })).toBe(8);
+  });
+
+  it('escapes backslashes, quotes and newlines in label values', () => {
+    expect(text).toContain('method="we\\"ird\\\\method\\nname"');
+    expect(sampleValue(exposition, 'kmux_method_failures_total', { method: NASTY })).toBe(2);
+  });
+
+  it('writes latency summaries in seconds, with _sum and _count', () => {
+    expect(exposition.types.get('kmux_request_duration_seconds')).toBe('summary');
+    const echo = snapshot.methods.echo!.latencyUs;
+    expect(sampleValue(exposition, 'kmux_request_duration_seconds', { method: 'echo', quantile: '0.5' })).toBeCloseTo(echo.p50 / 1e6, 9);
+    expect(sampleValue(exposition, 'kmux_request_duration_seconds', { method: 'echo', quantile: '0.99' })).toBeCloseTo(echo.p99 / 1e6, 9);
+    expect(sampleValue(exposition, 'kmux_request_duration_seconds_sum', { method: 'echo' })).toBeCloseTo(1000 / 1e6, 9);
+    expect(sampleValue(exposition, 'kmux_request_duration_seconds_count', { method: 'echo' })).toBe(4);
+  });
+
+  it('takes a metric name prefix', () => {
+    const other = parsePrometheus(toPrometheus(snapshot, 'rpc'));
+    expect(sampleValue(other, 'rpc_requests_total', { outcome: 'ok' })).toBe(9);
+    expect([...other.types.keys()].every((name) => name.startsWith('rpc_'))).toBe(true);
+  });
+});
