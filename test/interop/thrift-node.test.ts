@@ -12,7 +12,7 @@ for (const protocol of ['binary', 'compact'] as const satisfies readonly ThriftP
     let server: Server;
     let port: number;
     beforeAll(async () => {
-      ({ server, port } = await startCatalogServer(protocol, { methodDeadlines: { sleep: 500 } }));
+      ({ server, port } = await startCatalogServer(protocol, { methodDeadlines: { sleep: 1800 } }));
     });
     afterAll(() => server.close());
 
@@ -84,8 +84,8 @@ for (const protocol of ['binary', 'compact'] as const satisfies readonly ThriftP
         expect(await slow).toBe(200);
 
         await expect(client.lookup(new catalogTypes.Query({ sku: 'nope-2' }))).rejects.toBeInstanceOf(catalogTypes.ItemNotFound);
-        // sleep's deadline is 500 ms: the core fails it, and the codec answers with an exception.
-        const late = await client.sleep(2_000).catch((e: unknown) => e);
+        // sleep's deadline is 1800 ms: the core fails it, and the codec answers with an exception.
+        const late = await client.sleep(4_000).catch((e: unknown) => e);
         expect(late).toBeInstanceOf(TApplicationException);
         expect(late).toMatchObject({ type: TApplicationExceptionType.INTERNAL_ERROR, message: expect.stringMatching(/^deadline exceeded/) });
         // The connection is still good afterwards.
