@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // One entry point for every root script: installs the workspace with the pinned pnpm,
 // builds every package (TypeScript and the native addon), and, unless --build-only,
-// installs the Debian packages the interop tests talk to (python3-thrift).
+// installs the Debian packages the interop tests talk to (python3-thrift, python3-protobuf,
+// protobuf-compiler).
 // Each step is skipped when it is already done, so repeated runs are cheap.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -1,4 +1,5 @@
-// Debian packages that the test suite drives as real peers (a Python Thrift client).
+// Debian packages that the test suite drives as real peers (Python Thrift and protobuf
+// clients, and protoc to generate the protobuf client's bindings).
 // They are installed with apt when missing; without root or apt the tests that need
 // them fail loudly, naming the package.
 import { spawnSync } from 'node:child_process';
@@ -6,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 /** Debian package → a command that succeeds when it is usable. */
 const NEEDED = {
   'python3-thrift': ['/usr/bin/python3', ['-c', 'import thrift']],
+  'python3-protobuf': ['/usr/bin/python3', ['-c', 'import google.protobuf']],
+  'protobuf-compiler': ['protoc', ['--version']],
 };
 
 function usable([cmd, args]) {

@@ -6,7 +6,7 @@ import { UsageError } from './usage.js';
 const USAGE = `usage: kmux <command> [options]
 
 commands:
-  serve   serve a Thrift service over worker threads
+  serve   serve a Thrift or protobuf service over worker threads
   probe   tell what this kernel offers kmux (KCM, kTLS, sockmap, BPF, privileges)
 
 kmux <command> --help shows the command's options.`;

@@ -3,12 +3,18 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createProtobufClient, loadService } from '@kmux/protobuf';
 
 const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../../examples/thrift/', import.meta.url));
 const requireExample = createRequire(EXAMPLE);
 const thrift = requireExample('thrift');
 const Catalog = requireExample('./gen-nodejs/Catalog.js');
+const THRIFT_SERVICE = ['--thrift', `${EXAMPLE}gen-nodejs/Catalog.js`, '--handler', `${EXAMPLE}handler.js`];
+const PROTOBUF_EXAMPLE = fileURLToPath(new URL('../../../examples/protobuf/', import.meta.url));
+const PRICING_PROTO = `${PROTOBUF_EXAMPLE}pricing.proto`;
+const PRICING_SERVICE = 'kmux.example.v1.Pricing';
+const PROTOBUF_SERVICE = ['--proto', PRICING_PROTO, '--service', PRICING_SERVICE, '--handler', `${PROTOBUF_EXAMPLE}handler.mjs`];
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -16,12 +22,10 @@ afterEach(() => {
 });
 
 /** Starts `kmux serve` and resolves with its ready line and port. */
-async function startServe(extra: string[] = []): Promise<{ child: ChildProcess; line: string; port: number }> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--thrift', `${EXAMPLE}gen-nodejs/Catalog.js`, '--handler', `${EXAMPLE}handler.js`, '--port', '0', '--workers', '2', ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+async function startServe(extra: string[] = [], service = THRIFT_SERVICE): Promise<{ child: ChildProcess; line: string; port: number }> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...service, '--port', '0', '--workers', '2', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let out = '';
   child.stdout!.setEncoding('utf8');
@@ -64,6 +68,20 @@ describe('kmux serve', () => {
     expect(await callEcho(port, Buffer.from('c'), thrift.TCompactProtocol)).toEqual(Buffer.from('c'));
   });
 
+  it('serves a protobuf service from its .proto file', async () => {
+    const { child, line, port } = await startServe([], PROTOBUF_SERVICE);
+    expect(line).toMatch(/^kmux: serving protobuf kmux\.example\.v1\.Pricing on 127\.0\.0\.1:\d+, transport userspace .*, 2 workers$/);
+    const pricing = createProtobufClient(await loadService(PRICING_PROTO, PRICING_SERVICE), { port });
+    try {
+      expect(await pricing.getPrice({ sku: 'ms-002' })).toMatchObject({ title: 'Wireless mouse', unitPriceCents: 2900 });
+    } finally {
+      pricing.close();
+    }
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+  });
+
   it('fails at start, with the reason, when an explicit transport is unavailable', () => {
     const result = spawnSync(
       process.execPath,
@@ -77,11 +95,25 @@ describe('kmux serve', () => {
   it('rejects bad usage with exit code 2 and the help', () => {
     const missing = spawnSync(process.execPath, [CLI, 'serve'], { encoding: 'utf8' });
     expect(missing.status).toBe(2);
-    expect(missing.stderr).toContain('--thrift and --handler are required');
+    expect(missing.stderr).toContain('serve needs exactly one of --thrift or --proto, and --handler');
+    expect(missing.stderr).toContain('usage: kmux serve');
     const badProtocol = spawnSync(process.execPath, [CLI, 'serve', '--thrift', 'x', '--handler', 'y', '--protocol', 'json'], {
       encoding: 'utf8',
     });
     expect(badProtocol.status).toBe(2);
+  });
+
+  it('takes exactly one service kind, with the options that belong to it', () => {
+    for (const [args, message] of [
+      [[...THRIFT_SERVICE, '--proto', 'p.proto'], 'exactly one of --thrift or --proto'],
+      [['--proto', 'p.proto', '--handler', 'h.mjs'], '--proto needs --service'],
+      [[...PROTOBUF_SERVICE, '--protocol', 'compact'], '--protocol goes with --thrift'],
+      [[...THRIFT_SERVICE, '--service', 'x.Y'], '--service goes with --proto'],
+    ] as const) {
+      const result = spawnSync(process.execPath, [CLI, 'serve', ...args], { encoding: 'utf8' });
+      expect(result.status, message).toBe(2);
+      expect(result.stderr).toContain(message);
+    }
   });
 });
 

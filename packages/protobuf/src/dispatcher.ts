@@ -1,0 +1,84 @@
+/**
+ * The worker half's per-request work: read the envelope, decode the request message, run
+ * the handler, encode the reply. Every failure becomes a Response with a status; nothing
+ * here throws.
+ */
+import type { CallContext, WorkerCodec, WorkerResult } from '@kmux/core';
+import type protobuf from 'protobufjs';
+import { encodeResponseEnvelope, readRequestEnvelope, type RequestEnvelopeHead } from './envelope.js';
+import type { BoundMethod, MethodTable } from './method-table.js';
+import { RpcError } from './rpc-error.js';
+import { Status, type StatusCode } from './status.js';
+
+const NO_PAYLOAD = new Uint8Array(0);
+
+export class ProtobufDispatcher implements WorkerCodec {
+  constructor(private readonly methods: MethodTable) {}
+
+  handle(body: Buffer, { deadline }: CallContext): WorkerResult | Promise<WorkerResult> {
+    let head: RequestEnvelopeHead;
+    try {
+      head = readRequestEnvelope(body);
+    } catch (error) {
+      // The main thread's peek has already read this envelope; only a direct caller gets here.
+      return failure(0, Status.INVALID_ARGUMENT, describe(error));
+    }
+    const { id, method } = head;
+    const bound = this.methods.lookup(method);
+    if (typeof bound === 'string') return failure(id, Status.UNIMPLEMENTED, bound);
+
+    let request: protobuf.Message;
+    try {
+      request = bound.requestType.decode(body.subarray(head.payloadStart, head.payloadEnd));
+    } catch (error) {
+      return failure(id, Status.INVALID_ARGUMENT, `cannot decode the ${bound.requestType.name} of ${method}: ${describe(error)}`);
+    }
+    let returned: unknown;
+    try {
+      returned = bound.run(request as protobuf.Message & Record<string, unknown>, { method, deadline });
+    } catch (error) {
+      return handlerFailure(id, error);
+    }
+    if (isThenable(returned)) {
+      return Promise.resolve(returned).then(
+        (value) => success(id, method, bound, value),
+        (error: unknown) => handlerFailure(id, error),
+      );
+    }
+    return success(id, method, bound, returned);
+  }
+}
+
+function success(id: number, method: string, bound: BoundMethod, value: unknown): WorkerResult {
+  // encode() trusts its input and would write garbage, or throw deep inside, for a wrong
+  // field type; verify() names the field instead.
+  const problem = bound.responseType.verify(value as Record<string, unknown>);
+  if (problem !== null) {
+    return failure(id, Status.INTERNAL, `cannot encode the ${bound.responseType.name} reply of ${method}: ${problem}`);
+  }
+  let payload: Uint8Array;
+  try {
+    payload = bound.responseType.encode(value as Record<string, unknown>).finish();
+  } catch (error) {
+    return failure(id, Status.INTERNAL, `cannot encode the ${bound.responseType.name} reply of ${method}: ${describe(error)}`);
+  }
+  return { reply: encodeResponseEnvelope({ id, status: Status.OK, message: '', payload }), failed: false };
+}
+
+/** An RpcError answers with its own status; anything else a handler throws is INTERNAL. */
+function handlerFailure(id: number, error: unknown): WorkerResult {
+  if (RpcError.is(error)) return failure(id, error.status, error.message);
+  return failure(id, Status.INTERNAL, describe(error));
+}
+
+function failure(id: number, status: StatusCode, message: string): WorkerResult {
+  return { reply: encodeResponseEnvelope({ id, status, message, payload: NO_PAYLOAD }), failed: true };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error ?? 'failed without a reason');
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
