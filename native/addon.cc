@@ -1,21 +1,22 @@
 // The @kmux/native module. Context-aware (Napi::Addon): every Node environment,
 // the main thread and each worker thread, gets its own instance and nothing is
-// shared through static mutable state, so loading it in workers is safe.
+// shared through static mutable state, so loading it in workers is safe. The
+// classes (KcmMux, MessageWatcher, Sockmap) poll on the loop of the environment
+// that creates them.
 #include <napi.h>
 
 #include <cstring>
 #include <string>
 
+#include "errors.h"
+#include "kcm_mux.h"
+#include "ktls.h"  // kTLS record layer (ktls.cc, fd_poll.cc)
+#include "message_watcher.h"
 #include "probe.h"
+#include "sockmap.h"
 
 namespace kmux {
 namespace {
-
-/** "EAFNOSUPPORT", or "errno 523" for values glibc cannot name. */
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? std::string(name) : "errno " + std::to_string(err);
-}
 
 /** { ok, errno, code, reason }: reason names the call and, on failure, the errno. */
 Napi::Object ToJs(Napi::Env env, const Check& check) {
@@ -68,8 +69,12 @@ Napi::Object ToJs(Napi::Env env, const KernelProbe& probe) {
 
 class NativeAddon : public Napi::Addon<NativeAddon> {
  public:
-  NativeAddon(Napi::Env /*env*/, Napi::Object exports) {
-    DefineAddon(exports, {InstanceMethod("probeKernel", &NativeAddon::ProbeKernel)});
+  NativeAddon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {InstanceMethod("probeKernel", &NativeAddon::ProbeKernel),
+                          InstanceValue("KcmMux", KcmMux::Define(env)),
+                          InstanceValue("MessageWatcher", MessageWatcher::Define(env)),
+                          InstanceValue("Sockmap", Sockmap::Define(env)),
+                          InstanceValue("ktls", ktls::Define(env))});
   }
 
  private:

@@ -37,8 +37,12 @@ inline int MapCreate(bpf_map_type type, uint32_t key_size, uint32_t value_size, 
   return Sys(BPF_MAP_CREATE, &attr);
 }
 
-/** Returns the program fd, or -1 with errno set. */
-inline int ProgLoad(bpf_prog_type type, const bpf_insn* insns, uint32_t count) {
+/**
+ * Returns the program fd, or -1 with errno set. With a log buffer the
+ * verifier explains a rejection there (log_size must then be >= 128).
+ */
+inline int ProgLoad(bpf_prog_type type, const bpf_insn* insns, uint32_t count, char* log = nullptr,
+                    uint32_t log_size = 0) {
   static const char kLicense[] = "GPL";
   union bpf_attr attr;
   std::memset(&attr, 0, sizeof attr);
@@ -46,6 +50,11 @@ inline int ProgLoad(bpf_prog_type type, const bpf_insn* insns, uint32_t count) {
   attr.insns = reinterpret_cast<uintptr_t>(insns);
   attr.insn_cnt = count;
   attr.license = reinterpret_cast<uintptr_t>(kLicense);
+  if (log != nullptr) {
+    attr.log_buf = reinterpret_cast<uintptr_t>(log);
+    attr.log_size = log_size;
+    attr.log_level = 1;
+  }
   return Sys(BPF_PROG_LOAD, &attr);
 }
 
@@ -68,6 +77,25 @@ inline int MapUpdate(int map_fd, const void* key, const void* value, uint64_t fl
   attr.value = reinterpret_cast<uintptr_t>(value);
   attr.flags = flags;
   return Sys(BPF_MAP_UPDATE_ELEM, &attr);
+}
+
+/** 0 or -1 with errno set. */
+inline int MapDelete(int map_fd, const void* key) {
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.map_fd = map_fd;
+  attr.key = reinterpret_cast<uintptr_t>(key);
+  return Sys(BPF_MAP_DELETE_ELEM, &attr);
+}
+
+/** 0 or -1 with errno set. */
+inline int MapLookup(int map_fd, const void* key, void* value) {
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.map_fd = map_fd;
+  attr.key = reinterpret_cast<uintptr_t>(key);
+  attr.value = reinterpret_cast<uintptr_t>(value);
+  return Sys(BPF_MAP_LOOKUP_ELEM, &attr);
 }
 
 }  // namespace kmux::bpf

@@ -1,15 +1,31 @@
 import type { KernelProbe } from './kernel-probe.js';
-import { loadNative } from './load-native.js';
+import { requireNative } from './load-native.js';
 
 export type { KernelProbe, NativeBinding, SyscallCheck, TlsCipher } from './kernel-probe.js';
 export { loadNative, type NativeLoadResult } from './load-native.js';
+export { isSysError, type HangupError, type SysError } from './errors.js';
+export { MessageWatcher, forEachMessage, type MessageWatcherOptions } from './message-watcher.js';
+export { createKcmMux, type KcmMux, type KcmMuxOptions } from './kcm-mux.js';
+export { createSockmap, type Sockmap, type SockmapConnection, type SockmapOptions } from './sockmap.js';
+export {
+  nativeKtls,
+  RecordType,
+  TLS_1_2_VERSION,
+  TLS_1_3_VERSION,
+  POLL_READABLE,
+  POLL_WRITABLE,
+  POLL_DISCONNECT,
+  type KtlsCryptoParams,
+  type NativeFdPoll,
+  type NativeKtls,
+  type RecvResult,
+  type TlsVersionCode,
+} from './ktls.js';
 
 /**
  * Probes the running kernel (KCM, kTLS per cipher, BPF, sockmap, capabilities).
  * Throws when the addon is not loaded, with loadNative()'s reason.
  */
 export function probeKernel(): KernelProbe {
-  const native = loadNative();
-  if (!native.ok) throw new Error(`@kmux/native: ${native.reason}`);
-  return native.binding.probeKernel();
+  return requireNative().probeKernel();
 }

@@ -1,3 +1,7 @@
+import type { NativeKcmMuxClass } from './kcm-mux.js';
+import type { NativeMessageWatcherClass } from './message-watcher.js';
+import type { NativeSockmapClass } from './sockmap.js';
+
 /**
  * What the kernel offers kmux, as measured by native/probe.cc: each entry is a
  * real system call tried on this kernel, as this thread, right now.
@@ -49,7 +53,10 @@ export interface KernelProbe {
   capabilities: { query: SyscallCheck; bpf: boolean; netAdmin: boolean };
 }
 
-/** The functions the compiled addon exports. */
+/** The functions and classes the compiled addon exports. */
 export interface NativeBinding {
   probeKernel(): KernelProbe;
+  KcmMux: NativeKcmMuxClass;
+  MessageWatcher: NativeMessageWatcherClass;
+  Sockmap: NativeSockmapClass;
 }

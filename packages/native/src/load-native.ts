@@ -21,6 +21,13 @@ export function loadNative(): NativeLoadResult {
   return loaded;
 }
 
+/** The binding, or an Error with loadNative()'s reason: for APIs that cannot work without it. */
+export function requireNative(): NativeBinding {
+  const native = loadNative();
+  if (!native.ok) throw new Error(`@kmux/native: ${native.reason}`);
+  return native.binding;
+}
+
 function tryLoad(): NativeLoadResult {
   if (existsSync(buildErrorPath)) {
     const firstLine = readFileSync(buildErrorPath, 'utf8').split('\n', 1)[0];

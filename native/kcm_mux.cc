@@ -1,0 +1,88 @@
+#include "kcm_mux.h"
+
+#include <fcntl.h>
+#include <linux/kcm.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string>
+
+#include "bpf_programs.h"
+#include "errors.h"
+#include "socket_opts.h"
+#include "sys_failure.h"
+
+namespace kmux {
+
+Napi::Function KcmMux::Define(Napi::Env env) {
+  return DefineClass(env, "KcmMux", {InstanceMethod("fds", &KcmMux::Fds), InstanceMethod("close", &KcmMux::Close)});
+}
+
+KcmMux::KcmMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KcmMux>(info) {
+  Napi::Env env = info.Env();
+  const int tcp_fd = info[0].As<Napi::Number>().Int32Value();
+  const uint32_t max_frame = info[1].As<Napi::Number>().Uint32Value();
+  const uint32_t count = info[2].As<Napi::Number>().Uint32Value();
+  try {
+    UniqueFd parser = LoadKcmParser(max_frame);
+    tcp_ = DupFd(tcp_fd);
+    // strparser refuses (EMSGSIZE) a message above the TCP socket's sk_rcvbuf and
+    // stalls near it; twice the largest frame leaves TCP room for the next one.
+    EnsureRcvbuf(tcp_.Get(), 2 * (static_cast<uint64_t>(max_frame) + 4) + 65536);
+    // SEQPACKET, not DGRAM: a non-blocking send that fills the socket buffer
+    // keeps what it copied and returns the count (the rest continues the same
+    // message; MSG_EOR ends it), where DGRAM drops the partial message, so a
+    // message above the send buffer could never go out. Reads must take a
+    // message whole on either type (message_watcher.h says why).
+    UniqueFd kcm(socket(AF_KCM, SOCK_SEQPACKET | SOCK_CLOEXEC, KCMPROTO_CONNECTED));
+    if (!kcm.Valid()) ThrowErrno("socket(AF_KCM, SOCK_SEQPACKET, KCMPROTO_CONNECTED)");
+    kcm_attach attach{tcp_.Get(), parser.Get()};
+    // KCM keeps its own references to the program and to the TCP socket's file.
+    if (ioctl(kcm.Get(), SIOCKCMATTACH, &attach) != 0) ThrowErrno("ioctl(SIOCKCMATTACH)");
+    attached_ = true;
+    sockets_.push_back(std::move(kcm));
+    while (sockets_.size() < count) {
+      kcm_clone clone{};
+      if (ioctl(sockets_[0].Get(), SIOCKCMCLONE, &clone) != 0) ThrowErrno("ioctl(SIOCKCMCLONE)");
+      sockets_.emplace_back(clone.fd);
+      // The clone's fd comes without O_CLOEXEC.
+      if (fcntl(clone.fd, F_SETFD, FD_CLOEXEC) != 0) ThrowErrno("fcntl(F_SETFD, FD_CLOEXEC)");
+    }
+    hangup_.Start(env, tcp_.Get(), info[3].As<Napi::Function>());
+  } catch (const SysFailure& failure) {
+    Release();
+    throw SysError(env, failure);
+  }
+}
+
+KcmMux::~KcmMux() { Release(); }
+
+Napi::Value KcmMux::Fds(const Napi::CallbackInfo& info) {
+  Napi::Array fds = Napi::Array::New(info.Env(), sockets_.size());
+  for (uint32_t i = 0; i < sockets_.size(); ++i) fds.Set(i, sockets_[i].Get());
+  return fds;
+}
+
+Napi::Value KcmMux::Close(const Napi::CallbackInfo& info) {
+  const int err = Release();
+  if (err != 0) throw SysError(info.Env(), "ioctl(SIOCKCMUNATTACH)", err);
+  return info.Env().Undefined();
+}
+
+int KcmMux::Release() {
+  hangup_.Stop();
+  int err = 0;
+  if (attached_) {
+    // Explicit, so the TCP socket gets its own callbacks back before the caller
+    // decides what to do with it; closing the last KCM socket would unattach too.
+    kcm_unattach unattach{tcp_.Get()};
+    if (ioctl(sockets_[0].Get(), SIOCKCMUNATTACH, &unattach) != 0) err = errno;
+    attached_ = false;
+  }
+  sockets_.clear();
+  tcp_.Reset(-1);
+  return err;
+}
+
+}  // namespace kmux

@@ -1,0 +1,233 @@
+#include "message_watcher.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <new>
+#include <cstdlib>
+#include <cstring>
+
+#include "errors.h"
+
+namespace kmux {
+namespace {
+
+/** Room asked of each recv: larger reads mean fewer syscalls for small messages. */
+constexpr size_t kReadChunk = 64 * 1024;
+/** At most this many messages per callback, so one batch cannot hog the thread. */
+constexpr size_t kMaxBatchMessages = 4096;
+
+uint32_t ReadBe32(const uint8_t* p) {
+  uint32_t be;
+  std::memcpy(&be, p, sizeof be);
+  return ntohl(be);
+}
+
+}  // namespace
+
+Napi::Function MessageWatcher::Define(Napi::Env env) {
+  return DefineClass(env, "MessageWatcher",
+                     {InstanceMethod("send", &MessageWatcher::Send),
+                      InstanceMethod("waitWritable", &MessageWatcher::WaitWritable),
+                      InstanceMethod("close", &MessageWatcher::Close)});
+}
+
+MessageWatcher::MessageWatcher(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<MessageWatcher>(info),
+      env_(info.Env()),
+      fd_(info[0].As<Napi::Number>().Int32Value()),
+      max_frame_(info[1].As<Napi::Number>().Uint32Value()),
+      batch_bytes_(info[2].As<Napi::Number>().Uint32Value()) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd_, SOL_SOCKET, SO_TYPE, &type, &len) != 0) throw SysError(env_, "getsockopt(SO_TYPE)", errno);
+  framing_ = type == SOCK_STREAM ? Framing::kStream : Framing::kMessage;
+  seqpacket_ = type == SOCK_SEQPACKET;
+  on_messages_ = Napi::Persistent(info[3].As<Napi::Function>());
+  on_close_ = Napi::Persistent(info[4].As<Napi::Function>());
+  on_writable_ = Napi::Persistent(info[5].As<Napi::Function>());
+
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) throw SysError(env_, "napi_get_uv_event_loop", EINVAL);
+  int rc = poll_.Init(loop, fd_, this, &MessageWatcher::OnEvent);
+  if (rc == 0) rc = poll_.Start(UV_READABLE);
+  if (rc != 0) {
+    poll_.Close();
+    throw SysError(env_, "uv_poll_start", -rc);
+  }
+  Reserve(std::max(batch_bytes_, kReadChunk) + kReadChunk);
+  // Polling keeps the object alive even if JS drops it; Stop() lets go.
+  Ref();
+}
+
+Napi::Value MessageWatcher::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (stopped_) throw SysError(env, "send (watcher closed)", EBADF);
+  auto data = info[0].As<Napi::Uint8Array>();
+  // MSG_EOR ends the message on SEQPACKET (KCM); MSG_NOSIGNAL: EPIPE, not SIGPIPE.
+  const int flags = MSG_DONTWAIT | MSG_NOSIGNAL | (seqpacket_ ? MSG_EOR : 0);
+  for (;;) {
+    const ssize_t n = send(fd_, data.Data(), data.ByteLength(), flags);
+    if (n >= 0) return Napi::Number::New(env, static_cast<double>(n));
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
+    throw SysError(env, "sendmsg", errno);
+  }
+}
+
+Napi::Value MessageWatcher::WaitWritable(const Napi::CallbackInfo& info) {
+  if (stopped_) throw SysError(info.Env(), "waitWritable (watcher closed)", EBADF);
+  want_writable_ = true;
+  const int rc = poll_.Start(UV_READABLE | UV_WRITABLE);
+  if (rc != 0) throw SysError(info.Env(), "uv_poll_start", -rc);
+  return info.Env().Undefined();
+}
+
+Napi::Value MessageWatcher::Close(const Napi::CallbackInfo& info) {
+  Stop();
+  return info.Env().Undefined();
+}
+
+void MessageWatcher::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  poll_.Close();
+  Unref();
+}
+
+void MessageWatcher::OnEvent(void* self_ptr, int status, int events) {
+  auto* self = static_cast<MessageWatcher*>(self_ptr);
+  if (status < 0) {
+    // POLLERR: libuv has stopped the handle; sk_err says why.
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    self->Finish(err != 0 ? err : -status, "poll");
+    return;
+  }
+  if ((events & UV_WRITABLE) != 0 && self->want_writable_) {
+    self->want_writable_ = false;
+    self->poll_.Start(UV_READABLE);
+    CallFromLoop(self->env_, self->on_writable_, {});
+    if (self->stopped_) return;
+  }
+  if ((events & UV_READABLE) != 0) self->ReadBatch();
+}
+
+MessageWatcher::~MessageWatcher() { std::free(buffer_); }
+
+void MessageWatcher::Reserve(size_t bytes) {
+  if (capacity_ - used_ >= bytes) return;
+  // realloc, not a zero-filled vector: room for a maxFrameBytes message costs
+  // address space, and only the pages a message fills are ever touched.
+  void* grown = std::realloc(buffer_, used_ + bytes);
+  if (grown == nullptr) throw std::bad_alloc();
+  buffer_ = static_cast<uint8_t*>(grown);
+  capacity_ = used_ + bytes;
+}
+
+int MessageWatcher::SplitStream() {
+  while (used_ - complete_ >= 4) {
+    const uint32_t len = ReadBe32(buffer_ + complete_);
+    if (len > max_frame_) return EMSGSIZE;
+    if (used_ - complete_ < 4 + static_cast<size_t>(len)) {
+      Reserve(complete_ + 4 + len - used_);  // room for the rest of this frame
+      break;
+    }
+    complete_ += 4 + len;
+    offsets_.push_back(static_cast<uint32_t>(complete_));
+  }
+  return 0;
+}
+
+int MessageWatcher::AdvanceMessage(size_t have) {
+  // One recvmsg, one whole message: it must be exactly as long as its header says.
+  if (have < 4) return EPROTO;
+  const uint32_t len = ReadBe32(buffer_ + complete_);
+  if (len > max_frame_) return EMSGSIZE;
+  if (have != 4 + static_cast<size_t>(len)) return EPROTO;
+  complete_ = used_;
+  offsets_.push_back(static_cast<uint32_t>(complete_));
+  return 0;
+}
+
+void MessageWatcher::ReadBatch() {
+  offsets_.assign(1, 0);
+  int err = 0;
+  const char* call = "recvmsg";
+  bool eof = false;
+  while (complete_ < batch_bytes_ && offsets_.size() <= kMaxBatchMessages) {
+    // A message socket gets room for the largest message on every read:
+    // reading one in parts is not safe on KCM (see the header).
+    Reserve(framing_ == Framing::kMessage ? 4 + static_cast<size_t>(max_frame_) : kReadChunk);
+    iovec iov{buffer_ + used_, capacity_ - used_};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    const ssize_t n = recvmsg(fd_, &msg, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      break;
+    }
+    if (n == 0 && (framing_ == Framing::kStream || !seqpacket_ || (msg.msg_flags & MSG_EOR) == 0)) {
+      eof = true;
+      break;
+    }
+    used_ += static_cast<size_t>(n);
+    if (framing_ == Framing::kStream) {
+      err = SplitStream();
+      if (err != 0) {
+        call = "frame length above maxFrameBytes";
+        break;
+      }
+    } else if ((msg.msg_flags & MSG_TRUNC) != 0) {
+      err = EMSGSIZE;
+      call = "recvmsg (MSG_TRUNC)";
+      break;
+    } else {
+      err = AdvanceMessage(static_cast<size_t>(n));
+      if (err != 0) {
+        call = err == EMSGSIZE ? "message length above maxFrameBytes" : "recvmsg (message length differs from its header)";
+        break;
+      }
+    }
+  }
+  if (offsets_.size() > 1) Deliver();
+  if (stopped_) return;  // onMessages closed the watcher
+  if (err != 0) {
+    Finish(err, call);
+  } else if (eof) {
+    // A stream that ends inside a frame lost data: that is not an orderly end.
+    if (used_ != 0) {
+      Finish(EPROTO, "end of stream inside a frame");
+    } else {
+      Finish(0, "recvmsg");
+    }
+  }
+}
+
+void MessageWatcher::Deliver() {
+  Napi::HandleScope scope(env_);
+  Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env_, buffer_, complete_);
+  Napi::ArrayBuffer offsets_buffer = Napi::ArrayBuffer::New(env_, offsets_.size() * sizeof(uint32_t));
+  std::memcpy(offsets_buffer.Data(), offsets_.data(), offsets_.size() * sizeof(uint32_t));
+  Napi::Uint32Array offsets = Napi::Uint32Array::New(env_, offsets_.size(), offsets_buffer, 0);
+  // Keep the partial message (if any) at the front for the next wakeup.
+  std::memmove(buffer_, buffer_ + complete_, used_ - complete_);
+  used_ -= complete_;
+  complete_ = 0;
+  CallFromLoop(env_, on_messages_, {data, offsets});
+}
+
+void MessageWatcher::Finish(int err, const char* call) {
+  if (stopped_) return;
+  Stop();
+  Napi::HandleScope scope(env_);
+  Napi::Value report = err != 0 ? SysError(env_, call, err).Value() : env_.Undefined();
+  CallFromLoop(env_, on_close_, {report});
+}
+
+}  // namespace kmux

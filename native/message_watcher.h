@@ -1,0 +1,74 @@
+// Reads whole messages from one fd on the loop of the Node environment that
+// created it (main thread or a worker thread: fds are process-wide, so a worker
+// can watch an fd the main thread set up). On each wakeup it reads until EAGAIN
+// or until a batch is full and hands JS the batch in ONE call: one Buffer with
+// the messages back to back, and a Uint32Array of count + 1 offsets.
+//
+// How a message is found depends on the socket type (SO_TYPE):
+//   SOCK_SEQPACKET (KCM) and SOCK_DGRAM: one recvmsg per message, with room
+//     for 4 + maxFrameBytes every time. Measured on 6.1: after a partial read
+//     of a KCM SEQPACKET message the next recvmsg returns bytes past that
+//     message's end (a 150,010-byte message read as 131,072 + 65,536), and
+//     DGRAM drops the rest by design (kcm_recvmsg sets MSG_TRUNC; reported
+//     as EMSGSIZE). A message whose length differs from its header is EPROTO.
+//   SOCK_STREAM (sockmap targets, TCP): the 4-byte big-endian length prefix,
+//     re-split in user space, a partial frame carried to the next wakeup.
+// Each message is delivered whole, with its 4-byte header.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "uv_poll_handle.h"
+
+namespace kmux {
+
+class MessageWatcher : public Napi::ObjectWrap<MessageWatcher> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+
+  /** new MessageWatcher(fd, maxFrameBytes, batchBytes, onMessages, onClose, onWritable) */
+  explicit MessageWatcher(const Napi::CallbackInfo& info);
+  ~MessageWatcher() override;
+
+ private:
+  enum class Framing { kMessage, kStream };
+
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value WaitWritable(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  static void OnEvent(void* self, int status, int events);
+  void ReadBatch();
+  /** Scans the stream buffer from complete_ for whole frames; 0 or EMSGSIZE. */
+  int SplitStream();
+  /** After a message socket's read of `have` bytes: completes the message; 0, EMSGSIZE or EPROTO. */
+  int AdvanceMessage(size_t have);
+  /** Makes room for at least `bytes` more after used_. */
+  void Reserve(size_t bytes);
+  void Deliver();
+  /** Stops for good and reports err (0: orderly end of stream) to onClose, once. */
+  void Finish(int err, const char* call);
+  void Stop();
+
+  Napi::Env env_;
+  int fd_;
+  Framing framing_;
+  bool seqpacket_;  // MSG_EOR ends a message sent on it
+  uint32_t max_frame_;
+  size_t batch_bytes_;
+  UvPollHandle poll_;
+  Napi::FunctionReference on_messages_, on_close_, on_writable_;
+  bool stopped_ = false;
+  bool want_writable_ = false;
+
+  uint8_t* buffer_ = nullptr;       // [0, complete_) whole messages, [complete_, used_) a partial frame
+  size_t capacity_ = 0;
+  size_t used_ = 0;
+  size_t complete_ = 0;
+  std::vector<uint32_t> offsets_;   // message starts, then the end of the last one
+};
+
+}  // namespace kmux

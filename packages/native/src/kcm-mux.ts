@@ -1,0 +1,63 @@
+import type { HangupError } from './errors.js';
+import { requireNative } from './load-native.js';
+import { checkInt } from './message-watcher.js';
+
+/** The native class behind createKcmMux (native/kcm_mux.cc). */
+export interface NativeKcmMux {
+  fds(): number[];
+  close(): void;
+}
+export interface NativeKcmMuxClass {
+  new (tcpFd: number, maxFrameBytes: number, sockets: number, onHangup: (error: HangupError) => void): NativeKcmMux;
+}
+
+export interface KcmMuxOptions {
+  /** Largest payload (4-byte length prefix value); a larger one aborts the connection with EMSGSIZE. */
+  maxFrameBytes: number;
+  /** How many KCM sockets to give out (one per worker): the mux's first socket plus sockets - 1 clones. */
+  sockets: number;
+  /**
+   * Called once when the TCP connection ends or fails: EPIPE for a peer FIN
+   * (KCM's own report), ECONNRESET, EMSGSIZE when a frame's length exceeded
+   * maxFrameBytes, EPROTO when the parser lost track. The KCM sockets see
+   * nothing of this, so this is the only place to learn it. Call close() then.
+   */
+  onHangup(error: HangupError): void;
+}
+
+export interface KcmMux {
+  /**
+   * The KCM sockets (SOCK_SEQPACKET). Each receives whole messages (the kernel
+   * spreads them over the sockets that are reading) and sends whole messages
+   * on the TCP connection. Hand each to one worker: read with a MessageWatcher.
+   */
+  readonly fds: readonly number[];
+  /**
+   * Unattaches the TCP socket (SIOCKCMUNATTACH), closes the KCM sockets and the
+   * mux's duplicate of the TCP fd; idempotent. Stop the watchers on fds first.
+   * The caller's TCP fd stays open and works as a plain socket again. Throws a
+   * SysError if the unattach failed (everything is closed regardless).
+   */
+  close(): void;
+}
+
+/**
+ * Puts a connected TCP socket under KCM: the kernel splits its byte stream
+ * into 4-byte-length-prefixed messages with kmux's BPF parser. One mux per
+ * connection (KCM sends each message on any attached socket, so connections
+ * cannot share one). Nothing may have been read from tcpFd yet (a Node socket:
+ * `net.createServer({ pauseOnConnect: true })`, fd from `socket._handle.fd`),
+ * and nothing may read it while attached. Raises the socket's SO_RCVBUF to
+ * twice the largest frame when lower, since strparser refuses larger messages.
+ * Throws a SysError naming the failing call (EAFNOSUPPORT: no AF_KCM; EACCES:
+ * an LSM refused the attach).
+ */
+export function createKcmMux(tcpFd: number, options: KcmMuxOptions): KcmMux {
+  const { KcmMux: Native } = requireNative();
+  checkInt('tcpFd', tcpFd, 0, 0x7fff_ffff);
+  checkInt('maxFrameBytes', options.maxFrameBytes, 0, 0x7fff_fff0);
+  checkInt('sockets', options.sockets, 1, 1024);
+  const native = new Native(tcpFd, options.maxFrameBytes, options.sockets, options.onHangup);
+  const fds = Object.freeze(native.fds());
+  return { fds, close: () => native.close() };
+}
