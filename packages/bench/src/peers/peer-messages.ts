@@ -1,0 +1,24 @@
+/** What a peer server child process reports to the bench over IPC. */
+export type PeerMessage =
+  | {
+      type: 'ready';
+      port: number;
+      /** The transport in use and why, for kmux; null for servers without a choice. */
+      transport: string | null;
+    }
+  | {
+      type: 'closed';
+      /** Requests each worker thread completed, for kmux; null for single-threaded servers. */
+      workerRequests: number[] | null;
+    };
+
+/** The bench's only request to a peer: shut down and report. */
+export interface PeerCloseRequest {
+  type: 'close';
+}
+
+/** Settings a peer child gets as its one argv argument (JSON). */
+export interface PeerSettings {
+  /** Worker threads, for servers that have them. */
+  readonly workers: number;
+}

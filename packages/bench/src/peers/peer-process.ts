@@ -1,0 +1,35 @@
+import type { PeerCloseRequest, PeerMessage, PeerSettings } from './peer-messages.js';
+
+/** A server started inside a peer child process. */
+export interface PeerServer {
+  readonly port: number;
+  readonly transport: string | null;
+  /** Closes the server; returns requests per worker thread, or null without workers. */
+  close(): Promise<number[] | null>;
+}
+
+/**
+ * Body of a peer child process: starts the server on a loopback port, reports `ready`,
+ * and on the bench's `close` request shuts it down, reports, and exits.
+ */
+export function runPeer(start: (settings: PeerSettings) => Promise<PeerServer>): void {
+  const settings = JSON.parse(process.argv[2] ?? '{}') as PeerSettings;
+  const send = (message: PeerMessage): Promise<void> =>
+    new Promise((resolve, reject) => process.send!(message, (error: Error | null) => (error ? reject(error) : resolve())));
+
+  start(settings).then(
+    async (server) => {
+      process.once('message', async (_request: PeerCloseRequest) => {
+        const workerRequests = await server.close();
+        await send({ type: 'closed', workerRequests });
+        // Exit even if a client connection or timer still holds the loop open.
+        process.exit(0);
+      });
+      await send({ type: 'ready', port: server.port, transport: server.transport });
+    },
+    (error: unknown) => {
+      console.error('peer failed to start:', error);
+      process.exit(1);
+    },
+  );
+}
