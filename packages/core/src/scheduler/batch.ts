@@ -3,13 +3,13 @@
  * postMessage costs ~30 µs (DESIGN.md), so frames are packed per event-loop turn and the
  * cost is paid once per batch, not per request. Records are laid out back to back:
  *
- *   request: key u32 | deadline f64 (Date.now ms) | length u32 | frame body
- *   reply:   key u32 | flags u32                  | length u32 | reply frame (length-prefixed)
+ *   request: key u32 | deadline f64 (Date.now ms)          | length u32 | frame body
+ *   reply:   key u32 | flags u32 | service time u32 (µs)   | length u32 | reply frame (length-prefixed)
  *
  * Reply frames carry their own length prefix so the main thread writes them as they are.
  */
 const REQUEST_HEADER = 16;
-const REPLY_HEADER = 12;
+const REPLY_HEADER = 16;
 
 export const REPLY_FAILED = 1;
 export const REPLY_NONE = 2;
@@ -110,15 +110,19 @@ export class ReplyBatchWriter {
     return this.buffer.count;
   }
 
-  /** `frameBody` null with REPLY_NONE: the request completed and owes no reply. */
-  add(key: number, flags: number, frameBody: Uint8Array | null): void {
+  /**
+   * `frameBody` null: the request completed and owes no reply (REPLY_NONE is set).
+   * `serviceUs`: how long the call kept the worker busy, for the main thread's cost model.
+   */
+  add(key: number, flags: number, serviceUs: number, frameBody: Uint8Array | null): void {
     const bodyLength = frameBody?.length ?? 0;
     const frameLength = frameBody ? 4 + bodyLength : 0;
     const at = this.buffer.reserve(REPLY_HEADER + frameLength);
     const view = this.buffer.dataView;
     view.setUint32(at, key);
     view.setUint32(at + 4, frameBody ? flags : flags | REPLY_NONE);
-    view.setUint32(at + 8, frameLength);
+    view.setUint32(at + 8, Math.min(0xffffffff, Math.round(serviceUs)));
+    view.setUint32(at + 12, frameLength);
     if (frameBody) {
       view.setUint32(at + REPLY_HEADER, bodyLength);
       this.buffer.data.set(frameBody, at + REPLY_HEADER + 4);
@@ -134,15 +138,16 @@ export class ReplyBatchWriter {
 
 export function readReplyBatch(
   batch: ArrayBuffer,
-  onReply: (key: number, flags: number, frame: Buffer) => void,
+  onReply: (key: number, flags: number, serviceUs: number, frame: Buffer) => void,
 ): void {
   const view = new DataView(batch);
   for (let at = 0; at < batch.byteLength; ) {
     const key = view.getUint32(at);
     const flags = view.getUint32(at + 4);
-    const length = view.getUint32(at + 8);
+    const serviceUs = view.getUint32(at + 8);
+    const length = view.getUint32(at + 12);
     const start = at + REPLY_HEADER;
-    onReply(key, flags, Buffer.from(batch, start, length));
+    onReply(key, flags, serviceUs, Buffer.from(batch, start, length));
     at = start + length;
   }
 }

@@ -5,6 +5,8 @@ import type { WorkerPool } from './worker-pool.js';
 export interface Dispatchable {
   readonly key: number;
   readonly deadline: number;
+  /** Estimated service time, from the cost model. */
+  readonly costUs: number;
   /** Set by the dispatcher to the worker slot the request went to. */
   slot: number;
   /** Held only while the request waits in the queue; dropped once packed into a batch. */
@@ -18,16 +20,27 @@ export interface DispatcherHooks {
   assigned(slot: number): void;
 }
 
+export interface DispatcherLimits {
+  /** Requests one worker may hold at once. */
+  readonly workerQueueDepth: number;
+  /** Estimated service time one worker may hold before it gets no more (unless idle). */
+  readonly workerBacklogUs: number;
+}
+
 /**
- * Spreads requests over worker slots, least-loaded first, and packs each slot's share of
- * one event-loop turn into a single batch. A slot takes at most `workerQueueDepth`
- * requests at a time; the rest wait here, so a worker stuck on a slow request holds only
- * what it already has, and fast requests go to the workers that keep answering.
+ * Spreads requests over worker slots and packs each slot's share of one event-loop turn
+ * into a single batch. A request goes to the slot with the least estimated backlog, and a
+ * slot takes more only while its backlog stays within `workerBacklogUs` (an idle slot
+ * always takes one) and its count within `workerQueueDepth`. So a worker busy with a slow
+ * call holds nothing behind it: fast requests go to the workers that keep answering, or
+ * wait here for whichever frees up first.
  */
 export class Dispatcher {
   private readonly batches: RequestBatchWriter[];
-  /** Requests each slot holds: in its batch being built, in transit or in the worker. */
-  private readonly load: number[];
+  private readonly count: number[];
+  private readonly backlogUs: number[];
+  /** key → [slot, estimated cost] of every request a worker holds. */
+  private readonly held = new Map<number, readonly [number, number]>();
   private readonly waiting: Dispatchable[] = [];
   private waitingHead = 0;
   private flushScheduled = false;
@@ -35,11 +48,17 @@ export class Dispatcher {
 
   constructor(
     private readonly pool: WorkerPool,
-    private readonly workerQueueDepth: number,
+    private readonly limits: DispatcherLimits,
     private readonly hooks: DispatcherHooks,
   ) {
     this.batches = Array.from({ length: pool.size }, () => new RequestBatchWriter());
-    this.load = new Array<number>(pool.size).fill(0);
+    this.count = new Array<number>(pool.size).fill(0);
+    this.backlogUs = new Array<number>(pool.size).fill(0);
+  }
+
+  /** Whether a worker still holds `key` (its request may have been answered already). */
+  holds(key: number): boolean {
+    return this.held.has(key);
   }
 
   /** Requests waiting for a slot with room. */
@@ -48,23 +67,27 @@ export class Dispatcher {
   }
 
   submit(request: Dispatchable): void {
-    const slot = this.queued === 0 ? this.leastLoadedSlot() : -1;
-    if (slot < 0) {
-      this.waiting.push(request);
-      return;
-    }
-    this.assign(request, slot);
+    const slot = this.queued === 0 ? this.slotFor(request.costUs) : -1;
+    if (slot < 0) this.waiting.push(request);
+    else this.assign(request, slot);
   }
 
-  /** A slot finished one request (answered, or its reply was dropped). */
-  done(slot: number): void {
-    if (this.load[slot]! > 0) this.load[slot]!--;
+  /** A worker finished request `key` (answered, or its reply was dropped). */
+  done(key: number): void {
+    const entry = this.held.get(key);
+    if (!entry) return;
+    this.held.delete(key);
+    const [slot, costUs] = entry;
+    this.count[slot]!--;
+    this.backlogUs[slot]! -= costUs;
     this.drainWaiting();
   }
 
   /** A slot lost its worker: whatever it held is gone (the caller fails those requests). */
   workerExited(slot: number): void {
-    this.load[slot] = 0;
+    for (const [key, [heldBy]] of this.held) if (heldBy === slot) this.held.delete(key);
+    this.count[slot] = 0;
+    this.backlogUs[slot] = 0;
     this.batches[slot]!.take();
   }
 
@@ -80,7 +103,7 @@ export class Dispatcher {
         this.popWaiting();
         continue;
       }
-      const slot = this.leastLoadedSlot();
+      const slot = this.slotFor(request.costUs);
       if (slot < 0) return;
       this.popWaiting();
       this.assign(request, slot);
@@ -96,20 +119,24 @@ export class Dispatcher {
     }
   }
 
-  private leastLoadedSlot(): number {
-    const size = this.load.length;
+  /** The live slot with the least backlog that has room for `costUs`; -1 if none. */
+  private slotFor(costUs: number): number {
+    const size = this.count.length;
     let best = -1;
-    let bestLoad = this.workerQueueDepth;
+    let bestBacklog = Number.POSITIVE_INFINITY;
     // Rotating the starting slot spreads ties instead of always favouring slot 0.
     const start = this.nextStart;
     this.nextStart = (start + 1) % size;
     for (let i = 0; i < size; i++) {
       const slot = (start + i) % size;
-      const load = this.load[slot]!;
-      if (load < bestLoad && this.pool.isLive(slot)) {
+      const count = this.count[slot]!;
+      const backlog = this.backlogUs[slot]!;
+      const hasRoom =
+        count === 0 || (count < this.limits.workerQueueDepth && backlog + costUs <= this.limits.workerBacklogUs);
+      if (hasRoom && backlog < bestBacklog && this.pool.isLive(slot)) {
         best = slot;
-        bestLoad = load;
-        if (load === 0) break;
+        bestBacklog = backlog;
+        if (count === 0) break;
       }
     }
     return best;
@@ -117,7 +144,9 @@ export class Dispatcher {
 
   private assign(request: Dispatchable, slot: number): void {
     request.slot = slot;
-    this.load[slot]!++;
+    this.count[slot]!++;
+    this.backlogUs[slot]! += request.costUs;
+    this.held.set(request.key, [slot, request.costUs]);
     this.hooks.assigned(slot);
     this.batches[slot]!.add(request.key, request.deadline, request.body!);
     request.body = null;

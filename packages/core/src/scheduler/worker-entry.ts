@@ -48,30 +48,33 @@ class BatchServer {
       // The main thread has already answered an expired request; running it would only
       // burn CPU that an overloaded server needs for requests that can still make it.
       if (Date.now() > deadline) {
-        this.replies.add(key, REPLY_FAILED, null);
+        this.replies.add(key, REPLY_FAILED, 0, null);
         return;
       }
       let result: WorkerResult | Promise<WorkerResult>;
+      // Only the synchronous part counts as service time: it is what blocks this worker.
+      const started = performance.now();
       try {
         result = this.codec.handle(body, { deadline });
       } catch (error) {
         this.fail(key, error);
         return;
       }
+      const serviceUs = (performance.now() - started) * 1000;
       if (isPromise(result)) {
         result.then(
-          (done) => this.complete(key, done),
+          (done) => this.complete(key, serviceUs, done),
           (error: unknown) => this.fail(key, error),
         );
       } else {
-        this.complete(key, result);
+        this.complete(key, serviceUs, result);
       }
     });
     this.flush();
   }
 
-  private complete(key: number, result: WorkerResult): void {
-    this.replies.add(key, result.failed ? REPLY_FAILED : 0, result.reply);
+  private complete(key: number, serviceUs: number, result: WorkerResult): void {
+    this.replies.add(key, result.failed ? REPLY_FAILED : 0, serviceUs, result.reply);
     if (performance.now() - this.lastFlush >= MAX_REPLY_HOLD_MS) this.flush();
     else this.scheduleFlush();
   }

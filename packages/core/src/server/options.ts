@@ -29,6 +29,12 @@ export interface ServerOptions {
   readonly maxInFlight?: number;
   /** Requests a worker holds at once; the rest wait in the main thread for the least-loaded worker. Default 32. */
   readonly workerQueueDepth?: number;
+  /**
+   * Estimated service time (µs) a worker may hold before it gets no more requests (an
+   * idle worker always gets one). Estimates are per method, learned from the time each
+   * call keeps a worker busy. Keeps cheap calls from queueing behind slow ones. Default 2,000.
+   */
+  readonly workerBacklogUs?: number;
   /** Default per-request deadline, from frame received to reply. Default 30 s. */
   readonly deadlineMs?: number;
   /** Per-method deadline overrides, by method name. */
@@ -66,6 +72,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     maxInFlightPerConnection: positiveInteger('maxInFlightPerConnection', options.maxInFlightPerConnection ?? 1024),
     maxInFlight: positiveInteger('maxInFlight', options.maxInFlight ?? 16_384),
     workerQueueDepth: positiveInteger('workerQueueDepth', options.workerQueueDepth ?? 32),
+    workerBacklogUs: positiveInteger('workerBacklogUs', options.workerBacklogUs ?? 2_000),
     deadlineMs: positiveInteger('deadlineMs', options.deadlineMs ?? 30_000),
     methodDeadlines: options.methodDeadlines ?? {},
     idleTimeoutMs: positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 120_000),

@@ -10,6 +10,7 @@ import {
 } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
 import { REPLY_FAILED, REPLY_NONE, readReplyBatch } from '../scheduler/batch.js';
+import { CostModel } from '../scheduler/cost-model.js';
 import { Dispatcher, type Dispatchable } from '../scheduler/dispatcher.js';
 import { WorkerPool } from '../scheduler/worker-pool.js';
 import { toPrometheus } from '../stats/prometheus.js';
@@ -57,6 +58,7 @@ export class Server {
   private readonly inFlight = new Map<number, InFlightRequest>();
   private readonly connections = new Set<Connection>();
   private readonly deadlines: DeadlineQueue;
+  private readonly costs = new CostModel();
   private pool: WorkerPool | null = null;
   private dispatcher: Dispatcher | null = null;
   private listener: NetServer | null = null;
@@ -173,7 +175,7 @@ export class Server {
       },
     );
     this.pool = pool;
-    this.dispatcher = new Dispatcher(pool, this.options.workerQueueDepth, {
+    this.dispatcher = new Dispatcher(pool, this.options, {
       stillWanted: (request) => this.inFlight.has(request.key),
       assigned: (slot) => this.counters.dispatched(slot),
     });
@@ -234,6 +236,7 @@ export class Server {
     const request: InFlightRequest = {
       key: this.allocateKey(),
       deadline: Date.now() + timeoutMs,
+      costUs: this.costs.estimateUs(head.method),
       slot: -1,
       body,
       connection,
@@ -250,14 +253,14 @@ export class Server {
     // Keys are u32 on the wire to workers; wrap, skipping any still in flight.
     do {
       this.nextKey = this.nextKey >= 0xffffffff ? 1 : this.nextKey + 1;
-    } while (this.inFlight.has(this.nextKey));
+    } while (this.inFlight.has(this.nextKey) || this.dispatcher!.holds(this.nextKey));
     return this.nextKey;
   }
 
   private onReplies(slot: number, batch: ArrayBuffer): void {
     const touched: Connection[] = [];
-    readReplyBatch(batch, (key, flags, frame) => {
-      this.dispatcher!.done(slot);
+    readReplyBatch(batch, (key, flags, serviceUs, frame) => {
+      this.dispatcher!.done(key);
       const request = this.inFlight.get(key);
       if (!request) {
         // Already answered (deadline) or its connection is gone.
@@ -266,6 +269,7 @@ export class Server {
         return;
       }
       this.inFlight.delete(key);
+      this.costs.observe(request.head.method, serviceUs);
       const latencyUs = (performance.now() - request.receivedAt) * 1000;
       this.counters.workerDone(slot, latencyUs);
       if ((flags & REPLY_NONE) === 0) {
@@ -283,7 +287,7 @@ export class Server {
   }
 
   private onCodecError(slot: number, key: number, message: string): void {
-    this.dispatcher!.done(slot);
+    this.dispatcher!.done(key);
     this.counters.workerDone(slot, null);
     const request = this.inFlight.get(key);
     this.options.logger.error(`kmux: codec ${this.codec.name} threw in worker ${slot}: ${message}`);

@@ -66,3 +66,37 @@ describe('dispatch with a per-worker depth cap', () => {
     expect((await client.call('echo', 'next')).toString()).toBe('next');
   });
 });
+
+describe('dispatch by estimated backlog', () => {
+  it('learns that a method is slow and stops queueing other requests behind it', async () => {
+    // Default depth (32): only the backlog estimate can keep requests off the busy worker.
+    const { server, client } = await startServer({ workerBacklogUs: 2_000 });
+    // Teach the cost model: one spin that keeps a worker busy for well over the budget.
+    const lesson = gateTag('lesson');
+    const learning = client.call('spin', lesson);
+    await started(lesson);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    release(lesson);
+    await learning;
+
+    const tag = gateTag('slow');
+    const slow = client.call('spin', tag);
+    const stuckThread = await started(tag);
+    const stuck = server.stats().workers.findIndex((w) => w.threadId === stuckThread);
+    const before = server.stats().workers[stuck]!.dispatched;
+
+    const fast = await Promise.all(Array.from({ length: 50 }, (_, i) => client.call('echo', `fast ${i}`)));
+    expect(fast.map(String)).toEqual(Array.from({ length: 50 }, (_, i) => `fast ${i}`));
+    // The busy worker's estimated backlog was over budget: it got none of the fast calls.
+    expect(server.stats().workers[stuck]!.dispatched).toBe(before);
+
+    release(tag);
+    await slow;
+  });
+
+  it('lets an idle worker take a request whatever its estimated cost', async () => {
+    const { client } = await startServer({ workers: 1, workerBacklogUs: 1 });
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => client.call('echo', `r${i}`)));
+    expect(replies.map(String)).toEqual(Array.from({ length: 20 }, (_, i) => `r${i}`));
+  });
+});
