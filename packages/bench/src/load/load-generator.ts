@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionDriver, LoadFatalError, MAX_CONNECTIONS } from './connection-driver.js';
-import type { LatencySummary } from './histogram.js';
+import type { Percentiles as LatencySummary } from '@kmux/core';
 import { LoadRecorder } from './load-recorder.js';
 import { mixSchedule } from './request-mix.js';
 import type { RequestTemplate } from './request-template.js';

@@ -1,4 +1,7 @@
-import { Histogram } from './histogram.js';
+import { Histogram } from '@kmux/core';
+
+/** 1/128 precision: benchmark percentiles are compared across servers. */
+const PRECISION_BITS = 7;
 import type { RequestTemplate } from './request-template.js';
 
 /**
@@ -6,13 +9,13 @@ import type { RequestTemplate } from './request-template.js';
  * template. `reset()` at the end of the warm-up discards everything recorded before.
  */
 export class LoadRecorder {
-  readonly overall = new Histogram();
+  readonly overall = new Histogram(PRECISION_BITS);
   readonly perTemplate: Histogram[];
   readonly errorsPerTemplate: number[];
   errors = 0;
 
   constructor(readonly templates: readonly RequestTemplate[]) {
-    this.perTemplate = templates.map(() => new Histogram());
+    this.perTemplate = templates.map(() => new Histogram(PRECISION_BITS));
     this.errorsPerTemplate = templates.map(() => 0);
   }
 

@@ -1,5 +1,5 @@
 import { CpuWindow } from '../cpu/process-cpu.js';
-import type { LatencySummary } from '../load/histogram.js';
+import type { Percentiles as LatencySummary } from '@kmux/core';
 import type { LoadProgress } from '../load/load-generator.js';
 import { encodeCall } from '../load/request-template.js';
 import { runLoadInChild } from '../load/spawn-generator.js';

@@ -9,16 +9,16 @@ function truePercentile(sorted: number[], percent: number): number {
   return sorted[Math.max(1, Math.ceil((percent / 100) * sorted.length)) - 1]!;
 }
 
-function check(values: number[]): Histogram {
-  const histogram = new Histogram();
+function check(values: number[], precisionBits = 4): Histogram {
+  const histogram = new Histogram(precisionBits);
   for (const value of values) histogram.record(value);
   const sorted = [...values].sort((a, b) => a - b);
   for (const percent of PERCENTS) {
     const truth = truePercentile(sorted, percent);
     const reported = histogram.percentile(percent);
-    // Within 1/16 of the truth, and never below it (bucket upper bounds, integer values).
+    // Within 1/2^bits of the truth, and never below it (bucket upper bounds, integer values).
     expect(reported, `p${percent} of ${values.length} values`).toBeGreaterThanOrEqual(truth);
-    expect(reported - truth, `p${percent}: reported ${reported}, true ${truth}`).toBeLessThanOrEqual(truth / 16);
+    expect(reported - truth, `p${percent}: reported ${reported}, true ${truth}`).toBeLessThanOrEqual(truth / 2 ** precisionBits);
   }
   const summary = histogram.summary();
   expect(summary.count).toBe(values.length);
@@ -87,5 +87,23 @@ describe('Histogram', () => {
     const empty = new Histogram();
     empty.merge(full);
     expect(empty.summary()).toEqual(before);
+  });
+});
+
+describe('Histogram precision and reset', () => {
+  it('keeps percentiles within 1/128 at 7 bits of precision', () => {
+    const random = prng(7);
+    check(Array.from({ length: 20_000 }, () => Math.floor(Math.exp(random.next() * 14))), 7);
+  });
+
+  it('refuses to merge histograms of different precision', () => {
+    expect(() => new Histogram(4).merge(new Histogram(7))).toThrow(RangeError);
+  });
+
+  it('is empty after reset', () => {
+    const histogram = new Histogram();
+    histogram.record(42);
+    histogram.reset();
+    expect(histogram.summary()).toMatchObject({ count: 0, min: 0, max: 0, p99: 0 });
   });
 });
