@@ -58,3 +58,24 @@ export function cipherSuite(version: string, standardName: string): CipherSuite 
 export function hashLength(hash: HashName): number {
   return hash === 'sha256' ? 32 : 48;
 }
+
+const NODE_NAMES: Record<TlsCipher, { tls13: string; tls12: string[] }> = {
+  'aes-gcm-128': { tls13: 'TLS_AES_128_GCM_SHA256', tls12: ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256'] },
+  'aes-gcm-256': { tls13: 'TLS_AES_256_GCM_SHA384', tls12: ['ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384'] },
+  'chacha20-poly1305': {
+    tls13: 'TLS_CHACHA20_POLY1305_SHA256',
+    tls12: ['ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305'],
+  },
+};
+
+/**
+ * A node:tls `ciphers` string offering only suites the kernel can take over (TLS 1.3
+ * first, then TLS 1.2 ECDHE AEAD), so a server that requires kTLS never negotiates
+ * one it would have to refuse after the handshake.
+ */
+export function ktlsCipherList(ciphers: Iterable<TlsCipher>): string {
+  const order: TlsCipher[] = ['aes-gcm-128', 'aes-gcm-256', 'chacha20-poly1305'];
+  const wanted = new Set(ciphers);
+  const chosen = order.filter((c) => wanted.has(c));
+  return [...chosen.map((c) => NODE_NAMES[c].tls13), ...chosen.flatMap((c) => NODE_NAMES[c].tls12)].join(':');
+}

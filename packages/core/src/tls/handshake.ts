@@ -20,6 +20,8 @@ export interface HandshakeOutcome {
   readonly keylog: KeylogCapture;
   /** Application data the TLS library decrypted before the handoff point, in order. */
   readonly plaintext: Buffer[];
+  /** The 'data' listener that fills `plaintext`: removed when user-space TLS goes on. */
+  readonly capture: (chunk: Buffer) => void;
 }
 
 /** The node:tls server options that apply to one handshake (the rest are in the secure context). */
@@ -80,7 +82,10 @@ function run(
 ): Promise<HandshakeOutcome> {
   const keylog = new KeylogCapture(socket);
   const plaintext: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => plaintext.push(chunk));
+  const capture = (chunk: Buffer): void => {
+    plaintext.push(chunk);
+  };
+  socket.on('data', capture);
   return new Promise<HandshakeOutcome>((resolve, reject) => {
     let settled = false;
     const fail = (error: Error): void => {
@@ -109,7 +114,7 @@ function run(
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          resolve({ side, socket, transport, keylog, plaintext });
+          resolve({ side, socket, transport, keylog, plaintext, capture });
         },
         (error: Error) => fail(error),
       );

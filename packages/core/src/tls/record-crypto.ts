@@ -62,6 +62,7 @@ export function openRecord(keys: RecordKeys, seq: bigint, record: Buffer): Opene
   const tls13 = suite.version === 'TLSv1.3';
   const nonce = explicit > 0 ? Buffer.concat([keys.iv, body.subarray(0, explicit)]) : xorNonce(keys.iv, seq);
   const d = decipher(keys, nonce);
+  nonce.fill(0); // derived from the write iv: key material
   d.setAAD(tls13 ? header : tls12Aad(seq, header, ciphertext.length), { plaintextLength: ciphertext.length });
   d.setAuthTag(tag);
   let plaintext: Buffer;
@@ -91,6 +92,7 @@ export function sealRecord(keys: RecordKeys, seq: bigint, type: number, plaintex
   const header = Uint8Array.of(tls13 ? 23 : type, 3, 3, bodyLength >> 8, bodyLength & 0xff);
   const nonce = explicit.length > 0 ? Buffer.concat([keys.iv, explicit]) : xorNonce(keys.iv, seq);
   const c = createCipheriv(suite.aead as 'aes-128-gcm', keys.key, nonce, { authTagLength: TAG_BYTES }) as CipherGCM;
+  nonce.fill(0);
   c.setAAD(tls13 ? header : tls12Aad(seq, header, inner.length), { plaintextLength: inner.length });
   const ciphertext = Buffer.concat([c.update(inner), c.final()]);
   return Buffer.concat([header, explicit, ciphertext, c.getAuthTag()]);

@@ -2,7 +2,8 @@
 // handshake trace) and the TLS 1.2 PRF vectors from the IETF TLS working group (the
 // SHA-384 one also checked against `openssl kdf TLS1-PRF`).
 import { describe, expect, it } from 'vitest';
-import { cipherSuite } from '../../src/tls/cipher-suites.js';
+import { createSecureContext } from 'node:tls';
+import { cipherSuite, ktlsCipherList } from '../../src/tls/cipher-suites.js';
 import { openRecord, sealRecord } from '../../src/tls/record-crypto.js';
 import { tls12KeyBlock, tls12Prf } from '../../src/tls/tls12-keys.js';
 import { hkdfExpandLabel, tls13NextTrafficSecret, tls13TrafficKeys } from '../../src/tls/tls13-keys.js';
@@ -128,5 +129,17 @@ describe('cipher suites', () => {
     expect(cipherSuite('TLSv1.3', 'TLS_AES_128_CCM_SHA256')).toBeNull();
     expect(cipherSuite('TLSv1.2', 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256')).toBeNull();
     expect(cipherSuite('TLSv1.1', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256')).toBeNull();
+  });
+});
+
+describe('ktlsCipherList', () => {
+  it('offers only the suites of the given kernel ciphers, each of which kmux hands over, and OpenSSL takes the list', () => {
+    const list = ktlsCipherList(['chacha20-poly1305', 'aes-gcm-128']);
+    expect(list).toBe(
+      'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:' +
+        'ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305',
+    );
+    expect(() => createSecureContext({ ciphers: ktlsCipherList(['aes-gcm-128', 'aes-gcm-256', 'chacha20-poly1305']) })).not.toThrow();
+    for (const name of list.split(':').filter((n) => n.startsWith('TLS_'))) expect(cipherSuite('TLSv1.3', name), name).not.toBeNull();
   });
 });

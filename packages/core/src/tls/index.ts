@@ -1,0 +1,19 @@
+export { cipherSuite, ktlsCipherList, type CipherSuite, type TlsVersionName } from './cipher-suites.js';
+export { KtlsCounters, type KtlsCountersSnapshot } from './counters.js';
+export { KtlsError, type KtlsCloseReason } from './errors.js';
+export {
+  handOff,
+  ktlsAccept,
+  ktlsConnect,
+  KtlsHandoffError,
+  type KtlsClientOptions,
+  type KtlsHandoffMode,
+  type KtlsHandoffOptions,
+  type KtlsInfo,
+  type KtlsServerOptions,
+  type TlsConnection,
+} from './handoff.js';
+export { kernelCanRekey } from './key-update.js';
+export { ktlsSupport, probeKtlsSupport, type KtlsSupport } from './kernel-support.js';
+export { KtlsSocket, type KtlsSocketOptions } from './ktls-socket.js';
+export { parseTlsStat, readTlsStat, type TlsStat } from './tls-stat.js';
