@@ -1,0 +1,2 @@
+import type { Rng } from './mutate.mjs';
+export function prng(seed: number): Rng;

@@ -1,0 +1,265 @@
+// Chaos: many connections, each pipelining requests whose correct answer is known from the
+// request itself (the payload names the connection and the id), while workers are killed
+// at random — a request whose handler calls process.exit(), as a fatal bug in a handler or
+// a native addon would — and clients drop their connections mid-request.
+//
+// Guarantees checked:
+// - every request on a connection the client kept gets exactly one reply: the correct
+//   answer for that id, or a typed error (worker_died; overloaded past maxInFlight);
+//   a request that killed its worker is answered worker_died (or overloaded), never OK;
+// - no reply is meant for another request (payload checked against the id), none comes
+//   twice, none arrives for an id never sent on that connection;
+// - a client that half-closes gets all its replies, then the server closes;
+// - replies to requests whose connection was dropped are dropped by the server, nothing
+//   is left in flight, every connection is closed;
+// - afterwards the process's open fds return to their baseline, and heap (after GC) and
+//   RSS return to within a bound of it.
+//
+// CI: 16 connections × 12,500 requests (raw; ~12 worker kills, ~24 drops) and 16 × 1,000
+// (Thrift binary; ~6 kills, ~12 drops). Soak (KMUX_SOAK=1): 64 connections and 1,000,000 requests in
+// total per codec (15,625 per connection), ~200 kills, ~600 drops.
+import { afterAll, describe, expect, it } from 'vitest';
+import { encodeFrame } from '@kmux/core';
+import { SOAK, TRANSPORTS, report, sized, timeoutMs } from './lib/mode.js';
+import { MiB, closeAll, heapAfterGc, openFds, rss, rssSampler, startServer, until } from './lib/harness.js';
+import { FrameSocket, WIRES, type Wire, type WireName } from './lib/wire.js';
+
+afterAll(closeAll);
+
+interface ChaosPlan {
+  readonly connections: number;
+  readonly requestsPerConnection: number;
+  readonly window: number;
+  /** Probability that a request is a worker-killing one. */
+  readonly crashRate: number;
+  /** Probability, per request sent, that the client then drops the connection at once. */
+  readonly dropRate: number;
+  readonly seed: number;
+}
+
+interface ConnectionTally {
+  sent: number;
+  ok: number;
+  errors: Record<string, number>;
+  abandoned: number;
+  drops: number;
+  crashesSent: number;
+  failures: string[];
+}
+
+/** One client: opens, pipelines, sometimes drops and reopens, half-closes at the end. */
+async function runConnection(wire: Wire, port: number, index: number, plan: ChaosPlan, random: () => number): Promise<ConnectionTally> {
+  const tally: ConnectionTally = { sent: 0, ok: 0, errors: {}, abandoned: 0, drops: 0, crashesSent: 0, failures: [] };
+  const fail = (message: string): void => {
+    if (tally.failures.length < 20) tally.failures.push(`connection ${index}: ${message}`);
+  };
+  let nextId = 1;
+  for (let generation = 0; tally.sent < plan.requestsPerConnection && tally.failures.length === 0; generation++) {
+    const socket = await FrameSocket.open(port);
+    const outstanding = new Map<number, { payload: Buffer; crash: boolean }>();
+    let wake: (() => void) | null = null;
+    // Backs off when shed, as a well-behaved client does: each "overloaded" shrinks the
+    // window by one until a request gets through.
+    let shedStreak = 0;
+    socket.onFrame = (body) => {
+      let reply;
+      try {
+        reply = wire.decode(body);
+      } catch (error) {
+        fail(`unreadable reply (${String(error)})`);
+        return;
+      }
+      const request = outstanding.get(reply.id);
+      if (!request) {
+        fail(reply.id < nextId ? `reply to id ${reply.id} came twice, or on the wrong connection` : `reply to id ${reply.id}, never sent`);
+        return;
+      }
+      outstanding.delete(reply.id);
+      shedStreak = !reply.ok && reply.kind === 'overloaded' ? Math.min(shedStreak + 1, plan.window - 1) : 0;
+      if (reply.ok) {
+        if (request.crash) fail(`id ${reply.id} killed its worker but was answered OK`);
+        else if (!reply.payload!.equals(wire.answerFor(request.payload))) fail(`id ${reply.id} got an answer meant for another request: ${reply.payload!.toString('latin1').slice(0, 80)}`);
+        else tally.ok++;
+      } else if (reply.kind === 'worker_died' || reply.kind === 'overloaded') {
+        tally.errors[reply.kind] = (tally.errors[reply.kind] ?? 0) + 1;
+      } else {
+        fail(`id ${reply.id}: unexpected error ${reply.kind}: ${reply.message}`);
+      }
+      if (wake) {
+        const w = wake;
+        wake = null;
+        w();
+      }
+    };
+    void socket.ended.then(() => wake?.());
+
+    let dropped = false;
+    while (tally.sent < plan.requestsPerConnection && !socket.serverEnded && tally.failures.length === 0) {
+      const frames: Buffer[] = [];
+      while (outstanding.size < plan.window - shedStreak && tally.sent < plan.requestsPerConnection) {
+        const id = nextId++;
+        const crash = random() < plan.crashRate;
+        const payload = Buffer.from(`c${index}/g${generation}/r${id}/${Math.floor(random() * 1e9)}`);
+        outstanding.set(id, { payload, crash });
+        frames.push(encodeFrame(crash ? wire.crash(id) : wire.work(id, payload)));
+        tally.sent++;
+        if (crash) tally.crashesSent++;
+        if (random() < plan.dropRate) {
+          dropped = true;
+          break;
+        }
+      }
+      if (frames.length) socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+      if (dropped) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+    if (dropped) {
+      // Mid-request: whatever is outstanding will never be answered to us.
+      socket.destroy();
+      tally.drops++;
+      tally.abandoned += outstanding.size;
+      continue;
+    }
+    if (socket.serverEnded && tally.sent < plan.requestsPerConnection) fail(`the server closed the connection (${outstanding.size} outstanding)`);
+    // Done: half-close, and every reply must still arrive before the server closes.
+    socket.end();
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([
+      socket.ended.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 30_000))),
+    ]);
+    clearTimeout(timer);
+    if (!inTime) fail(`no end from the server within 30 s of half-closing, ${outstanding.size} outstanding`);
+    if (outstanding.size > 0) fail(`${outstanding.size} requests never answered (ids ${[...outstanding.keys()].slice(0, 10).join(', ')})`);
+    socket.destroy();
+  }
+  return tally;
+}
+
+function mulberry(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function chaosRound(wireName: WireName, transport: string, plan: ChaosPlan) {
+  const wire = WIRES[wireName];
+  const total = plan.connections * plan.requestsPerConnection;
+  const running = await startServer(wire, transport, {
+    workers: 2,
+    // Just below what the clients can have outstanding, so some shedding happens too.
+    maxInFlight: Math.max(16, plan.connections * (plan.window - 2)),
+  });
+  const rssPeak = rssSampler(100);
+  const started = performance.now();
+  const tallies = await Promise.all(
+    Array.from({ length: plan.connections }, (_, i) => runConnection(wire, running.port, i, plan, mulberry(plan.seed * 1000 + i))),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const peak = rssPeak.stop();
+  const sum = (pick: (t: ConnectionTally) => number): number => tallies.reduce((n, t) => n + pick(t), 0);
+  const errors: Record<string, number> = {};
+  for (const t of tallies) for (const [kind, n] of Object.entries(t.errors)) errors[kind] = (errors[kind] ?? 0) + n;
+  const failures = tallies.flatMap((t) => t.failures);
+
+  await until(() => running.server.stats().connections.open === 0, 'every connection to close', 10_000);
+  const stats = running.server.stats();
+  const restarts = stats.workers.reduce((n, w) => n + w.restarts, 0);
+  await running.close();
+  return { total, seconds, peak, failures, errors, stats, restarts, ok: sum((t) => t.ok), sent: sum((t) => t.sent), abandoned: sum((t) => t.abandoned), drops: sum((t) => t.drops), crashes: sum((t) => t.crashesSent) };
+}
+
+const PLANS: Record<'raw' | 'thrift-binary', ChaosPlan> = {
+  raw: {
+    connections: sized(16, 64, 'KMUX_CHAOS_CONNECTIONS'),
+    requestsPerConnection: 0, // filled below
+    window: 32,
+    crashRate: 0,
+    dropRate: 0,
+    seed: 1,
+  },
+  'thrift-binary': { connections: sized(16, 64, 'KMUX_CHAOS_CONNECTIONS'), requestsPerConnection: 0, window: 32, crashRate: 0, dropRate: 0, seed: 2 },
+};
+
+function plan(wireName: 'raw' | 'thrift-binary'): ChaosPlan {
+  const base = PLANS[wireName];
+  // Thrift workers take longer to restart (they load the thrift library and the service),
+  // so the CI run of Thrift is smaller and kills fewer.
+  const raw = wireName === 'raw';
+  const total = sized(raw ? 200_000 : 16_000, 1_000_000, 'KMUX_CHAOS_REQUESTS');
+  const kills = sized(raw ? 12 : 6, 200, 'KMUX_CHAOS_KILLS');
+  const drops = sized(raw ? 24 : 12, 600, 'KMUX_CHAOS_DROPS');
+  return {
+    ...base,
+    requestsPerConnection: Math.ceil(total / base.connections),
+    crashRate: kills / total,
+    dropRate: drops / total,
+    seed: Number(process.env.KMUX_CHAOS_SEED ?? (SOAK ? Date.now() % 1e6 : base.seed)),
+  };
+}
+
+for (const transport of TRANSPORTS) {
+  describe(`chaos over ${transport}: workers killed and clients dropping mid-request`, () => {
+    for (const wireName of ['raw', 'thrift-binary'] as const) {
+      it(
+        `${wireName}: every kept request gets exactly one correct reply or typed error; fds and memory return to baseline`,
+        async () => {
+          // Warm up first (module loading, JIT, socket and worker machinery), then take the baseline.
+          await chaosRound(wireName, transport, { ...plan(wireName), connections: 2, requestsPerConnection: 500, crashRate: 0.002, dropRate: 0.004 });
+          const fds0 = openFds();
+          const heap0 = heapAfterGc();
+          const rss0 = rss();
+
+          const p = plan(wireName);
+          const result = await chaosRound(wireName, transport, p);
+          expect(result.failures.slice(0, 10)).toEqual([]);
+          expect(result.sent).toBe(p.connections * p.requestsPerConnection);
+          // Workers really died and came back, connections really dropped.
+          expect(result.restarts).toBeGreaterThan(0);
+          expect(result.errors.worker_died ?? 0).toBeGreaterThan(0);
+          expect(result.drops).toBeGreaterThan(0);
+          // The server answered everything it was asked, once: what a dropped connection
+          // never read is all that went unanswered.
+          expect(result.ok + (result.errors.worker_died ?? 0) + (result.errors.overloaded ?? 0) + result.abandoned).toBe(result.sent);
+          // Frames written just before an abrupt drop may never reach the server.
+          expect(result.stats.requests.received).toBeLessThanOrEqual(result.sent);
+          expect(result.stats.requests.received).toBeGreaterThanOrEqual(result.sent - result.abandoned);
+          expect(result.stats.requests.inFlight).toBe(0);
+          expect(result.stats.requests.dropped).toBeLessThanOrEqual(result.abandoned);
+          expect(result.stats.connections.open).toBe(0);
+
+          await until(() => openFds() <= fds0, `open fds to return to ${fds0} (now ${openFds()})`, 10_000);
+          const heapGrowth = heapAfterGc() - heap0;
+          const rssGrowth = rss() - rss0;
+          expect(heapGrowth).toBeLessThan(16 * MiB);
+          expect(rssGrowth).toBeLessThan(256 * MiB);
+          report('chaos', {
+            transport,
+            wire: wireName,
+            connections: p.connections,
+            requests: result.sent,
+            ok: result.ok,
+            errors: result.errors,
+            abandonedOnDrop: result.abandoned,
+            drops: result.drops,
+            crashRequests: result.crashes,
+            workerRestarts: result.restarts,
+            seconds: Number(result.seconds.toFixed(1)),
+            requestsPerSecond: Math.round(result.sent / result.seconds),
+            fdsBefore: fds0,
+            fdsAfter: openFds(),
+            heapGrowthMb: Number((heapGrowth / MiB).toFixed(1)),
+            rssGrowthMb: Number((rssGrowth / MiB).toFixed(1)),
+            rssPeakOverBaselineMb: Number(((result.peak - rss0) / MiB).toFixed(1)),
+          });
+        },
+        timeoutMs(60_000, 2 * 60 * 60_000),
+      );
+    }
+  });
+}

@@ -1,0 +1,124 @@
+// Every limit has a safe default: finite, documented, and enforced with no option set.
+// packages/core/test covers each limit's mechanism with small values (see the table in
+// README.md); this file pins the defaults themselves and checks the cheap ones end to end
+// on a server started with no limits at all.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { encodeFrame, encodeRawRequest, type ServerOptions } from '@kmux/core';
+// Not exported by @kmux/core: the function the Server itself resolves its options with.
+import { resolveServerOptions } from '../../packages/core/dist/server/options.js';
+import { TRANSPORTS, timeoutMs } from './lib/mode.js';
+import { closeAll, held, listenForGates, release, startServer, until } from './lib/harness.js';
+import { FrameSocket, WIRES } from './lib/wire.js';
+
+const wire = WIRES.raw;
+const sockets: FrameSocket[] = [];
+afterEach(() => {
+  release('*');
+  for (const socket of sockets.splice(0)) socket.destroy();
+});
+afterAll(closeAll);
+
+const DOCUMENTED: Record<string, number> = {
+  maxFrameBytes: 16 * 1024 * 1024,
+  maxConnections: 10_000,
+  maxInFlightPerConnection: 1024,
+  maxInFlight: 16_384,
+  workerQueueDepth: 32,
+  deadlineMs: 30_000,
+  idleTimeoutMs: 120_000,
+  maxPendingWriteBytes: 8 * 1024 * 1024,
+};
+
+describe('limit defaults', () => {
+  const resolved = resolveServerOptions({ codec: wire.serverCodec() }) as unknown as Record<string, unknown>;
+
+  it('gives every limit its documented, finite default', () => {
+    for (const [name, value] of Object.entries(DOCUMENTED)) expect(resolved[name], name).toBe(value);
+    // Any numeric limit added later must have a finite positive default too.
+    for (const [name, value] of Object.entries(resolved)) {
+      if (typeof value === 'number') expect(Number.isSafeInteger(value) && value > 0, `${name} = ${value}`).toBe(true);
+    }
+    expect(resolved.maxInFlightPerConnection as number).toBeLessThanOrEqual(resolved.maxInFlight as number);
+    expect(resolved.methodDeadlines).toEqual({});
+  });
+
+  it.each(Object.keys(DOCUMENTED))('refuses a %s that is not a positive integer', (name) => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => resolveServerOptions({ codec: wire.serverCodec(), [name]: bad } as ServerOptions), `${name}: ${bad}`).toThrow(RangeError);
+    }
+  });
+});
+
+for (const transport of TRANSPORTS) {
+  describe(`default limits enforced over ${transport}, no option set`, () => {
+    it(
+      'maxFrameBytes (16 MiB): a length prefix one above closes the connection on its header; a frame of exactly 16 MiB is served',
+      async () => {
+        const { server, port } = await startServer(wire, transport);
+        const limit = DOCUMENTED.maxFrameBytes!;
+        const over = await FrameSocket.open(port);
+        sockets.push(over);
+        const header = Buffer.alloc(4);
+        header.writeUInt32BE(limit + 1);
+        over.write(header);
+        await over.ended;
+        await until(() => server.stats().connectionErrors.frame_too_large === 1, 'the refusal counted');
+
+        const exact = await FrameSocket.open(port);
+        sockets.push(exact);
+        const payload = Buffer.alloc(limit - 5 - 'work'.length, 0x7a);
+        const request = encodeFrame(encodeRawRequest(1, 'work', payload));
+        expect(request.readUInt32BE(0)).toBe(limit);
+        const reply = new Promise<Buffer>((resolve) => (exact.onFrame = resolve));
+        exact.write(request);
+        const decoded = wire.decode(await reply);
+        expect(decoded).toMatchObject({ id: 1, ok: true });
+        expect(decoded.payload!.length).toBe(payload.length + 3);
+      },
+      timeoutMs(30_000),
+    );
+
+    it(
+      'maxInFlightPerConnection (1,024) and maxInFlight (16,384): the first request past each is answered "overloaded"',
+      async () => {
+        const { server, port } = await startServer(wire, transport);
+        listenForGates();
+        const perConnection = DOCUMENTED.maxInFlightPerConnection!;
+        const connections = DOCUMENTED.maxInFlight! / perConnection;
+        const tag = `defaults-${Date.now()}`;
+        const holdAll = (socket: FrameSocket): void => {
+          socket.write(Buffer.concat(Array.from({ length: perConnection }, (_, i) => encodeFrame(encodeRawRequest(i + 1, 'hold', Buffer.from(tag))))));
+        };
+        const full: FrameSocket[] = [];
+        for (let c = 0; c < connections; c++) {
+          const socket = await FrameSocket.open(port);
+          sockets.push(socket);
+          full.push(socket);
+        }
+        const first = full[0]!;
+        const firstReplies: Buffer[] = [];
+        first.onFrame = (body) => firstReplies.push(body);
+        holdAll(first);
+        await held(tag);
+        await until(() => server.stats().requests.inFlight === perConnection, `${perConnection} requests in flight on one connection`);
+        // One more on the same connection: past its own bound.
+        first.write(encodeFrame(encodeRawRequest(5000, 'work', Buffer.from('x'))));
+        await until(() => firstReplies.length === 1, 'the reply past the per-connection bound');
+        expect(wire.decode(firstReplies[0]!)).toMatchObject({ id: 5000, ok: false, kind: 'overloaded' });
+        expect(wire.decode(firstReplies[0]!).message).toContain(`connection in-flight limit ${perConnection}`);
+
+        for (const socket of full.slice(1)) holdAll(socket);
+        await until(() => server.stats().requests.inFlight === DOCUMENTED.maxInFlight, `${DOCUMENTED.maxInFlight} requests in flight`, 20_000);
+        // A fresh connection, well within its own bound: past the server's.
+        const fresh = await FrameSocket.open(port);
+        sockets.push(fresh);
+        const reply = new Promise<Buffer>((resolve) => (fresh.onFrame = resolve));
+        fresh.write(encodeFrame(encodeRawRequest(1, 'work', Buffer.from('y'))));
+        const decoded = wire.decode(await reply);
+        expect(decoded).toMatchObject({ id: 1, ok: false, kind: 'overloaded' });
+        expect(decoded.message).toContain(`server in-flight limit ${DOCUMENTED.maxInFlight}`);
+      },
+      timeoutMs(30_000),
+    );
+  });
+}
