@@ -37,11 +37,17 @@ inline Napi::Error SysError(Napi::Env env, const SysFailure& failure) { return S
  */
 inline void CallFromLoop(Napi::Env env, const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
   Napi::HandleScope scope(env);
-  try {
-    fn.MakeCallback(env.Global(), args);  // napi_make_callback needs an object receiver
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(env, e.Value());
-  }
+  napi_value result;
+  // The C call, not Napi's MakeCallback: when the thread is stopping (a worker exiting
+  // or terminated while its loop still has a poll event) JS cannot run, the call fails
+  // with no exception pending, and Napi would abort the process building an Error for it.
+  const napi_status status =
+      napi_make_callback(env, nullptr, env.Global(), fn.Value(), args.size(), args.begin(), &result);
+  if (status == napi_ok) return;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
+  napi_value error;
+  if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
 }
 
 }  // namespace kmux

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Server } from '@kmux/core';
+import { Server, type TransportName } from '@kmux/core';
 import { thriftCodec, type ThriftProtocolName } from '@kmux/thrift';
 
 export const EXAMPLE_DIR = fileURLToPath(new URL('../../examples/thrift/', import.meta.url));
@@ -17,7 +17,10 @@ export const catalogTypes: any = requireExample('./gen-nodejs/catalog_types.js')
 const quietLogger = { info: () => undefined, warn: console.warn, error: console.error };
 
 /** A kmux Server with 2 workers serving the example Catalog service. */
-export async function startCatalogServer(protocol: ThriftProtocolName, options: { methodDeadlines?: Record<string, number> } = {}) {
+export async function startCatalogServer(
+  protocol: ThriftProtocolName,
+  options: { methodDeadlines?: Record<string, number>; transport?: TransportName | 'auto' } = {},
+) {
   const server = new Server({
     codec: thriftCodec({
       service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`,

@@ -25,6 +25,7 @@ const USAGE = `usage: node packages/bench/dist/cli.js [options]
   --duration S       measured seconds per run (default 10)
   --warmup S         discarded warm-up seconds per run (default 3)
   --workers N        kmux worker threads (default 2)
+  --transport T      kmux transport: auto (default), userspace, sockmap, kcm
   --repeat N         run every server × scenario N times, interleaved, and report the
                      median among the rounds no other process disturbed
                      (default 1; use 3+ on a machine with other load)
@@ -40,6 +41,7 @@ async function main(): Promise<number> {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       workers: { type: 'string', default: '2' },
+      transport: { type: 'string', default: 'auto' },
       repeat: { type: 'string', default: '1' },
       scenarios: { type: 'string' },
       servers: { type: 'string' },
@@ -56,6 +58,7 @@ async function main(): Promise<number> {
     durationSeconds: positive('--duration', values.duration ?? (values.quick ? '4' : '10')),
     warmupSeconds: positive('--warmup', values.warmup ?? (values.quick ? '1' : '3'), true),
     workers: count('--workers', values.workers),
+    transport: values.transport,
     cpuProfileDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined,
   };
   const repeat = count('--repeat', values.repeat);

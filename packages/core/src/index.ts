@@ -23,6 +23,8 @@ export {
   selectTransport,
   describeTransport,
   TRANSPORT_PREFERENCE,
+  EXPLICIT_ONLY,
+  type TransportConstraints,
   type TransportName,
   type TransportReport,
 } from './transport/select.js';

@@ -3,17 +3,32 @@
  * the handler, encode the reply. Every failure becomes a Response with a status; nothing
  * here throws.
  */
-import type { CallContext, WorkerCodec, WorkerResult } from '@kmux/core';
+import type { CallContext, KmuxError, RequestHead, WorkerCodec, WorkerResult } from '@kmux/core';
 import type protobuf from 'protobufjs';
 import { encodeResponseEnvelope, readRequestEnvelope, type RequestEnvelopeHead } from './envelope.js';
 import type { BoundMethod, MethodTable } from './method-table.js';
 import { RpcError } from './rpc-error.js';
-import { Status, type StatusCode } from './status.js';
+import { Status, statusOfKind, type StatusCode } from './status.js';
 
 const NO_PAYLOAD = new Uint8Array(0);
 
 export class ProtobufDispatcher implements WorkerCodec {
   constructor(private readonly methods: MethodTable) {}
+
+  peek(body: Buffer): RequestHead {
+    const { id, method, deadlineMs } = readRequestEnvelope(body);
+    return { id, method, oneway: false, timeoutMs: deadlineMs === 0 ? undefined : deadlineMs };
+  }
+
+  errorReply(body: Buffer, error: KmuxError): Buffer | null {
+    let id: number;
+    try {
+      ({ id } = readRequestEnvelope(body));
+    } catch {
+      return null;
+    }
+    return encodeResponseEnvelope({ id, status: statusOfKind(error.kind), message: error.message, payload: NO_PAYLOAD });
+  }
 
   handle(body: Buffer, { deadline }: CallContext): WorkerResult | Promise<WorkerResult> {
     let head: RequestEnvelopeHead;

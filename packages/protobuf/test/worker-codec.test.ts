@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerCodec, WorkerResult } from '@kmux/core';
+import { OverloadedError, type WorkerCodec, type WorkerResult } from '@kmux/core';
 import { protobufCodec } from '@kmux/protobuf';
 import {
   FIXTURE_HANDLER,
@@ -118,6 +118,15 @@ for (const [form, schema] of SCHEMAS) {
         status: 'INTERNAL',
         message: 'cannot encode the Price reply of GetPrice: object expected',
       });
+    });
+
+    it('reads request heads and answers errors for kernel transports (peek, errorReply)', () => {
+      const body = requestFrame({ id: 77, method: 'GetPrice', deadlineMs: 1500, payload: encodeMessage('GetPriceRequest', { sku: 'kb-001' }) });
+      expect(codec.peek!(body)).toEqual({ id: 77, method: 'GetPrice', oneway: false, timeoutMs: 1500 });
+      const reply = codec.errorReply!(body, new OverloadedError('connection', 3))!;
+      expect(readResponse(reply)).toMatchObject({ id: 77, status: 'RESOURCE_EXHAUSTED', message: expect.stringMatching(/in-flight limit 3/) });
+      expect(codec.errorReply!(Buffer.from([0xff, 0xff]), new OverloadedError('connection', 3))).toBeNull();
+      expect(() => codec.peek!(Buffer.from([0xff, 0xff]))).toThrow();
     });
 
     it('answers with the request message itself when a handler returns it', async () => {

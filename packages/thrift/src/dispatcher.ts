@@ -4,8 +4,8 @@
  * ever reads past its end (the stock server finds message ends by catching an
  * underrun exception per request).
  */
-import type { WorkerCodec, WorkerResult } from '@kmux/core';
-import { ApplicationExceptionType, encodeApplicationException } from './application-exception.js';
+import type { KmuxError, RequestHead, WorkerCodec, WorkerResult } from '@kmux/core';
+import { ApplicationExceptionType, applicationErrorFor, encodeApplicationException } from './application-exception.js';
 import type { HandlerObject } from './handler-call.js';
 import { readingProtocol, writingProtocol } from './library-protocol.js';
 import { MessageType, readMessageHead, type MessageHead, type ThriftProtocolName } from './message-head.js';
@@ -27,6 +27,22 @@ export class ThriftDispatcher implements WorkerCodec {
     private readonly protocol: ThriftProtocolName,
   ) {
     this.processor = new Processor(this.relayHandler(Processor)) as Record<string, unknown>;
+  }
+
+  peek(body: Buffer): RequestHead {
+    const head = readMessageHead(body, this.protocol);
+    return { id: head.seqid, method: head.name, oneway: head.type === MessageType.ONEWAY };
+  }
+
+  errorReply(body: Buffer, error: KmuxError): Buffer | null {
+    let head: MessageHead;
+    try {
+      head = readMessageHead(body, this.protocol);
+    } catch {
+      return null;
+    }
+    if (head.type === MessageType.ONEWAY) return null;
+    return encodeApplicationException(this.protocol, head.name, head.seqid, applicationErrorFor(error));
   }
 
   handle(body: Buffer): WorkerResult | Promise<WorkerResult> {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import thrift from 'thrift';
-import type { WorkerCodec, WorkerResult } from '@kmux/core';
+import { DeadlineExceededError, OverloadedError, ProtocolError, type WorkerCodec, type WorkerResult } from '@kmux/core';
 import { thriftCodec, type ThriftProtocolName } from '@kmux/thrift';
 import {
   CATALOG_SERVICE,
@@ -122,6 +122,21 @@ for (const protocol of PROTOCOLS) {
       expect(ok).toEqual({ reply: null, failed: false });
       expect(recordedViews().slice(before)).toEqual([`sku-${protocol}`]);
       expect(await codec.handle(encodeCall(protocol, 'recordView', ['explode']), call)).toEqual({ reply: null, failed: true });
+    });
+
+    it('reads request heads and answers errors for kernel transports (peek, errorReply)', () => {
+      const body = encodeCall(protocol, 'lookup', [new catalogTypes.Query({ sku: 'kb-001' })], 41);
+      expect(codec.peek!(body)).toEqual({ id: 41, method: 'lookup', oneway: false });
+      const reply = codec.errorReply!(body, new DeadlineExceededError('lookup', 20))!;
+      const decoded = decodeApplicationException(protocol, reply);
+      expect(decoded).toMatchObject({ name: 'lookup', type: MessageType.EXCEPTION, seqid: 41 });
+      expect(decoded.exception).toMatchObject({ type: T.INTERNAL_ERROR, message: expect.stringMatching(/^deadline exceeded: /) });
+      // A oneway call is owed nothing; a frame with an unreadable head cannot be answered.
+      const oneway = encodeCall(protocol, 'recordView', ['x'], 42);
+      expect(codec.peek!(oneway)).toEqual({ id: 42, method: 'recordView', oneway: true });
+      expect(codec.errorReply!(oneway, new OverloadedError('connection', 1))).toBeNull();
+      expect(codec.errorReply!(Buffer.from('garbage!'), new OverloadedError('connection', 1))).toBeNull();
+      expect(() => codec.peek!(Buffer.from('garbage!'))).toThrow(ProtocolError);
     });
 
     it('answers a frame whose header is garbage instead of throwing', async () => {

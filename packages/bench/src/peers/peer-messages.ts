@@ -21,4 +21,6 @@ export interface PeerCloseRequest {
 export interface PeerSettings {
   /** Worker threads, for servers that have them. */
   readonly workers: number;
+  /** kmux's transport: auto, userspace, kcm or sockmap. */
+  readonly transport?: string;
 }

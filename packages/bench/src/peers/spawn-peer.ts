@@ -25,7 +25,7 @@ export interface StartPeerOptions extends PeerSettings {
 }
 
 export async function startPeer(name: PeerName, options: StartPeerOptions): Promise<RunningPeer> {
-  const settings: PeerSettings = { workers: options.workers };
+  const settings: PeerSettings = { workers: options.workers, transport: options.transport };
   const execArgv = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
   const child = fork(PEERS[name].entry, [JSON.stringify(settings)], { execArgv, stdio: 'inherit' });
   const exited = once(child, 'exit');

@@ -12,6 +12,7 @@ export interface MeasureOptions {
   readonly durationSeconds: number;
   /** Worker threads for servers that have them. */
   readonly workers: number;
+  readonly transport?: string;
   readonly cpuProfileDir?: string;
   readonly onProgress?: (progress: LoadProgress) => void;
 }
@@ -44,7 +45,7 @@ export interface Measurement {
 /** Starts `server` in its own process, drives it with the scenario from another, and stops it. */
 export async function measure(scenario: Scenario, server: PeerName, options: MeasureOptions): Promise<Measurement> {
   const templates = scenario.calls.map((call) => encodeCall(catalogService.Client, call));
-  const peer = await startPeer(server, { workers: options.workers, cpuProfileDir: options.cpuProfileDir });
+  const peer = await startPeer(server, { workers: options.workers, transport: options.transport, cpuProfileDir: options.cpuProfileDir });
   const serverCpu = CpuWindow.ofProcess(peer.pid);
   const machineCpu = CpuWindow.ofMachine();
   try {

@@ -16,7 +16,7 @@ const HELP = `usage: kmux serve --thrift <generated service module> --handler <h
   --host H             address to listen on (default 127.0.0.1)
   --port P             port to listen on (default 9090; 0 picks a free one)
   --workers N          worker threads (default: number of CPUs)
-  --transport T        auto (default) or userspace
+  --transport T        auto (default: KCM where the kernel has it, else user space), userspace, kcm, sockmap
   --tls-cert FILE      serve TLS with this certificate chain (PEM) ...
   --tls-key FILE       ... and this private key (PEM)
   --deadline-ms MS     per-request deadline (default 30000)

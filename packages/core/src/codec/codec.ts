@@ -72,6 +72,21 @@ export interface WorkerCodec {
    * fails the request with a generic error.
    */
   handle(body: Buffer, call: CallContext): WorkerResult | Promise<WorkerResult>;
+  /**
+   * The request head, read in the worker: the same answer as the server half's
+   * {@link ServerCodec.peek}, and it throws the same way for a frame that is not this
+   * protocol. Kernel transports (KCM, sockmap) hand frames straight to workers, so the
+   * worker routes, times and counts them itself. Without it, kernel transports are
+   * unavailable for the codec.
+   */
+  peek?(body: Buffer): RequestHead;
+  /**
+   * The reply for the request in `body` failing with `error` (overloaded, deadline
+   * exceeded, shutting down), or null when no reply is owed (oneway) or the body cannot
+   * be read. Kernel transports answer those failures in the worker that read the request;
+   * without it they are unavailable for the codec.
+   */
+  errorReply?(body: Buffer, error: KmuxError): Buffer | null;
 }
 
 /** The export a worker codec module provides. */

@@ -39,6 +39,14 @@ export const createWorkerCodec: CreateWorkerCodec = async (options) => {
   });
 
   return {
+    peek(body) {
+      const { id, method } = decodeRawRequest(body);
+      return { id, method, oneway: false };
+    },
+    errorReply(body, error) {
+      // Every raw request is owed a reply, but one too short to carry an id cannot get one.
+      return body.length >= 4 ? encodeRawError(body.readUInt32BE(0), error) : null;
+    },
     handle(body) {
       let request;
       try {

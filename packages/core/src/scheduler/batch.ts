@@ -13,6 +13,11 @@ const REPLY_HEADER = 16;
 
 export const REPLY_FAILED = 1;
 export const REPLY_NONE = 2;
+/**
+ * Not a reply: the call went asynchronous after `serviceUs` of synchronous work, so the
+ * worker is free again; its reply comes in a later record (which then reports no time).
+ */
+export const REPLY_WENT_ASYNC = 4;
 
 /** Growable byte buffer that is handed off (transferred) when a batch is sent. */
 class BatchBuffer {

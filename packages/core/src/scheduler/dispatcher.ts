@@ -39,8 +39,8 @@ export class Dispatcher {
   private readonly batches: RequestBatchWriter[];
   private readonly count: number[];
   private readonly backlogUs: number[];
-  /** key → [slot, estimated cost] of every request a worker holds. */
-  private readonly held = new Map<number, readonly [number, number]>();
+  /** key → [slot, estimated cost, gone async] of every request a worker holds. */
+  private readonly held = new Map<number, readonly [number, number, boolean]>();
   private readonly waiting: Dispatchable[] = [];
   private waitingHead = 0;
   private flushScheduled = false;
@@ -72,15 +72,29 @@ export class Dispatcher {
     else this.assign(request, slot);
   }
 
-  /** A worker finished request `key` (answered, or its reply was dropped). */
-  done(key: number): void {
+  /**
+   * Request `key` went asynchronous in its worker: it no longer occupies the worker's
+   * event loop, so its estimated cost leaves the backlog (it still counts against the depth).
+   */
+  wentAsync(key: number): void {
     const entry = this.held.get(key);
-    if (!entry) return;
-    this.held.delete(key);
+    if (!entry || entry[2]) return;
     const [slot, costUs] = entry;
-    this.count[slot]!--;
+    this.held.set(key, [slot, costUs, true]);
     this.backlogUs[slot]! -= costUs;
     this.drainWaiting();
+  }
+
+  /** A worker finished request `key` (answered, or its reply was dropped). Returns whether it had gone async. */
+  done(key: number): boolean {
+    const entry = this.held.get(key);
+    if (!entry) return false;
+    this.held.delete(key);
+    const [slot, costUs, async] = entry;
+    this.count[slot]!--;
+    if (!async) this.backlogUs[slot]! -= costUs;
+    this.drainWaiting();
+    return async;
   }
 
   /** A slot lost its worker: whatever it held is gone (the caller fails those requests). */
@@ -146,7 +160,7 @@ export class Dispatcher {
     request.slot = slot;
     this.count[slot]!++;
     this.backlogUs[slot]! += request.costUs;
-    this.held.set(request.key, [slot, request.costUs]);
+    this.held.set(request.key, [slot, request.costUs, false]);
     this.hooks.assigned(slot);
     this.batches[slot]!.add(request.key, request.deadline, request.body!);
     request.body = null;

@@ -9,8 +9,10 @@ import { pathToFileURL } from 'node:url';
 import { threadId, type MessagePort } from 'node:worker_threads';
 import type { CreateWorkerCodec, WorkerCodec, WorkerResult } from '../codec/codec.js';
 import type { WorkerCodecSpec } from '../codec/codec.js';
-import { REPLY_FAILED, ReplyBatchWriter, readRequestBatch } from './batch.js';
-import type { WorkerMessage } from './worker-messages.js';
+import { REPLY_FAILED, REPLY_WENT_ASYNC, ReplyBatchWriter, readRequestBatch } from './batch.js';
+import { KernelWorker, kernelUnsupported } from './kernel-worker.js';
+import type { KernelCodec } from './kernel-connection.js';
+import type { WorkerControl, WorkerMessage } from './worker-messages.js';
 
 export interface ServeTask {
   readonly port: MessagePort;
@@ -62,8 +64,10 @@ class BatchServer {
       }
       const serviceUs = (performance.now() - started) * 1000;
       if (isPromise(result)) {
+        // Tell the main thread now that this worker is free, not when the promise settles.
+        this.replies.add(key, REPLY_WENT_ASYNC, serviceUs, null);
         result.then(
-          (done) => this.complete(key, serviceUs, done),
+          (done) => this.complete(key, 0, done),
           (error: unknown) => this.fail(key, error),
         );
       } else {
@@ -106,8 +110,15 @@ class BatchServer {
 export default async function serve({ port, codec: spec }: ServeTask): Promise<void> {
   const codec = await loadCodec(spec);
   const server = new BatchServer(port, codec);
-  port.on('message', (batch: ArrayBuffer) => server.serveBatch(batch));
-  const ready: WorkerMessage = { type: 'ready', threadId };
+  const unsupported = kernelUnsupported(codec);
+  // Built on the first attach: only a kernel transport sends control messages.
+  let kernel: KernelWorker | null = null;
+  port.on('message', (message: ArrayBuffer | WorkerControl) => {
+    if (message instanceof ArrayBuffer) return server.serveBatch(message);
+    kernel ??= new KernelWorker(port, codec as KernelCodec);
+    kernel.control(message);
+  });
+  const ready: WorkerMessage = { type: 'ready', threadId, kernelUnsupported: unsupported };
   port.postMessage(ready);
   await once(port, 'close');
 }

@@ -1,5 +1,71 @@
-/** Messages a worker sends on its port. Requests go the other way as bare ArrayBuffers. */
+import type { WorkerStatsDelta } from '../stats/stats-delta.js';
+import type { DeadlinePolicy } from '../server/timeouts.js';
+
+/**
+ * Main thread → worker. User-space requests go as bare ArrayBuffer batches (batch.ts);
+ * kernel transports send these control messages on the same port.
+ */
+export type WorkerControl = AttachMessage | DetachMessage;
+
+export type KernelTransportName = 'kcm' | 'sockmap';
+
+/** Limits a worker applies to the connections it reads itself. */
+export interface KernelLimits extends DeadlinePolicy {
+  readonly maxFrameBytes: number;
+  readonly maxInFlightPerConnection: number;
+  readonly maxInFlight: number;
+  /** Reply bytes queued for a client that does not read before its connection is closed. */
+  readonly maxPendingWriteBytes: number;
+}
+
+/** Serve a connection: read whole request frames from `fd`, write replies to `replyFd`. */
+export interface AttachMessage {
+  readonly type: 'attach';
+  readonly connection: number;
+  readonly transport: KernelTransportName;
+  /** The receiving worker's slot, and how many slots there are (ConnectionCounters' layout). */
+  readonly slot: number;
+  readonly workers: number;
+  /** KCM: this worker's KCM socket. sockmap: this worker's target socket for the connection. */
+  readonly fd: number;
+  /** KCM: the same KCM socket (each message goes out whole). sockmap: the TCP socket, under the shared write lock. */
+  readonly replyFd: number;
+  /** ConnectionCounters' buffer. */
+  readonly counters: SharedArrayBuffer;
+  /** ServerCounters' buffer. */
+  readonly serverCounters: SharedArrayBuffer;
+  readonly limits: KernelLimits;
+}
+
+/**
+ * Stop serving a connection, then answer `detached`.
+ * - `abort`: the connection is dead (reset, oversized frame, protocol error): stop now, drop results;
+ * - `finish`: the peer closed its side: finish what is in flight, for up to graceMs;
+ * - `shutdown`: the server is closing: answer new requests "shutting down", finish the rest, for up to graceMs.
+ */
+export interface DetachMessage {
+  readonly type: 'detach';
+  readonly connection: number;
+  readonly mode: 'abort' | 'finish' | 'shutdown';
+  readonly graceMs: number;
+}
+
+/** Worker → main thread. */
 export type WorkerMessage =
-  | { readonly type: 'ready'; readonly threadId: number }
+  | {
+      readonly type: 'ready';
+      readonly threadId: number;
+      /** Why the codec cannot serve kernel transports ("cannot …": no peek/errorReply in its worker half); null when it can. */
+      readonly kernelUnsupported: string | null;
+    }
   | { readonly type: 'replies'; readonly batch: ArrayBuffer }
-  | { readonly type: 'codec-error'; readonly key: number; readonly message: string };
+  | { readonly type: 'codec-error'; readonly key: number; readonly message: string }
+  | KernelWorkerMessage;
+
+export type KernelWorkerMessage =
+  | { readonly type: 'stats'; readonly delta: WorkerStatsDelta }
+  | { readonly type: 'detached'; readonly connection: number }
+  /** The codec threw instead of producing a reply (a codec bug); the request got a generic error reply. */
+  | { readonly type: 'codec-threw'; readonly message: string }
+  /** The worker stopped serving a connection on its own: the main thread closes it (`reason` is the stats key). */
+  | { readonly type: 'connection-failed'; readonly connection: number; readonly reason: string; readonly message: string };

@@ -2,7 +2,7 @@ import { MessageChannel, type MessagePort, type ResourceLimits } from 'node:work
 import { Piscina } from 'piscina';
 import type { WorkerCodecSpec } from '../codec/codec.js';
 import type { ServeTask } from './worker-entry.js';
-import type { WorkerMessage } from './worker-messages.js';
+import type { KernelWorkerMessage, WorkerControl, WorkerMessage } from './worker-messages.js';
 
 export interface WorkerPoolEvents {
   /** A batch of replies (see batch.ts) from the worker in `slot`. */
@@ -13,6 +13,8 @@ export interface WorkerPoolEvents {
   onWorkerExit(slot: number, reason: string): void;
   /** The worker in `slot` (new or replacement) is serving. */
   onWorkerReady(slot: number, threadId: number): void;
+  /** A kernel transport's message from the worker in `slot` (stats, detached, ...). */
+  onKernelMessage(slot: number, message: KernelWorkerMessage): void;
 }
 
 export interface WorkerPoolOptions {
@@ -39,6 +41,7 @@ export class WorkerPool {
   private readonly piscina: Piscina;
   private readonly slots: Slot[];
   private closing = false;
+  private kernelSupport: string | null = null;
 
   constructor(
     private readonly options: WorkerPoolOptions,
@@ -76,6 +79,19 @@ export class WorkerPool {
     return true;
   }
 
+  /** Sends a kernel transport's control message to a slot. Returns false when that slot has no live worker. */
+  control(slot: number, message: WorkerControl): boolean {
+    const port = this.slots[slot]?.port;
+    if (!port) return false;
+    port.postMessage(message);
+    return true;
+  }
+
+  /** Why the codec's worker half cannot serve kernel transports ("cannot …"), or null; known once started. */
+  get kernelUnsupported(): string | null {
+    return this.kernelSupport;
+  }
+
   isLive(slot: number): boolean {
     return this.slots[slot]?.port != null;
   }
@@ -106,8 +122,15 @@ export class WorkerPool {
           case 'codec-error':
             this.events.onCodecError(slot, message.key, message.message);
             break;
+          case 'stats':
+          case 'detached':
+          case 'connection-failed':
+          case 'codec-threw':
+            this.events.onKernelMessage(slot, message);
+            break;
           case 'ready':
             ready = true;
+            this.kernelSupport = message.kernelUnsupported;
             this.slots[slot] = { port: port1, threadId: message.threadId };
             this.events.onWorkerReady(slot, message.threadId);
             resolveReady();

@@ -31,6 +31,7 @@ export class Connection {
   private readonly splitter: FrameSplitter;
   private closed = false;
   private peerEnded = false;
+  private idleWhileBusy = false;
   private corked = false;
   private cause: CloseCause | null = null;
 
@@ -51,6 +52,8 @@ export class Connection {
     });
     socket.on('timeout', () => {
       if (this.inFlightCount === 0) this.destroy('idle_timeout', new KmuxError('connection_closed', 'idle timeout'));
+      // Busy now: re-arm once the last request finishes, or the timeout is lost for good.
+      else this.idleWhileBusy = true;
     });
     socket.on('error', (error) => {
       this.cause ??= { reason: 'socket_error', error };
@@ -79,7 +82,12 @@ export class Connection {
 
   requestFinished(): void {
     this.inFlightCount--;
-    if (this.peerEnded && this.inFlightCount === 0) this.socket.end();
+    if (this.inFlightCount > 0) return;
+    if (this.peerEnded) this.socket.end();
+    else if (this.idleWhileBusy) {
+      this.idleWhileBusy = false;
+      this.socket.setTimeout(this.limits.idleTimeoutMs);
+    }
   }
 
   /** Writes one whole frame. Returns false if the connection is gone. */
@@ -111,7 +119,8 @@ export class Connection {
 
   /** Closes at once, for an error that makes the stream unusable; `reason` is the stats key. */
   destroy(reason: string, error: Error): void {
-    if (this.closed) return;
+    // The first reason wins: a later error in the same read must not relabel the close.
+    if (this.closed || this.socket.destroyed) return;
     this.cause = { reason, error };
     this.socket.destroy();
   }

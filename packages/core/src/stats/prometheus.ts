@@ -59,5 +59,13 @@ export function toPrometheus(stats: ServerStatsSnapshot, prefix = 'kmux'): strin
   name = family('worker_duration_seconds', 'summary', 'Time from dispatch to reply, by worker slot.');
   for (const w of stats.workers) summary(name, { worker: w.slot }, w.latencyUs);
 
+  const kcm = stats.kernel?.kcm;
+  if (kcm) {
+    name = family('kernel_kcm_total', 'counter', "The kernel's KCM counters (/proc/net/kcm_stats, whole network namespace).");
+    for (const [block, counters] of Object.entries(kcm)) {
+      for (const [counter, n] of Object.entries(counters as Record<string, number>)) sample(name, { block, counter }, n);
+    }
+  }
+
   return `${lines.join('\n')}\n`;
 }

@@ -1,5 +1,7 @@
 import type { ErrorKind } from '../errors.js';
 import { Histogram, type Percentiles } from './histogram.js';
+import type { KcmProcStats } from './kcm-proc.js';
+import type { WorkerStatsDelta } from './stats-delta.js';
 
 /** Distinct method names with their own stats; the rest are counted under OTHER_METHODS. */
 export const MAX_TRACKED_METHODS = 256;
@@ -57,6 +59,8 @@ export interface ServerStatsSnapshot {
   readonly latencyUs: Percentiles;
   readonly methods: Readonly<Record<string, MethodStats>>;
   readonly workers: readonly WorkerStats[];
+  /** Kernel counters of the transport in use: `kcm` is /proc/net/kcm_stats (the whole network namespace). */
+  readonly kernel?: { readonly kcm?: KcmProcStats };
 }
 
 /** Counters and latency histograms the server updates on its hot path. */
@@ -113,7 +117,44 @@ export class ServerStats {
 
   /** One request ended with `outcome` after `latencyUs`. */
   requestDone(method: string, outcome: Outcome, latencyUs: number): void {
-    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
+    this.countOutcome(outcome, 1);
+    const counters = this.methodCounters(method);
+    counters.calls++;
+    if (outcome !== 'ok') counters.failures++;
+    counters.latencyUs.record(latencyUs);
+    this.latencyUs.record(latencyUs);
+  }
+
+  /** Requests lost without an answer, e.g. with a worker that died on a kernel transport. */
+  requestsLost(outcome: Outcome, count: number): void {
+    if (count > 0) this.countOutcome(outcome, count);
+  }
+
+  /** Adds what a worker on a kernel transport counted since its last report. */
+  mergeWorkerDelta(slot: number, delta: WorkerStatsDelta): void {
+    this.received += delta.received;
+    this.dropped += delta.dropped;
+    for (const [outcome, n] of Object.entries(delta.outcomes)) this.countOutcome(outcome as Outcome, n);
+    const worker = this.workers[slot]!;
+    worker.dispatched += delta.started;
+    worker.completed += delta.completed;
+    worker.inFlight = delta.inFlight;
+    for (const [method, m] of Object.entries(delta.methods)) {
+      const counters = this.methodCounters(method);
+      counters.calls += m.calls;
+      counters.failures += m.failures;
+      // On a kernel transport the worker's own latency is the request's: it read the frame.
+      counters.latencyUs.mergeData(m.latencyUs);
+      worker.latencyUs.mergeData(m.latencyUs);
+      this.latencyUs.mergeData(m.latencyUs);
+    }
+  }
+
+  private countOutcome(outcome: Outcome, n: number): void {
+    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + n);
+  }
+
+  private methodCounters(method: string): MethodCounters {
     // Method names come from clients: cap how many get their own counters.
     if (!this.methods.has(method) && this.methods.size >= MAX_TRACKED_METHODS) method = OTHER_METHODS;
     let counters = this.methods.get(method);
@@ -121,18 +162,16 @@ export class ServerStats {
       counters = { calls: 0, failures: 0, latencyUs: new Histogram() };
       this.methods.set(method, counters);
     }
-    counters.calls++;
-    if (outcome !== 'ok') counters.failures++;
-    counters.latencyUs.record(latencyUs);
-    this.latencyUs.record(latencyUs);
+    return counters;
   }
 
   connectionError(kind: string): void {
     this.connectionErrors.set(kind, (this.connectionErrors.get(kind) ?? 0) + 1);
   }
 
-  snapshot(inFlight: number, queued: number): ServerStatsSnapshot {
+  snapshot(inFlight: number, queued: number, kernel?: ServerStatsSnapshot['kernel']): ServerStatsSnapshot {
     return {
+      ...(kernel ? { kernel } : {}),
       connections: {
         open: this.openConnections,
         accepted: this.acceptedConnections,

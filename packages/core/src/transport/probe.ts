@@ -20,13 +20,11 @@ export interface KernelSupport {
 }
 
 export interface TransportAvailability {
-  /** kmux can use this transport here: the kernel supports it and kmux implements it. */
+  /** kmux can use this transport here: the kernel (with this process's privileges) supports it. */
   available: boolean;
-  /** One line for the log, e.g. "kernel supports AF_KCM but the kmux KCM transport is not built yet". */
+  /** One line for the log, e.g. "kernel 6.18 has no AF_KCM: socket(AF_KCM, …): EAFNOSUPPORT (…)". */
   reason: string;
   kernel: KernelSupport;
-  /** This version of kmux has the transport. */
-  implemented: boolean;
 }
 
 export interface TransportProbe {
@@ -38,11 +36,6 @@ export interface TransportProbe {
   /** Whether @kmux/native loaded, and if not, why. */
   native: { loaded: true } | { loaded: false; reason: string };
 }
-
-/** The transports this version of kmux has. Flip an entry when its transport lands. */
-const IMPLEMENTED: Record<TransportName, boolean> = { kcm: false, sockmap: false, userspace: true };
-
-const LABEL: Record<TransportName, string> = { kcm: 'KCM', sockmap: 'sockmap', userspace: 'user-space' };
 
 /**
  * Probes the kernel through @kmux/native (a few socket and bpf calls, a few
@@ -67,18 +60,18 @@ export function transportsFrom(
   if (!probe.loaded) {
     const noAddon: KernelSupport = { supported: false, reason: `native addon not loaded: ${probe.reason}` };
     return {
-      kcm: availability('kcm', noAddon),
-      sockmap: availability('sockmap', noAddon),
-      userspace: availability('userspace', userspaceSupport),
+      kcm: availability(noAddon),
+      sockmap: availability(noAddon),
+      userspace: availability(userspaceSupport),
       kernel: null,
       native: { loaded: false, reason: probe.reason },
     };
   }
   const { kernel } = probe;
   return {
-    kcm: availability('kcm', kcmSupport(kernel)),
-    sockmap: availability('sockmap', sockmapSupport(kernel)),
-    userspace: availability('userspace', userspaceSupport),
+    kcm: availability(kcmSupport(kernel)),
+    sockmap: availability(sockmapSupport(kernel)),
+    userspace: availability(userspaceSupport),
     kernel,
     native: { loaded: true },
   };
@@ -103,11 +96,6 @@ function sockmapSupport(kernel: KernelProbe): KernelSupport {
   return { supported: true, reason: `kernel ${kernel.release} supports sockmap with a BPF stream parser` };
 }
 
-function availability(name: TransportName, kernel: KernelSupport): TransportAvailability {
-  const implemented = IMPLEMENTED[name];
-  let reason: string;
-  if (!kernel.supported) reason = kernel.reason;
-  else if (!implemented) reason = `${kernel.reason}, but the kmux ${LABEL[name]} transport is not built yet`;
-  else reason = kernel.reason;
-  return { available: kernel.supported && implemented, reason, kernel, implemented };
+function availability(kernel: KernelSupport): TransportAvailability {
+  return { available: kernel.supported, reason: kernel.reason, kernel };
 }

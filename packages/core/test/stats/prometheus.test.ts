@@ -25,6 +25,16 @@ const snapshot: ServerStatsSnapshot = {
   ],
 };
 
+describe('toPrometheus with kernel counters', () => {
+  it('exports /proc/net/kcm_stats by block and counter name', () => {
+    const kcm = { mux: { 'RX-Msgs': 14, 'TX-Msgs': 3 }, psock: { 'RX-TooBig': 2 } };
+    const exposition = parsePrometheus(toPrometheus({ ...snapshot, kernel: { kcm } }));
+    expect(sampleValue(exposition, 'kmux_kernel_kcm_total', { block: 'mux', counter: 'RX-Msgs' })).toBe(14);
+    expect(sampleValue(exposition, 'kmux_kernel_kcm_total', { block: 'psock', counter: 'RX-TooBig' })).toBe(2);
+    expect(sampleValue(parsePrometheus(toPrometheus(snapshot)), 'kmux_kernel_kcm_total', { block: 'mux', counter: 'RX-Msgs' })).toBeUndefined();
+  });
+});
+
 describe('toPrometheus', () => {
   const text = toPrometheus(snapshot);
   const exposition = parsePrometheus(text);

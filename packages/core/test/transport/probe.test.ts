@@ -25,14 +25,14 @@ function fullKernel(): KernelProbe {
 }
 
 describe('transportsFrom', () => {
-  it('says the kernel supports KCM and sockmap but kmux does not implement them yet', () => {
+  it('makes KCM and sockmap available when the kernel supports them', () => {
     const probe = transportsFrom({ loaded: true, kernel: fullKernel() });
     for (const name of ['kcm', 'sockmap'] as const) {
-      expect(probe[name]).toMatchObject({ available: false, implemented: false, kernel: { supported: true } });
-      expect(probe[name].reason).toMatch(/transport is not built yet$/);
+      expect(probe[name]).toMatchObject({ available: true, kernel: { supported: true } });
     }
     expect(probe.kcm.reason).toContain('supports AF_KCM');
-    expect(probe.userspace).toMatchObject({ available: true, implemented: true });
+    expect(probe.sockmap.reason).toContain('supports sockmap');
+    expect(probe.userspace).toMatchObject({ available: true });
   });
 
   it('gives the failing call and errno when the kernel lacks a feature', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TRANSPORT_PREFERENCE, TransportUnavailableError, describeTransport, selectTransport } from '@kmux/core';
+import { EXPLICIT_ONLY, TRANSPORT_PREFERENCE, TransportUnavailableError, describeTransport, selectTransport } from '@kmux/core';
 
-describe('selectTransport on this host (no AF_KCM, no kmux kernel transports yet)', () => {
+describe('selectTransport on this host (no AF_KCM; root, so sockmap works)', () => {
   it('rejects an explicit kcm with TransportUnavailableError and the reason', async () => {
     const error = await selectTransport('kcm').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransportUnavailableError);
@@ -9,19 +9,25 @@ describe('selectTransport on this host (no AF_KCM, no kmux kernel transports yet
     expect((error as Error).message).toMatch(/^transport 'kcm' is unavailable: .*(AF_KCM|native addon)/);
   });
 
-  it('rejects an explicit sockmap rather than falling back', async () => {
-    await expect(selectTransport('sockmap')).rejects.toBeInstanceOf(TransportUnavailableError);
-  });
-
-  it('gives userspace when asked for it', async () => {
+  it('gives sockmap and userspace when asked for them', async () => {
+    expect(await selectTransport('sockmap')).toEqual({ name: 'sockmap', requested: 'sockmap', notTaken: {} });
     expect(await selectTransport('userspace')).toEqual({ name: 'userspace', requested: 'userspace', notTaken: {} });
   });
 
-  it('falls to userspace under auto, with a reason for each better transport', async () => {
+  it('takes userspace under auto: sockmap is explicit-only, and each reason is given', async () => {
     const report = await selectTransport('auto');
     expect(report.name).toBe('userspace');
     expect(Object.keys(report.notTaken)).toEqual(['kcm', 'sockmap']);
     expect(report.notTaken.kcm).toMatch(/AF_KCM|native addon/);
+    expect(report.notTaken.sockmap).toBe(EXPLICIT_ONLY.sockmap);
+  });
+
+  it('lets constraints rule out a transport: explicit fails with the reason, auto passes it over', async () => {
+    const constraints = { sockmap: 'TLS needs user-space framing until kTLS lands' };
+    await expect(selectTransport('sockmap', constraints)).rejects.toThrow(
+      "transport 'sockmap' is unavailable: TLS needs user-space framing until kTLS lands",
+    );
+    expect((await selectTransport('auto', constraints)).notTaken.sockmap).toBe(constraints.sockmap);
   });
 });
 

@@ -1,0 +1,35 @@
+import type { HangupError } from '@kmux/native';
+import type { ServerStatsSnapshot } from '../stats/server-stats.js';
+
+/**
+ * The kernel objects behind a kernel transport (KCM or sockmap), as the main thread sees
+ * them: what a connection's fds are and how to let go of them. Everything else (workers,
+ * hangups, limits, shutdown) is common and lives in KernelTransport.
+ */
+export interface KernelPath {
+  readonly name: 'kcm' | 'sockmap';
+  /**
+   * Whether a connection can outlive a worker's death, served by the replacement on the
+   * same fds. KCM yes: its sockets deliver whole messages, so the dead worker leaves none
+   * half-read. sockmap no: the dead worker may have read part of a frame from its target
+   * stream, and what follows would be misframed.
+   */
+  readonly survivesWorkerDeath: boolean;
+  /**
+   * Puts an unread TCP socket under kernel framing. `onHangup` reports its end once:
+   * EOF or EPIPE for a peer close, EMSGSIZE for a length over maxFrameBytes, EPROTO, ECONNRESET.
+   */
+  open(tcpFd: number, onHangup: (error: HangupError) => void): KernelBinding;
+  kernelStats(): ServerStatsSnapshot['kernel'];
+  /** Releases server-wide kernel objects, after every binding is closed. */
+  close(): void;
+}
+
+export interface KernelBinding {
+  /** Per worker slot: the fd its worker reads whole request frames from. */
+  readonly readFds: readonly number[];
+  /** Per worker slot: the fd its worker writes replies to. */
+  readonly replyFds: readonly number[];
+  /** Lets go of the connection's kernel objects; only once no worker watches its fds. */
+  close(): void;
+}

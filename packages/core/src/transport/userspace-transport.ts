@@ -1,0 +1,232 @@
+/**
+ * The user-space transport: the main thread splits each connection's frames, reads the
+ * request heads (codec.peek) for limits and deadlines, and moves requests to the workers
+ * and replies back in batches (scheduler/dispatcher.ts, scheduler/batch.ts), writing each
+ * reply whole on its connection.
+ */
+import type { Socket } from 'node:net';
+import type { RequestHead } from '../codec/codec.js';
+import { DeadlineExceededError, KmuxError, OverloadedError, WorkerDiedError } from '../errors.js';
+import { encodeFrame } from '../framing/frame-splitter.js';
+import { REPLY_FAILED, REPLY_NONE, REPLY_WENT_ASYNC, readReplyBatch } from '../scheduler/batch.js';
+import { CostModel } from '../scheduler/cost-model.js';
+import { Dispatcher, type Dispatchable } from '../scheduler/dispatcher.js';
+import { Connection, type CloseCause } from '../server/connection.js';
+import { DeadlineQueue } from '../server/deadline-queue.js';
+import { timeoutFor } from '../server/timeouts.js';
+import type { Outcome } from '../stats/server-stats.js';
+import type { ServerTransport, TransportContext } from './transport.js';
+
+interface InFlightRequest extends Dispatchable {
+  readonly connection: Connection;
+  readonly head: RequestHead;
+  /** performance.now() when the frame arrived. */
+  readonly receivedAt: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class UserspaceTransport implements ServerTransport {
+  readonly takesFd = false;
+  private readonly inFlightRequests = new Map<number, InFlightRequest>();
+  private readonly connections = new Set<Connection>();
+  private readonly deadlines: DeadlineQueue;
+  private readonly dispatcher: Dispatcher;
+  private readonly costs = new CostModel();
+  private nextKey = 1;
+  private nextConnectionId = 1;
+  private closing = false;
+
+  constructor(private readonly context: TransportContext) {
+    this.deadlines = new DeadlineQueue(
+      (key) => this.inFlightRequests.has(key),
+      (key) => this.expire(key),
+    );
+    this.dispatcher = new Dispatcher(context.pool, context.options, {
+      stillWanted: (request) => this.inFlightRequests.has(request.key),
+      assigned: (slot) => context.counters.dispatched(slot),
+    });
+  }
+
+  get inFlight(): number {
+    return this.inFlightRequests.size;
+  }
+
+  get queued(): number {
+    return this.dispatcher.queued;
+  }
+
+  accept(socket: Socket): void {
+    const connection = new Connection(this.nextConnectionId++, socket, this.context.options, {
+      onFrame: (conn, body) => this.onFrame(conn, body),
+      onClose: (conn, cause) => this.onConnectionClosed(conn, cause),
+    });
+    this.connections.add(connection);
+    this.context.counters.acceptedConnections++;
+    this.context.counters.openConnections++;
+  }
+
+  workerReady(): void {
+    this.dispatcher.workerReady();
+  }
+
+  workerExited(slot: number, reason: string): void {
+    this.dispatcher.workerExited(slot);
+    const error = new WorkerDiedError(slot, reason);
+    for (const request of [...this.inFlightRequests.values()]) {
+      if (request.slot === slot) this.fail(request, error);
+    }
+  }
+
+  replies(slot: number, batch: ArrayBuffer): void {
+    const { counters } = this.context;
+    const touched: Connection[] = [];
+    readReplyBatch(batch, (key, flags, serviceUs, frame) => {
+      if (flags & REPLY_WENT_ASYNC) {
+        this.dispatcher.wentAsync(key);
+        const method = this.inFlightRequests.get(key)?.head.method;
+        if (method !== undefined) this.costs.observe(method, serviceUs);
+        return;
+      }
+      const wasAsync = this.dispatcher.done(key);
+      const request = this.inFlightRequests.get(key);
+      if (!request) {
+        // Already answered (deadline) or its connection is gone.
+        counters.workerDone(slot, null);
+        counters.dropped++;
+        return;
+      }
+      this.inFlightRequests.delete(key);
+      if (!wasAsync) this.costs.observe(request.head.method, serviceUs);
+      const latencyUs = (performance.now() - request.receivedAt) * 1000;
+      counters.workerDone(slot, latencyUs);
+      // A oneway request owes no reply, even if the codec produced one.
+      if ((flags & REPLY_NONE) === 0 && !request.head.oneway) {
+        if (request.connection.isOpen) {
+          request.connection.cork();
+          touched.push(request.connection);
+        }
+        if (!request.connection.write(frame)) counters.dropped++;
+      }
+      // After the write: a half-closed connection ends once its last reply is queued.
+      request.connection.requestFinished();
+      counters.requestDone(request.head.method, flags & REPLY_FAILED ? 'failed' : 'ok', latencyUs);
+    });
+    for (const connection of touched) connection.uncork();
+  }
+
+  codecError(slot: number, key: number, message: string): void {
+    this.dispatcher.done(key);
+    this.context.counters.workerDone(slot, null);
+    const request = this.inFlightRequests.get(key);
+    this.context.options.logger.error(`kmux: codec ${this.context.codec.name} threw in worker ${slot}: ${message}`);
+    if (request) this.fail(request, new KmuxError('handler', 'internal error in the codec'));
+  }
+
+  kernelMessage(): void {
+    // Workers send these only for connections a kernel transport attached.
+  }
+
+  kernelStats(): undefined {
+    return undefined;
+  }
+
+  async drainAndClose(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    const drainDeadline = Date.now() + timeoutMs;
+    while (this.inFlightRequests.size > 0 && Date.now() < drainDeadline) await sleep(10);
+    for (const connection of this.connections) connection.end();
+    const ended = Date.now() + 1000;
+    while (this.connections.size > 0 && Date.now() < ended) await sleep(10);
+    for (const connection of this.connections) {
+      connection.destroy('shutdown', new KmuxError('shutting_down', 'server closed'));
+    }
+    this.deadlines.clear();
+  }
+
+  dispose(): void {
+    this.deadlines.clear();
+  }
+
+  private onConnectionClosed(connection: Connection, cause: CloseCause | null): void {
+    const { counters, options } = this.context;
+    this.connections.delete(connection);
+    counters.openConnections--;
+    if (cause) {
+      counters.connectionError(cause.reason);
+      if (cause.reason !== 'idle_timeout' && cause.reason !== 'shutdown') {
+        options.logger.warn(`kmux: connection ${connection.remoteAddress} closed: ${cause.error.message}`);
+      }
+    }
+  }
+
+  private onFrame(connection: Connection, body: Buffer): void {
+    const { counters, codec, options } = this.context;
+    counters.received++;
+    let head: RequestHead;
+    try {
+      head = codec.peek(body);
+    } catch (error) {
+      // Not this protocol at all: nothing in the stream can be trusted after it.
+      const cause = error instanceof Error ? error : new Error(String(error));
+      connection.destroy('protocol', cause);
+      return;
+    }
+    const receivedAt = performance.now();
+    if (this.closing) return this.reject(connection, head, new KmuxError('shutting_down', 'server is shutting down'));
+    if (connection.inFlight >= options.maxInFlightPerConnection) {
+      return this.reject(connection, head, new OverloadedError('connection', options.maxInFlightPerConnection));
+    }
+    if (this.inFlightRequests.size >= options.maxInFlight) {
+      return this.reject(connection, head, new OverloadedError('server', options.maxInFlight));
+    }
+    const timeoutMs = timeoutFor(head, options);
+    const request: InFlightRequest = {
+      key: this.allocateKey(),
+      deadline: Date.now() + timeoutMs,
+      costUs: this.costs.estimateUs(head.method),
+      slot: -1,
+      body,
+      connection,
+      head,
+      receivedAt,
+    };
+    this.inFlightRequests.set(request.key, request);
+    connection.requestStarted();
+    this.deadlines.add(request.key, timeoutMs, request.deadline);
+    this.dispatcher.submit(request);
+  }
+
+  private allocateKey(): number {
+    // Keys are u32 on the wire to workers; wrap, skipping any still in flight.
+    do {
+      this.nextKey = this.nextKey >= 0xffffffff ? 1 : this.nextKey + 1;
+    } while (this.inFlightRequests.has(this.nextKey) || this.dispatcher.holds(this.nextKey));
+    return this.nextKey;
+  }
+
+  private expire(key: number): void {
+    const request = this.inFlightRequests.get(key);
+    if (!request) return;
+    this.fail(request, new DeadlineExceededError(request.head.method, timeoutFor(request.head, this.context.options)));
+  }
+
+  /** Answers an in-flight request with an error; a late worker reply to it is dropped. */
+  private fail(request: InFlightRequest, error: KmuxError): void {
+    this.inFlightRequests.delete(request.key);
+    this.writeError(request.connection, request.head, error);
+    request.connection.requestFinished();
+    this.context.counters.requestDone(request.head.method, error.kind, (performance.now() - request.receivedAt) * 1000);
+  }
+
+  /** Answers a request that never became in flight. */
+  private reject(connection: Connection, head: RequestHead, error: KmuxError): void {
+    this.writeError(connection, head, error);
+    this.context.counters.requestDone(head.method, error.kind as Outcome, 0);
+  }
+
+  private writeError(connection: Connection, head: RequestHead, error: KmuxError): void {
+    if (head.oneway) return;
+    if (!connection.write(encodeFrame(this.context.codec.errorReply(head, error)))) this.context.counters.dropped++;
+  }
+}
