@@ -44,9 +44,11 @@ mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp   # the host's /tmp stays out of the guest's way
+# No fresh tmpfs over /tmp: the project may itself live under the host's /tmp (a CI clone),
+# and the overlay already keeps every guest write out of the host.
 i=0
 for dir in $(echo "$RW" | tr ',' ' '); do
+  mkdir -p "/newroot$dir"
   mount -t 9p -o trans=virtio,version=9p2000.L,cache=none,msize=512000 "rw$i" "/newroot$dir" || die "cannot mount rw$i at $dir"
   i=$((i + 1))
 done
