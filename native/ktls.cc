@@ -15,13 +15,7 @@
 
 #include "errors.h"
 #include "fd_poll.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS 282  // not in every libc's headers; the value is fixed by the kernel ABI
-#endif
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
+#include "socket_opts.h"
 
 namespace kmux {
 namespace ktls {

@@ -17,14 +17,8 @@
 #include <cstring>
 
 #include "bpf_syscall.h"
+#include "socket_opts.h"
 #include "unique_fd.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS 282  // not in every libc's headers; the value is fixed by the kernel ABI
-#endif
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
 
 namespace kmux {
 namespace {

@@ -12,6 +12,13 @@
 #include "sys_failure.h"
 #include "unique_fd.h"
 
+#ifndef SOL_TLS
+#define SOL_TLS 282  // not in every libc's headers; the value is fixed by the kernel ABI
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
 namespace kmux {
 
 /** A close-on-exec duplicate, so the caller's fd can be closed independently. */

@@ -1,6 +1,6 @@
 import { CpuWindow } from '../cpu/process-cpu.js';
 import type { Percentiles as LatencySummary } from '@kmux/core';
-import type { LoadProgress } from '../load/load-generator.js';
+import type { LoadProgress, LoadResult } from '../load/load-generator.js';
 import { encodeCall } from '../load/request-template.js';
 import { runLoadInChild } from '../load/spawn-generator.js';
 import { startPeer, type PeerName } from '../peers/spawn-peer.js';
@@ -18,21 +18,16 @@ export interface MeasureOptions {
 }
 
 /** One row of the results: one server under one scenario. */
-export interface Measurement {
+export interface Measurement
+  extends Pick<
+    LoadResult,
+    'connections' | 'depth' | 'seconds' | 'requests' | 'requestsPerSecond' | 'errors' | 'lost' | 'fatal' | 'generatorCpuPercent'
+  > {
   readonly scenario: string;
   readonly server: PeerName;
-  readonly connections: number;
-  readonly depth: number;
-  readonly seconds: number;
-  readonly requests: number;
-  readonly requestsPerSecond: number;
-  readonly errors: number;
-  readonly lost: number;
-  readonly fatal: string | null;
   readonly latencyUs: LatencySummary;
   /** CPU of the whole server process (all threads), percent of one core. */
   readonly serverCpuPercent: number;
-  readonly generatorCpuPercent: number;
   /**
    * CPU the rest of the machine used meanwhile (other processes, the bench itself), percent
    * of one core. More than a few percent means the numbers are not the servers' alone.
