@@ -151,6 +151,10 @@ describe(`kernel ${series}: KCM transport, stock Thrift client`, () => {
       const before = server.stats().kernel?.kcm;
       expect(before, 'stats().kernel.kcm').toBeDefined();
       await Promise.all(Array.from({ length: 50 }, (_, i) => call('echo', Buffer.from(`count ${i}`))));
+      // The kernel sums per-socket KCM counters into /proc/net/kcm_stats lazily, so a read
+      // right after the replies can lag by a few messages: wait (bounded) for the full count.
+      const counted = (name: string): number => server.stats().kernel!.kcm!.mux[name]! - before!.mux[name]!;
+      await until(() => counted('RX-Msgs') >= 50 && counted('TX-Msgs') >= 50, 'kcm_stats to count 50 messages each way', 5_000);
       const after = server.stats().kernel!.kcm!;
       expect(after.mux['RX-Msgs']! - before!.mux['RX-Msgs']!).toBeGreaterThanOrEqual(50);
       expect(after.mux['TX-Msgs']! - before!.mux['TX-Msgs']!).toBeGreaterThanOrEqual(50);
