@@ -23,15 +23,15 @@ export interface DispatcherHooks {
 export interface DispatcherLimits {
   /** Requests one worker may hold at once. */
   readonly workerQueueDepth: number;
-  /** Estimated service time one worker may hold before it gets no more (unless idle). */
+  /** Estimated service time one worker may hold before it gets no more (unless it has none). */
   readonly workerBacklogUs: number;
 }
 
 /**
  * Spreads requests over worker slots and packs each slot's share of one event-loop turn
  * into a single batch. A request goes to the slot with the least estimated backlog, and a
- * slot takes more only while its backlog stays within `workerBacklogUs` (an idle slot
- * always takes one) and its count within `workerQueueDepth`. So a worker busy with a slow
+ * slot takes more only while its backlog stays within `workerBacklogUs` (a slot whose
+ * event loop is free always takes one, even while its async calls are pending) and its count within `workerQueueDepth`. So a worker busy with a slow
  * call holds nothing behind it: fast requests go to the workers that keep answering, or
  * wait here for whichever frees up first.
  */
@@ -145,12 +145,15 @@ export class Dispatcher {
       const slot = (start + i) % size;
       const count = this.count[slot]!;
       const backlog = this.backlogUs[slot]!;
-      const hasRoom =
-        count === 0 || (count < this.limits.workerQueueDepth && backlog + costUs <= this.limits.workerBacklogUs);
+      // A worker whose event loop is free (no synchronous backlog; async calls may be
+      // pending) takes any request; a busy one only while the budget allows. Below 1 µs is
+      // the float residue of adding and subtracting estimates.
+      const free = backlog < 1;
+      const hasRoom = count < this.limits.workerQueueDepth && (free || backlog + costUs <= this.limits.workerBacklogUs);
       if (hasRoom && backlog < bestBacklog && this.pool.isLive(slot)) {
         best = slot;
         bestBacklog = backlog;
-        if (count === 0) break;
+        if (free) break;
       }
     }
     return best;

@@ -94,6 +94,30 @@ describe('dispatch by estimated backlog', () => {
     await slow;
   });
 
+  it('gives an expensive request to a worker whose only calls went async', async () => {
+    // Regression: "idle" used to mean "holds no request", so a method estimated above the
+    // budget waited in the main thread until unrelated async calls finished.
+    const { client } = await startServer({ workers: 1, workerBacklogUs: 2_000 });
+    const lesson = gateTag('lesson');
+    const learning = client.call('spin', lesson);
+    await started(lesson);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    release(lesson);
+    await learning;
+
+    const parked = gateTag('parked');
+    const waiting = client.call('wait', parked);
+    await started(parked);
+    // The worker's event loop is free: the spin (estimated ~30 ms) must start now, not after `wait`.
+    const tag = gateTag('expensive');
+    const expensive = client.call('spin', tag);
+    await started(tag);
+    release(tag);
+    expect((await expensive).toString()).toBe(`released ${tag}`);
+    release(parked);
+    await waiting;
+  });
+
   it('lets an idle worker take a request whatever its estimated cost', async () => {
     const { client } = await startServer({ workers: 1, workerBacklogUs: 1 });
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => client.call('echo', `r${i}`)));
