@@ -4,6 +4,8 @@
 # fails, when a VM fails to boot or times out, or when a report is missing.
 #
 #   bash test/kernel/run.sh [SERIES...]     default: 6.1 6.12 (or KMUX_KERNELS="6.1 6.12")
+#   KMUX_KERNEL_TESTS="ktls"                only the test files whose path matches (vitest filter)
+#   KMUX_KERNEL_RESULTS_DIR=/tmp/mine       where the JSON reports go (two runs at once need two)
 #
 # Expects the workspace to be built (npm run test:kernel runs the bootstrap first).
 set -u
@@ -19,7 +21,7 @@ if [ ! -f packages/native/build/Release/kmux_native.node ]; then
   exit 1
 fi
 
-RESULTS=$PWD/test/kernel/cache/results
+RESULTS=${KMUX_KERNEL_RESULTS_DIR:-$PWD/test/kernel/cache/results}
 mkdir -p "$RESULTS"
 summary=() ; failed=0
 for series in "${SERIES_LIST[@]}"; do
@@ -30,7 +32,7 @@ for series in "${SERIES_LIST[@]}"; do
   start=$(date +%s)
   test/kernel/vm/run-in-vm.sh -k "$series" --rw "$RESULTS" --timeout "${KMUX_KERNEL_TIMEOUT:-300}" -- \
     env KMUX_KERNEL_SERIES="$series" KMUX_KERNEL_RESULTS="$report" \
-    node node_modules/vitest/vitest.mjs run --config test/kernel/vitest.kernel.config.ts
+    node node_modules/vitest/vitest.mjs run --config test/kernel/vitest.kernel.config.ts ${KMUX_KERNEL_TESTS:-}
   rc=$?
   secs=$(( $(date +%s) - start ))
   passed=0 failures=0 skipped=0
