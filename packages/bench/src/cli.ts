@@ -1,38 +1,43 @@
 #!/usr/bin/env node
 /**
- * kmux vs the stock Apache Thrift server: every scenario against every server, each
- * server in its own process, driven by the load generator in another. Prints a table,
- * writes bench-results/<stamp>/results.json.
+ * kmux against its peers: every scenario against every server that can run it, each
+ * server in its own process, driven by the native load generator (or grpc-js clients) in
+ * another. Prints a table per scenario, writes bench-results/<stamp>/results.json and
+ * report.html.
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { compare, type Comparison } from './report/comparison.js';
+import { measureThreadScaling, type ThreadScaling } from './ceiling/thread-scaling.js';
+import { PEERS, peerUnavailable, type PeerName } from './peers/spawn-peer.js';
+import { compareScenario, type Comparison } from './report/comparison.js';
 import { writeResults } from './report/results-file.js';
-import { resultsTable } from './report/table.js';
+import { scenarioTable } from './report/table.js';
 import { BUSY_MACHINE_PERCENT, cleanRounds, medianRun, type BenchRow } from './run/median-run.js';
 import { runRounds } from './run/rounds.js';
-import { measureThreadScaling, type ThreadScaling } from './ceiling/thread-scaling.js';
 import { benchScenarios, CPU_CALL_MICROS, HASH_INPUT_BYTES } from './scenarios.js';
 import { calibrateHashRounds } from './service/calibrate.js';
-import { PEERS, type PeerName } from './peers/spawn-peer.js';
 
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 
 const USAGE = `usage: node packages/bench/dist/cli.js [options]
-  --quick            short runs (1 s warm-up, 4 s measured): the whole bench in under a minute
-  --duration S       measured seconds per run (default 10)
-  --warmup S         discarded warm-up seconds per run (default 3)
-  --workers N        kmux worker threads (default 2)
-  --transport T      kmux transport: auto (default), userspace, sockmap, kcm
-  --repeat N         run every server × scenario N times, interleaved, and report the
-                     median among the rounds no other process disturbed
-                     (default 1; use 3+ on a machine with other load)
-  --scenarios a,b    only these scenarios (default: all)
-  --servers a,b      only these servers: ${Object.keys(PEERS).join(', ')} (default: all)
-  --cpu-prof DIR     write V8 CPU profiles of every server thread into DIR
-  --out DIR          results directory (default <repo>/bench-results)`;
+  --quick              short runs (0.5 s warm-up, 1 s measured, 2,000 idle connections): the whole
+                       bench in under 2 minutes
+  --duration S         measured seconds per run (default 10)
+  --warmup S           discarded warm-up seconds per run (default 3)
+  --workers N          worker threads of kmux, the piscina pool and the C server (default 2)
+  --transport T        transport of the 'kmux' servers: auto (default), userspace, sockmap, kcm
+  --repeat N           run every server × scenario N times, interleaved, and report the
+                       median among the rounds no other process disturbed (default 1)
+  --scenarios a,b      only these scenarios (default: all)
+  --servers a,b        only these servers: ${Object.keys(PEERS).join(', ')}
+                       (default: every one this machine runs, without duplicating what 'kmux' picks)
+  --idle-connections N connections of the idle scenario (default 10000; 2000 with --quick)
+  --pin                generator on the last CPU, servers on the others (see the README first)
+  --cpu-prof DIR       write V8 CPU profiles of every server thread into DIR
+  --out DIR            results directory (default <repo>/bench-results)
+  --publish            also copy the results and report to <out>/latest (the copy the README links)`;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -45,8 +50,11 @@ async function main(): Promise<number> {
       repeat: { type: 'string', default: '1' },
       scenarios: { type: 'string' },
       servers: { type: 'string' },
+      'idle-connections': { type: 'string' },
+      pin: { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       out: { type: 'string', default: resolve(REPO_ROOT, 'bench-results') },
+      publish: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -55,24 +63,26 @@ async function main(): Promise<number> {
     return 0;
   }
   const settings = {
-    durationSeconds: positive('--duration', values.duration ?? (values.quick ? '4' : '10')),
-    warmupSeconds: positive('--warmup', values.warmup ?? (values.quick ? '1' : '3'), true),
+    durationSeconds: positive('--duration', values.duration ?? (values.quick ? '1' : '10')),
+    warmupSeconds: positive('--warmup', values.warmup ?? (values.quick ? '0.5' : '3'), true),
+    probeSeconds: values.quick ? 1 : 3,
     workers: count('--workers', values.workers),
     transport: values.transport,
+    pin: values.pin,
     cpuProfileDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined,
   };
   const repeat = count('--repeat', values.repeat);
-  const servers = pick('--servers', values.servers, Object.keys(PEERS)) as PeerName[];
+  const servers = values.servers === undefined ? await defaultServers() : await chosenServers(values.servers);
   const rounds = calibrateHashRounds(randomBytes(HASH_INPUT_BYTES), CPU_CALL_MICROS);
-  const allScenarios = benchScenarios(rounds);
+  const allScenarios = benchScenarios(rounds, count('--idle-connections', values['idle-connections'] ?? (values.quick ? '2000' : '10000')));
   const names = pick('--scenarios', values.scenarios, allScenarios.map((s) => s.name));
   const scenarios = allScenarios.filter((s) => names.includes(s.name));
 
   const startedAt = new Date();
-  const measureCeiling = () => measureThreadScaling(settings.workers, rounds, values.quick ? 1.5 : 3);
+  const measureCeiling = () => measureThreadScaling(settings.workers, rounds, values.quick ? 0.5 : 3);
   let ceiling = await measureCeiling();
   console.error(describeCeiling(ceiling));
-  const runs = await runRounds(scenarios, servers, repeat, settings);
+  const { runs, skipped } = await runRounds(scenarios, servers, repeat, settings);
   if (ceiling.otherCpuPercent > BUSY_MACHINE_PERCENT) {
     // Disturbed before the runs: try again after them and keep the cleaner reading.
     const again = await measureCeiling();
@@ -80,36 +90,57 @@ async function main(): Promise<number> {
   }
   const rows: BenchRow[] = [];
   const comparisons: Comparison[] = [];
+  const tables: string[] = [];
   for (const scenario of scenarios) {
     const runsOf = (server: PeerName) => runs.filter((r) => r.scenario === scenario.name && r.server === server);
-    const clean = cleanRounds(servers.map(runsOf));
-    for (const server of servers) rows.push(medianRun(runsOf(server), clean));
-    if (servers.includes('stock') && servers.includes('kmux')) {
-      comparisons.push(compare(scenario, runsOf('stock'), runsOf('kmux'), clean));
-    }
+    const ran = servers.filter((s) => runsOf(s).length > 0);
+    const clean = cleanRounds(ran.map(runsOf));
+    const scenarioRows = ran.map((server) => medianRun(runsOf(server), clean));
+    const scenarioComparisons = compareScenario(scenario, runsOf, ran, clean);
+    rows.push(...scenarioRows);
+    comparisons.push(...scenarioComparisons);
+    tables.push(`${scenario.name}: ${scenario.description}\n${scenarioTable(scenario, scenarioRows, scenarioComparisons)}`);
   }
   const failedRuns = runs.filter((r) => r.fatal !== null || r.lost > 0);
 
-  console.log(`\n${resultsTable(rows, comparisons)}\n\n${describeCeiling(ceiling)}`);
-  const file = writeResults(values.out, startedAt, {
-    settings: { ...settings, repeat, servers },
-    ceiling,
-    scenarios,
-    rows,
-    runs: repeat > 1 ? runs : [],
-    comparisons,
-  });
-  console.log(`\nresults: ${file}`);
-
-  const disturbed = comparisons.filter((c) => !c.clean).map((c) => c.scenario);
-  if (disturbed.length > 0) {
-    console.error(
-      `\nwarning: other processes used more than ${BUSY_MACHINE_PERCENT}% CPU in every round of ${disturbed.join(', ')}; ` +
-        'those numbers are not the servers\' alone — rerun on a quiet machine, or with --repeat.',
-    );
-  }
+  console.log(`\n${tables.join('\n\n')}\n`);
+  console.log('vs X: how much better kmux did than X on the scenario\'s measure (req/s; the fast calls\' p99; memory per connection);');
+  console.log(`"~": no round was free of other load on the machine.\n\n${describeCeiling(ceiling)}`);
+  for (const s of skipped) console.log(`not run: ${s.server} × ${s.scenario} (${s.reason})`);
+  const written = writeResults(
+    values.out,
+    startedAt,
+    { settings: { ...settings, repeat, servers }, ceiling, scenarios, rows, runs: repeat > 1 ? runs : [], comparisons, skipped },
+    values.publish,
+  );
+  console.log(`\nresults: ${written.json}\nreport:  ${written.html}`);
   for (const r of failedRuns) console.error(`${r.server} × ${r.scenario}: ${r.fatal ?? `${r.lost} requests lost`}`);
   return failedRuns.length > 0 ? 1 : 0;
+}
+
+/**
+ * Every server this machine can run, less the kmux transport variant that merely repeats
+ * what 'kmux' (transport auto: KCM where the kernel has it, else user space) picks.
+ */
+async function defaultServers(): Promise<PeerName[]> {
+  const kcm = (await peerUnavailable('kmux-kcm')) === null;
+  const servers: PeerName[] = [];
+  for (const name of Object.keys(PEERS) as PeerName[]) {
+    if (name === (kcm ? 'kmux-kcm' : 'kmux-userspace')) continue;
+    const why = await peerUnavailable(name);
+    if (why === null) servers.push(name);
+    else console.error(`not running ${name}: ${why}`);
+  }
+  return servers;
+}
+
+async function chosenServers(list: string): Promise<PeerName[]> {
+  const servers = pick('--servers', list, Object.keys(PEERS)) as PeerName[];
+  for (const name of servers) {
+    const why = await peerUnavailable(name);
+    if (why !== null) throw new Error(`--servers: ${name} cannot run here: ${why}`);
+  }
+  return servers;
 }
 
 function describeCeiling(c: ThreadScaling): string {

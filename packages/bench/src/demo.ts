@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The kmux demo: the example Catalog service on a kmux Server with N worker threads,
- * driven for a few seconds by the load generator (in a child process) with a mix of the
+ * driven for a few seconds by the native load generator (its own process) with a mix of the
  * cheap `lookup` and the CPU-heavy `hashRounds`. Prints the transport and why, throughput,
  * latency per method, errors and each worker's share. Exits non-zero if a request was
  * lost or misrouted.
@@ -12,8 +12,8 @@ import { describeTransport, Server, type ServerStatsSnapshot, type TransportRepo
 import { thriftCodec } from '@kmux/thrift';
 import { CpuWindow } from './cpu/process-cpu.js';
 import type { LoadResult } from './load/load-generator.js';
-import { encodeCall } from './load/request-template.js';
-import { runLoadInChild } from './load/spawn-generator.js';
+import { runNativeLoad } from './load/native-load.js';
+import { encodeThriftCall } from './load/request-template.js';
 import { progressLine } from './report/progress.js';
 import { textTable } from './report/table.js';
 import { calibrateHashRounds } from './service/calibrate.js';
@@ -41,8 +41,8 @@ async function main(): Promise<number> {
   const rounds = calibrateHashRounds(hashInput, HEAVY_CALL_MICROS);
   // Nine cheap lookups to one ~1 ms hash: the heavy calls must not hold up the cheap ones.
   const templates = [
-    encodeCall(catalogService.Client, { method: 'lookup', args: [{ sku: 'kb-001' }], weight: 9 }),
-    encodeCall(catalogService.Client, { method: 'hashRounds', args: [hashInput, rounds], weight: 1 }),
+    encodeThriftCall(catalogService.Client, { method: 'lookup', args: [{ sku: 'kb-001' }], weight: 9 }),
+    encodeThriftCall(catalogService.Client, { method: 'hashRounds', args: [hashInput, rounds], weight: 1 }),
   ];
 
   const server = new Server({
@@ -59,12 +59,13 @@ async function main(): Promise<number> {
   const progress = progressLine('  load', WARMUP_SECONDS, durationSeconds);
   let result: LoadResult;
   try {
-    result = await runLoadInChild(
+    result = await runNativeLoad(
       {
         host,
         port,
+        protocol: 'thrift',
         connections: CONNECTIONS,
-        depth: DEPTH,
+        shape: { kind: 'closed', depth: DEPTH },
         warmupSeconds: WARMUP_SECONDS,
         durationSeconds,
         drainTimeoutMs: 5000,

@@ -1,48 +1,115 @@
 import { randomBytes } from 'node:crypto';
 import type { CallSpec } from './load/request-template.js';
+import type { PeerName } from './peers/spawn-peer.js';
 
-/** One benchmark workload: what to call, and how hard to push (closed loop). */
+/**
+ * How a scenario loads a server.
+ * closed: C connections × D requests in flight, every reply sending the next (throughput).
+ * open: requests on a fixed schedule at `loadFraction` of the capacity a short closed-loop
+ *   probe (C×D of `probe`) just measured on the same server (latency at a given load).
+ * idle: connections held open without traffic (memory per connection).
+ */
+export type ScenarioLoad =
+  | { readonly kind: 'closed'; readonly connections: number; readonly depth: number }
+  | {
+      readonly kind: 'open';
+      readonly connections: number;
+      readonly loadFraction: number;
+      readonly probe: { readonly connections: number; readonly depth: number };
+    }
+  | { readonly kind: 'idle'; readonly connections: number };
+
+/**
+ * What a scenario ranks servers by: throughput, the p99 of the calls labelled `focus`, or
+ * the server's resident memory per connection. Every ratio is oriented so > 1 favours kmux.
+ */
+export type ScenarioMetric = 'throughput' | 'focus-p99' | 'rss-per-connection';
+
 export interface Scenario {
   readonly name: string;
   readonly description: string;
-  readonly connections: number;
-  /** Requests in flight per connection. */
-  readonly depth: number;
+  readonly load: ScenarioLoad;
   readonly calls: readonly CallSpec[];
-  /** kmux must reach at least this multiple of the stock server's req/s (the issue's target). */
-  readonly targetRatio: number;
+  readonly metric: ScenarioMetric;
+  /** The call label the scenario is about (the fast calls of the mixed scenario). */
+  readonly focus?: string;
+  /** kmux must be at least this much better than these peers on the metric (the issue's bar). */
+  readonly targets: Readonly<Partial<Record<PeerName, number>>>;
 }
 
 /** Size of the data hashRounds chains over. */
 export const HASH_INPUT_BYTES = 1024;
-/** CPU cost of one call in the CPU-heavy scenario. */
+/** CPU cost of one call in the CPU-heavy scenario: what `rounds` is calibrated to. */
 export const CPU_CALL_MICROS = 1000;
-const ECHO_BYTES = 64;
+const FAST_CALL_MICROS = 50;
+const SLOW_CALL_MICROS = 5000;
+const IDLE_CONNECTIONS = 10_000;
+
+/** The methods a scenario calls; the echo-only C server can run scenarios that call only echo. */
+export function callsOnlyEcho(scenario: Scenario): boolean {
+  return scenario.calls.every((call) => call.method === 'echo');
+}
 
 /**
- * The scenarios of the kmux-vs-stock comparison; `rounds` makes one hashRounds call cost
- * CPU_CALL_MICROS (see calibrateHashRounds). C×D is chosen to saturate both servers:
- * the CPU scenario needs only a few requests queued per worker; echo needs deep pipelines
- * so that per-request overheads, not round trips, bound throughput.
+ * Every scenario; `rounds` makes one hashRounds call cost CPU_CALL_MICROS (see
+ * calibrateHashRounds; the cost is linear in rounds). Closed-loop C×D saturates every
+ * server: the CPU scenario needs only a few requests queued per worker, echo needs deep
+ * pipelines so that per-request costs, not round trips, bound throughput.
  */
-export function benchScenarios(rounds: number): Scenario[] {
+export function benchScenarios(rounds: number, idleConnections = IDLE_CONNECTIONS): Scenario[] {
   const hashInput = randomBytes(HASH_INPUT_BYTES);
+  const roundsFor = (micros: number) => Math.max(1, Math.round((rounds * micros) / CPU_CALL_MICROS));
+  const echo = (bytes: number): CallSpec => ({ method: 'echo', args: [randomBytes(bytes)] });
+  const hash = (micros: number, label: string, weight = 1): CallSpec => ({
+    method: 'hashRounds',
+    args: [hashInput, roundsFor(micros)],
+    label,
+    weight,
+  });
+  const beatStock = { stock: 1.0 };
   return [
     {
-      name: 'cpu-1ms',
-      description: `hashRounds: ${rounds} SHA-256 rounds over ${HASH_INPUT_BYTES} B ≈ ${CPU_CALL_MICROS} µs of CPU`,
-      connections: 4,
-      depth: 4,
-      calls: [{ method: 'hashRounds', args: [hashInput, rounds] }],
-      targetRatio: 1.8,
+      name: 'echo-64B',
+      description: 'echo of 64 random bytes: per-request overhead',
+      load: { kind: 'closed', connections: 4, depth: 16 },
+      calls: [echo(64)],
+      metric: 'throughput',
+      targets: beatStock,
     },
     {
-      name: 'echo-64B',
-      description: `echo of ${ECHO_BYTES} random bytes`,
-      connections: 4,
-      depth: 16,
-      calls: [{ method: 'echo', args: [randomBytes(ECHO_BYTES)] }],
-      targetRatio: 1.0,
+      name: 'echo-16KiB',
+      description: 'echo of 16 KiB: copying and framing larger messages',
+      load: { kind: 'closed', connections: 4, depth: 4 },
+      calls: [echo(16 * 1024)],
+      metric: 'throughput',
+      targets: beatStock,
+    },
+    {
+      name: 'cpu-1ms',
+      description: `hashRounds: ${roundsFor(CPU_CALL_MICROS)} SHA-256 rounds over ${HASH_INPUT_BYTES} B ≈ ${CPU_CALL_MICROS} µs of CPU`,
+      load: { kind: 'closed', connections: 4, depth: 4 },
+      calls: [hash(CPU_CALL_MICROS, 'hashRounds')],
+      metric: 'throughput',
+      targets: { stock: 1.8, piscina: 1.0, grpc: 1.0 },
+    },
+    {
+      name: 'mixed',
+      description:
+        `19 fast (≈${FAST_CALL_MICROS} µs) : 1 slow (≈${SLOW_CALL_MICROS / 1000} ms) hashRounds over 2 connections, ` +
+        'open loop at 60% of the capacity a closed-loop probe measured: the fast calls\' p99 is the tail-latency case',
+      load: { kind: 'open', connections: 2, loadFraction: 0.6, probe: { connections: 2, depth: 8 } },
+      calls: [hash(FAST_CALL_MICROS, 'fast', 19), hash(SLOW_CALL_MICROS, 'slow')],
+      metric: 'focus-p99',
+      focus: 'fast',
+      targets: { stock: 1.0, piscina: 1.0, grpc: 1.0 },
+    },
+    {
+      name: 'idle',
+      description: `${idleConnections.toLocaleString('en-US')} idle connections, then one echo on each: server memory per connection`,
+      load: { kind: 'idle', connections: idleConnections },
+      calls: [echo(64)],
+      metric: 'rss-per-connection',
+      targets: beatStock,
     },
   ];
 }

@@ -1,19 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { compare } from '../src/report/comparison.js';
+import { compare, compareScenario } from '../src/report/comparison.js';
 import { cleanRounds, medianRun } from '../src/run/median-run.js';
 import type { Measurement } from '../src/run/measure.js';
+import { run } from './measurements.js';
 import type { Scenario } from '../src/scenarios.js';
 
-const scenario: Scenario = { name: 's', description: '', connections: 1, depth: 1, calls: [], targetRatio: 1.8 };
-
-function run(server: 'stock' | 'kmux', requestsPerSecond: number, otherCpuPercent: number): Measurement {
-  const latencyUs = { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
-  return {
-    scenario: 's', server, connections: 1, depth: 1, seconds: 1, requests: requestsPerSecond,
-    requestsPerSecond, errors: 0, lost: 0, fatal: null, latencyUs, serverCpuPercent: 100,
-    generatorCpuPercent: 5, otherCpuPercent, transport: null, workerRequests: null,
-  };
-}
+const throughput: Scenario = {
+  name: 's',
+  description: '',
+  load: { kind: 'closed', connections: 1, depth: 1 },
+  calls: [],
+  metric: 'throughput',
+  targets: { stock: 1.8 },
+};
 
 describe('repeated rounds', () => {
   // Round 2 is disturbed for kmux only; rounds 1 and 3 are clean for both.
@@ -26,11 +25,9 @@ describe('repeated rounds', () => {
   });
 
   it('compares only the clean rounds, by the median of per-round ratios', () => {
-    const c = compare(scenario, stock, kmux, clean);
-    expect(c.rounds).toBe(2);
-    expect(c.clean).toBe(true);
+    const c = compare(throughput, kmux, stock, clean);
+    expect(c).toMatchObject({ subject: 'kmux', peer: 'stock', rounds: 2, clean: true, target: 1.8, met: true });
     expect(c.ratio).toBeCloseTo((1.9 + 2.0) / 2);
-    expect(c.met).toBe(true);
   });
 
   it('represents a server by a whole run from a clean round', () => {
@@ -41,8 +38,27 @@ describe('repeated rounds', () => {
   });
 
   it('falls back to all rounds, flagged, when none was clean', () => {
-    const c = compare(scenario, stock, kmux, [false, false, false]);
+    const c = compare(throughput, kmux, stock, [false, false, false]);
     expect(c.clean).toBe(false);
     expect(c.rounds).toBe(3);
+  });
+});
+
+describe('comparing a scenario', () => {
+  it('orients latency so that > 1 favours kmux, and sets targets per peer', () => {
+    const mixed: Scenario = { ...throughput, metric: 'focus-p99', focus: 'fast', targets: { piscina: 1 } };
+    const runs: Record<string, Measurement[]> = {
+      kmux: [run('kmux', 1000, 0, 500)],
+      'kmux-protobuf': [run('kmux-protobuf', 1000, 0, 800)],
+      stock: [run('stock', 600, 0, 8000)],
+      piscina: [run('piscina', 1000, 0, 400)],
+    };
+    const comparisons = compareScenario(mixed, (s) => runs[s] ?? [], ['stock', 'piscina', 'kmux', 'kmux-protobuf'], [true]);
+    expect(comparisons.map((c) => [c.subject, c.peer, c.ratio, c.met])).toEqual([
+      ['kmux', 'stock', 16, null],
+      ['kmux', 'piscina', 0.8, false],
+      ['kmux-protobuf', 'stock', 10, null],
+      ['kmux-protobuf', 'piscina', 0.5, false],
+    ]);
   });
 });

@@ -65,3 +65,10 @@ export class CpuWindow {
     return this.percent;
   }
 }
+
+/** Resident memory of a process in bytes (VmRSS in /proc/<pid>/status). */
+export function processRssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(match[1]) * 1024;
+}

@@ -19,6 +19,7 @@ runPeer(async ({ workers, transport = 'auto' }) => {
   return {
     port,
     transport: server.transport ? describeTransport(server.transport) : null,
+    protocol: 'thrift-binary-framed',
     async close() {
       const workerRequests = server.stats().workers.map((w) => w.completed);
       await server.close();

@@ -1,3 +1,9 @@
+/**
+ * What a peer speaks on its port: Thrift framed + binary protocol (the example Catalog
+ * service), kmux's protobuf envelope (WIRE.md) or gRPC, both over proto/catalog.proto.
+ */
+export type PeerProtocol = 'thrift-binary-framed' | 'kmux-protobuf' | 'grpc';
+
 /** What a peer server child process reports to the bench over IPC. */
 export type PeerMessage =
   | {
@@ -5,6 +11,9 @@ export type PeerMessage =
       port: number;
       /** The transport in use and why, for kmux; null for servers without a choice. */
       transport: string | null;
+      /** The process serving the port, for its CPU and RSS: the child, or the C server it runs. */
+      pid?: number;
+      protocol?: PeerProtocol;
     }
   | {
       type: 'closed';

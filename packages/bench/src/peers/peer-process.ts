@@ -1,9 +1,12 @@
-import type { PeerCloseRequest, PeerMessage, PeerSettings } from './peer-messages.js';
+import type { PeerCloseRequest, PeerMessage, PeerProtocol, PeerSettings } from './peer-messages.js';
 
 /** A server started inside a peer child process. */
 export interface PeerServer {
   readonly port: number;
   readonly transport: string | null;
+  readonly protocol: PeerProtocol;
+  /** The process serving the port, if not this one. */
+  readonly pid?: number;
   /** Closes the server; returns requests per worker thread, or null without workers. */
   close(): Promise<number[] | null>;
 }
@@ -25,7 +28,13 @@ export function runPeer(start: (settings: PeerSettings) => Promise<PeerServer>):
         // Exit even if a client connection or timer still holds the loop open.
         process.exit(0);
       });
-      await send({ type: 'ready', port: server.port, transport: server.transport });
+      await send({
+        type: 'ready',
+        port: server.port,
+        transport: server.transport,
+        pid: server.pid ?? process.pid,
+        protocol: server.protocol,
+      });
     },
     (error: unknown) => {
       console.error('peer failed to start:', error);

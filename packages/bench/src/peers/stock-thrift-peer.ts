@@ -21,6 +21,7 @@ runPeer(async () => {
   return {
     port: (server.address() as AddressInfo).port,
     transport: null,
+    protocol: 'thrift-binary-framed',
     close: () => new Promise((resolve) => server.close(() => resolve(null))),
   };
 });

@@ -12,10 +12,18 @@ export function progressLine(label: string, warmupSeconds: number, durationSecon
   };
   write(`${label}: starting`);
   return {
+    /** A new stage of the same run, e.g. the capacity probe before an open-loop run. */
+    stage(text: string): void {
+      write(`${label}: ${text}`);
+    },
     update(progress: LoadProgress): void {
-      const total = progress.phase === 'warmup' ? warmupSeconds : durationSeconds;
       const rate = Math.round(progress.recentRate).toLocaleString('en-US');
-      write(`${label}: ${progress.phase} ${progress.elapsedSeconds.toFixed(0)}/${total} s  ${rate} req/s`);
+      if (progress.phase === 'connect') {
+        write(`${label}: connecting ${rate} connections`);
+        return;
+      }
+      const total = progress.phase === 'warmup' ? `/${warmupSeconds}` : progress.phase === 'measure' ? `/${durationSeconds}` : '';
+      write(`${label}: ${progress.phase} ${progress.elapsedSeconds.toFixed(0)}${total} s  ${rate} req/s`);
     },
     done(summary: string): void {
       write(`${label}: ${summary}`);

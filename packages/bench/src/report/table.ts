@@ -1,8 +1,10 @@
+import type { PeerName } from '../peers/spawn-peer.js';
 import type { BenchRow } from '../run/median-run.js';
-import type { Comparison } from './comparison.js';
+import type { Scenario } from '../scenarios.js';
+import { isKmux, type Comparison } from './comparison.js';
 
-const number = (n: number, digits = 0): string =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '-';
+export const formatNumber = (n: number | undefined, digits = 0): string =>
+  n !== undefined && Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '-';
 
 /** Renders rows as a fixed-width text table: the first `textColumns` left-aligned, the numbers after right-aligned. */
 export function textTable(header: readonly string[], rows: readonly (readonly string[])[], textColumns = 1): string {
@@ -12,39 +14,82 @@ export function textTable(header: readonly string[], rows: readonly (readonly st
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** A ratio to two significant digits (0.052×, 1.9×, 21×), so that small ones do not read as 0. */
+export const formatRatio = (ratio: number): string => (Number.isFinite(ratio) ? `${Number(ratio.toPrecision(2))}×` : '-');
+
+/** How the scenario loaded this server: C×D, the open-loop rate, or the idle connections. */
+export function describeLoad(scenario: Scenario, row: BenchRow): string {
+  const { load } = scenario;
+  if (load.kind === 'closed') return `${load.connections}×${load.depth}`;
+  if (load.kind === 'idle') return `${formatNumber(load.connections)} idle`;
+  return `${formatNumber(row.offeredPerSecond)}/s of ${formatNumber(row.capacityPerSecond)}`;
+}
+
+/** A comparison as a table cell: "1.9×", with the target when there is one ("1.9× ≥1.8 ok"). */
+export function describeComparison(c: Comparison): string {
+  const basis = c.clean ? '' : '~';
+  const verdict = c.target === null ? '' : ` ≥${c.target} ${c.met ? 'ok' : 'MISSED'}`;
+  return `${basis}${formatRatio(c.ratio)}${verdict}`;
+}
+
 /**
- * The benchmark table: one line per server × scenario (the median run when repeated, with
- * the range of all runs), kmux lines carry the ratio to stock.
+ * One scenario's table: a line per server (the median run when repeated), the latency
+ * columns of the scenario's focus class when it has one, and on kmux lines the advantage
+ * over each other server ("~" when no round was clean).
  */
-export function resultsTable(rows: readonly BenchRow[], comparisons: readonly Comparison[]): string {
+export function scenarioTable(scenario: Scenario, rows: readonly BenchRow[], comparisons: readonly Comparison[]): string {
   const repeated = rows.some((r) => r.runsRequestsPerSecond.length > 1);
-  const header = ['scenario', 'server', 'C×D', 'req/s', ...(repeated ? ['runs req/s', 'clean'] : []), 'p50 µs', 'p99 µs', 'p99.9 µs', 'errors', 'lost', 'srv CPU%', 'srv CPU µs/req', 'gen CPU%', 'other CPU%', 'kmux/stock'];
+  const peers = [...new Set(comparisons.map((c) => c.peer))];
+  const focus = scenario.focus;
+  const others = rows[0]?.perClass.filter((c) => c.label !== focus && focus !== undefined).map((c) => c.label) ?? [];
+  const latencyOf = (r: BenchRow) => (focus ? r.perClass.find((c) => c.label === focus)?.latency : undefined) ?? r.latencyUs;
+  const prefix = focus ? `${focus} ` : '';
+  const idle = scenario.load.kind === 'idle';
+  const header = [
+    'server',
+    'load',
+    'req/s',
+    ...(repeated ? ['runs req/s', 'clean'] : []),
+    `${prefix}p50 µs`,
+    `${prefix}p99 µs`,
+    `${prefix}p99.9 µs`,
+    `${prefix}max µs`,
+    ...others.map((label) => `${label} p99 µs`),
+    'errors',
+    'lost',
+    ...(idle ? ['RSS MiB', 'KiB/conn'] : []),
+    'srv CPU%',
+    'srv µs/req',
+    'gen CPU%',
+    'other CPU%',
+    ...peers.map((p) => `vs ${p}`),
+  ];
   const body = rows.map((r) => {
-    const comparison = r.server === 'kmux' ? comparisons.find((c) => c.scenario === r.scenario) : undefined;
+    const latency = latencyOf(r);
+    const vs = (peer: PeerName) => {
+      const c = isKmux(r.server) ? comparisons.find((x) => x.subject === r.server && x.peer === peer) : undefined;
+      return c ? describeComparison(c) : '';
+    };
     return [
-      r.scenario,
       r.server,
-      `${r.connections}×${r.depth}`,
-      number(r.requestsPerSecond),
-      ...(repeated ? [`${number(Math.min(...r.runsRequestsPerSecond))}–${number(Math.max(...r.runsRequestsPerSecond))}`, `${r.cleanRuns}/${r.runsRequestsPerSecond.length}`] : []),
-      number(r.latencyUs.p50),
-      number(r.latencyUs.p99),
-      number(r.latencyUs.p999),
-      number(r.errors),
-      number(r.lost),
-      number(r.serverCpuPercent),
+      describeLoad(scenario, r),
+      formatNumber(r.requestsPerSecond),
+      ...(repeated ? [`${formatNumber(Math.min(...r.runsRequestsPerSecond))}–${formatNumber(Math.max(...r.runsRequestsPerSecond))}`, `${r.cleanRuns}/${r.runsRequestsPerSecond.length}`] : []),
+      formatNumber(latency.p50),
+      formatNumber(latency.p99),
+      formatNumber(latency.p999),
+      formatNumber(latency.max),
+      ...others.map((label) => formatNumber(r.perClass.find((c) => c.label === label)?.latency.p99)),
+      formatNumber(r.errors),
+      formatNumber(r.lost),
+      ...(idle ? [formatNumber((r.rssBytes ?? NaN) / 2 ** 20, 1), formatNumber((r.rssPerConnectionBytes ?? NaN) / 1024, 1)] : []),
+      formatNumber(r.serverCpuPercent),
       // CPU per request is much less sensitive to other load on the machine than req/s.
-      number((r.serverCpuPercent * 1e4) / r.requestsPerSecond, 1),
-      number(r.generatorCpuPercent),
-      number(r.otherCpuPercent),
-      comparison ? describeComparison(comparison) : '',
+      idle ? '-' : formatNumber((r.serverCpuPercent * 1e4) / r.requestsPerSecond, 1),
+      formatNumber(r.generatorCpuPercent),
+      formatNumber(r.otherCpuPercent),
+      ...peers.map(vs),
     ];
   });
   return textTable(header, body, 2);
-}
-
-function describeComparison(c: Comparison): string {
-  const verdict = c.met ? 'met' : 'MISSED';
-  const basis = c.clean ? '' : ', disturbed';
-  return `${number(c.ratio, 2)}× (≥${c.target}: ${verdict}${basis})`;
 }
