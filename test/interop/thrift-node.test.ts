@@ -70,6 +70,11 @@ for (const protocol of ['binary', 'compact'] as const satisfies readonly ThriftP
       }
     });
 
+    it('kmux client: passes ktls to the core client, which refuses it without tls', () => {
+      const service = Catalog as typeof import('../../examples/thrift/gen-nodejs/Catalog.js');
+      expect(() => createThriftClient(service, { port, protocol, ktls: 'auto' })).toThrow(/ktls 'auto' needs tls/);
+    });
+
     it('kmux client: typed promise methods, pipelined, with exceptions, oneway and deadlines', async () => {
       const client = createThriftClient(Catalog as typeof import('../../examples/thrift/gen-nodejs/Catalog.js'), { port, protocol });
       try {

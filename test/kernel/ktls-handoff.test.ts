@@ -54,6 +54,7 @@ describe.each(SUITES)(`kernel ${series}: kTLS server, $version $ciphers`, (suite
       userspace: {},
       failed: {},
       closed: { close_notify: 1 },
+      keyUpdates: {},
     });
     server.close();
   });

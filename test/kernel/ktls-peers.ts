@@ -1,13 +1,18 @@
 // Peers and servers for the kTLS kernel tests (ktls-*.test.ts): a framed echo service on a
 // kTLS socket, stock clients (openssl s_client, Node's tls), and a Node TLS client whose
 // transport can flip a bit in its next application-data record.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { connect as connectTcp, type Server } from 'node:net';
 import { Duplex } from 'node:stream';
 import { connect as connectTls, createSecureContext, type TLSSocket } from 'node:tls';
+import { expect } from 'vitest';
+// The Server comes built (its worker threads load dist/), like the other kernel tests' servers.
+import { encodeRawRequest, rawCodec, RAW_STATUS, Server as KmuxServer, type ServerOptions, type TlsStat } from '@kmux/core';
+import { decodeRawRequest, encodeRawReply } from '../../packages/core/src/codec/raw-wire.js';
 import { encodeFrame, FrameSplitter } from '../../packages/core/src/framing/frame-splitter.js';
 import { KtlsCounters } from '../../packages/core/src/tls/counters.js';
 import { ktlsAccept, type KtlsServerOptions, type TlsConnection } from '../../packages/core/src/tls/handoff.js';
+import { HANDLERS } from '../../packages/core/test/helpers.js';
 import { pausedListener, pin, type SuiteCase } from '../../packages/core/test/tls/fixtures.js';
 
 export const BYE = 'bye';
@@ -130,4 +135,100 @@ export function tamperingClient(port: number, ca: Buffer, suite: SuiteCase): { s
   raw.on('error', (e) => transport.destroy(e));
   const socket = connectTls({ socket: transport, servername: 'localhost', ca, ...pin(suite) });
   return { socket, armTamper: () => (armed = true) };
+}
+
+// ---- a kmux Server on kTLS (ktls-server*.test.ts) ----------------------------------------
+
+export const quiet = { info: () => {}, warn: () => {}, error: console.error };
+
+/** A kmux Server with the raw codec (the core tests' handlers: echo, upper, ...) serving TLS pinned to `suite`. */
+export async function startKmuxTlsServer(
+  key: Buffer,
+  cert: Buffer,
+  suite: SuiteCase | null,
+  options: Partial<ServerOptions> = {},
+): Promise<{ server: KmuxServer; port: number }> {
+  const server = new KmuxServer({
+    codec: rawCodec({ handler: HANDLERS }),
+    workers: 1,
+    tls: { key, cert, ...(suite ? pin(suite) : {}) },
+    ktls: 'require',
+    logger: quiet,
+    ...options,
+  });
+  const { port } = await server.listen();
+  return { server, port };
+}
+
+/** Raw-codec `method` requests, one per payload, ids from 1, framed back to back. */
+export function rawRequests(method: string, payloads: readonly string[]): Buffer {
+  return Buffer.concat(payloads.map((p, i) => encodeFrame(encodeRawRequest(i + 1, method, Buffer.from(p)))));
+}
+
+/** The raw replies in a byte stream, in id order (replies may come in any order): their payloads. */
+export function rawReplyPayloads(data: Buffer): string[] {
+  const replies: Array<[number, string]> = [];
+  new FrameSplitter(1 << 20).push(data, (body) => {
+    expect(body[4], `reply ${body.readUInt32BE(0)} status`).toBe(RAW_STATUS.ok);
+    replies.push([body.readUInt32BE(0), body.subarray(5).toString()]);
+  });
+  return replies.sort((a, b) => a[0] - b[0]).map(([, payload]) => payload);
+}
+
+/** Answers raw requests found in `data` as `upper` would: the reply frames, for a peer that is not kmux. */
+export function upperReplies(data: Buffer): { requests: string[]; replies: Buffer } {
+  const requests: string[] = [];
+  const replies: Buffer[] = [];
+  new FrameSplitter(1 << 20).push(data, (body) => {
+    const request = decodeRawRequest(body);
+    requests.push(`${request.method} ${request.payload.toString()}`);
+    replies.push(encodeFrame(encodeRawReply(request.id, RAW_STATUS.ok, Buffer.from(request.payload.toString().toUpperCase()))));
+  });
+  return { requests, replies: Buffer.concat(replies) };
+}
+
+export function statDelta(before: TlsStat, after: TlsStat, name: string): number {
+  return (after[name] ?? NaN) - (before[name] ?? NaN);
+}
+
+export interface OpensslServer {
+  readonly port: number;
+  readonly child: ChildProcessWithoutNullStreams;
+  /** What the client sent, once the session banner is past. */
+  received(): Buffer;
+}
+
+/**
+ * `openssl s_server` as a stock TLS server for one connection: what the client sends
+ * comes out on its stdout after the session banner; what is written to its stdin goes
+ * to the client. (Not -quiet: it would hide the port; a stdin chunk starting with a
+ * letter such as Q or K is a command, so only frames, which start with a zero byte, go in.)
+ */
+export async function opensslServer(certFile: string, keyFile: string, suite: SuiteCase): Promise<OpensslServer> {
+  const suiteArgs = suite.version === 'TLSv1.3' ? ['-tls1_3', '-ciphersuites', suite.standardName] : ['-tls1_2', '-cipher', suite.ciphers];
+  const child = spawn('openssl', ['s_server', '-accept', '127.0.0.1:0', '-naccept', '1', '-cert', certFile, '-key', keyFile, ...suiteArgs]);
+  let out = Buffer.alloc(0);
+  child.stdout.on('data', (d: Buffer) => (out = Buffer.concat([out, d])));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`openssl s_server did not start: ${out.toString()}`)), 60_000);
+    const look = (): void => {
+      const m = /ACCEPT 127\.0\.0\.1:(\d+)/.exec(out.toString('latin1'));
+      if (!m) return;
+      clearTimeout(timer);
+      child.stdout.off('data', look);
+      resolve(Number(m[1]));
+    };
+    child.stdout.on('data', look);
+    child.once('error', reject);
+  });
+  const banner = /Secure Renegotiation IS (NOT )?supported\n/;
+  return {
+    port,
+    child,
+    received: () => {
+      const text = out.toString('latin1');
+      const m = banner.exec(text);
+      return m ? out.subarray(m.index + m[0].length) : Buffer.alloc(0);
+    },
+  };
 }

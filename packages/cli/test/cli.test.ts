@@ -2,8 +2,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createProtobufClient, loadService } from '@kmux/protobuf';
+import { ktlsSupport } from '@kmux/core';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { removeDir, selfSignedCert } from '../../core/test/tls/fixtures.js';
 
 const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../../examples/thrift/', import.meta.url));
@@ -117,6 +121,44 @@ describe('kmux serve', () => {
   });
 });
 
+describe.skipIf(ktlsSupport().available)('kmux serve with TLS on a kernel without kTLS', () => {
+  const { key, cert, dir } = selfSignedCert();
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  writeFileSync(certFile, cert);
+  writeFileSync(keyFile, key);
+  afterAll(() => removeDir(dir));
+
+  it('serves user-space TLS to the stock thrift client and says why kTLS is off', async () => {
+    const { line, port } = await startServe(['--tls-cert', certFile, '--tls-key', keyFile]);
+    expect(line).toMatch(/^kmux: serving binary tls on .*; TLS records in user space: kTLS unavailable: .*TCP_ULP.*, 2 workers$/);
+    const connection = thrift.createSSLConnection('127.0.0.1', port, {
+      transport: thrift.TFramedTransport,
+      protocol: thrift.TBinaryProtocol,
+      ca: cert,
+      servername: 'localhost',
+    });
+    const client = thrift.createClient(Catalog, connection);
+    const reply = await new Promise((resolve, reject) => {
+      connection.on('error', reject);
+      client.echo(Buffer.from('tls'), (error: unknown, value: Buffer) => (error ? reject(error) : resolve(value)));
+    });
+    connection.end();
+    expect(reply).toEqual(Buffer.from('tls'));
+  });
+
+  it("fails at start with --ktls require, and rejects a bad --ktls", () => {
+    const serve = (...extra: string[]) => spawnSync(process.execPath, [CLI, 'serve', ...THRIFT_SERVICE, '--port', '0', ...extra], { encoding: 'utf8' });
+    const required = serve('--tls-cert', certFile, '--tls-key', keyFile, '--ktls', 'require');
+    expect(required.status).toBe(1);
+    expect(required.stderr).toMatch(/kTLS is required but unavailable: .*TCP_ULP/);
+    expect(serve('--tls-cert', certFile, '--tls-key', keyFile, '--ktls', 'on').stderr).toContain('--ktls must be one of off, auto, require');
+    const withoutTls = serve('--ktls', 'auto');
+    expect(withoutTls.status).toBe(2);
+    expect(withoutTls.stderr).toContain('--ktls needs --tls-cert and --tls-key');
+  });
+});
+
 describe('kmux probe', () => {
   it('reports every transport with a reason, as JSON', () => {
     const result = spawnSync(process.execPath, [CLI, 'probe', '--json'], { encoding: 'utf8' });
@@ -130,6 +172,7 @@ describe('kmux probe', () => {
     // auto takes KCM where the kernel has it; sockmap only when asked for (see EXPLICIT_ONLY).
     expect(report.auto.name).toBe(report.kcm.available ? 'kcm' : 'userspace');
     if (report.sockmap.available) expect(report.auto.notTaken.sockmap).toMatch(/only when asked for/);
+    expect(report.ktls).toEqual({ available: ktlsSupport().available, reason: ktlsSupport().reason, ciphers: [...ktlsSupport().ciphers] });
   });
 
   it('prints a human-readable report naming the choice', () => {
@@ -137,5 +180,7 @@ describe('kmux probe', () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/AF_KCM +(yes|no)/);
     expect(result.stdout).toMatch(/^auto picks: (kcm|sockmap|userspace)/m);
+    expect(result.stdout).toMatch(/^kTLS +(yes|no) +Linux /m);
+    expect(result.stdout).toMatch(/^ {4}chacha20-poly1305 +(yes|no)/m);
   });
 });

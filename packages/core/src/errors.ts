@@ -45,8 +45,24 @@ export class ProtocolError extends KmuxError {
 
 export class OverloadedError extends KmuxError {
   override readonly name = 'OverloadedError';
-  constructor(scope: 'connection' | 'server', limit: number) {
-    super('overloaded', `server overloaded: ${scope} in-flight limit ${limit} reached`);
+  constructor(scope: 'connection' | 'server' | 'memory', limit: number) {
+    super(
+      'overloaded',
+      scope === 'memory'
+        ? `server overloaded: maxBufferedBytes ${limit} reached`
+        : `server overloaded: ${scope} in-flight limit ${limit} reached`,
+    );
+  }
+}
+
+/** A connection held a partial frame longer than frameTimeoutMs (a slow or stalled sender): it is closed. */
+export class FrameTimeoutError extends KmuxError {
+  override readonly name = 'FrameTimeoutError';
+  constructor(
+    readonly timeoutMs: number,
+    readonly bufferedBytes: number,
+  ) {
+    super('connection_closed', `frame not completed within frameTimeoutMs ${timeoutMs} (${bufferedBytes} bytes of it received)`);
   }
 }
 

@@ -1,6 +1,7 @@
 export { Server, type ListenOptions, type CloseOptions } from './server/server.js';
 export { type ServerOptions, type Logger, DEFAULT_MAX_FRAME_BYTES } from './server/options.js';
-export { Client, type ClientOptions, type RequestOptions } from './client/client.js';
+export { SOCKMAP_MAX_FRAME_BYTES } from './transport/sockmap-transport.js';
+export { Client, type ClientOptions, type ClientTlsState, type RequestOptions } from './client/client.js';
 export { RawClient } from './client/raw-client.js';
 export { rawCodec, rawClientCodec, type RawCodecOptions } from './codec/raw.js';
 export { RAW_STATUS, encodeRawRequest, decodeRawReply } from './codec/raw-wire.js';
@@ -19,6 +20,8 @@ export { FrameSplitter, encodeFrame, LENGTH_PREFIX_BYTES } from './framing/frame
 export { Histogram, type Percentiles } from './stats/histogram.js';
 export type { ServerStatsSnapshot, MethodStats, WorkerStats, Outcome } from './stats/server-stats.js';
 export { toPrometheus } from './stats/prometheus.js';
+// kTLS: the Server and Client use it through their `ktls` option; these are for stats, probes and custom servers.
+export * from './tls/index.js';
 export {
   selectTransport,
   describeTransport,

@@ -1,4 +1,5 @@
 import type { NativeKcmMuxClass } from './kcm-mux.js';
+import type { NativeKtls } from './ktls.js';
 import type { NativeMessageWatcherClass } from './message-watcher.js';
 import type { NativeSockmapClass } from './sockmap.js';
 
@@ -56,7 +57,10 @@ export interface KernelProbe {
 /** The functions and classes the compiled addon exports. */
 export interface NativeBinding {
   probeKernel(): KernelProbe;
+  setFrameTimeout(fd: number, ms: number): void;
   KcmMux: NativeKcmMuxClass;
   MessageWatcher: NativeMessageWatcherClass;
   Sockmap: NativeSockmapClass;
+  /** The kTLS record layer: enableKtls, recvRecord, sendRecord, FdPoll, ... (native/ktls.cc). */
+  ktls: NativeKtls;
 }

@@ -1,4 +1,4 @@
-import type { NativeBinding, TlsCipher } from './kernel-probe.js';
+import type { TlsCipher } from './kernel-probe.js';
 import { requireNative } from './load-native.js';
 
 /**
@@ -75,6 +75,5 @@ export interface NativeKtls {
 
 /** The kTLS functions of the addon; throws with loadNative()'s reason when it is not built. */
 export function nativeKtls(): NativeKtls {
-  // `ktls` is registered by native/addon.cc next to the other exports.
-  return (requireNative() as NativeBinding & { ktls: NativeKtls }).ktls;
+  return requireNative().ktls;
 }

@@ -5,7 +5,7 @@
  * definition the server loads.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Client, KmuxError } from '@kmux/core';
+import { Client, KmuxError, type KtlsMode } from '@kmux/core';
 import type protobuf from 'protobufjs';
 import { protobufClientCodec } from './client-codec.js';
 import { decodeResponseEnvelope, encodeRequestEnvelope } from './envelope.js';
@@ -18,6 +18,8 @@ export interface ProtobufClientOptions {
   readonly port: number;
   /** Connect with TLS; the server certificate is verified unless you say otherwise. */
   readonly tls?: ConnectionOptions | true;
+  /** With `tls`: hand the connection to kTLS after the handshake ('auto', 'require'); default 'off'. See the core ClientOptions. */
+  readonly ktls?: KtlsMode;
   /** Each call's deadline unless the call sets its own. Default 30 s. */
   readonly timeoutMs?: number;
 }
@@ -74,6 +76,7 @@ export function createProtobufClient<Methods extends object = UntypedMethods>(
     host: options.host ?? '127.0.0.1',
     port: options.port,
     tls: options.tls,
+    ktls: options.ktls,
     timeoutMs: defaultTimeoutMs,
     codec: protobufClientCodec,
   });

@@ -94,4 +94,8 @@ describe('createProtobufClient', () => {
       service Door { rpc Close(Empty) returns (Empty); }`);
     expect(() => createProtobufClient(root.lookupService('Door'), { port: 1 })).toThrow(/Door.Close would hide the client's own close\(\)/);
   });
+
+  it('passes ktls to the core client, which refuses it without tls', () => {
+    expect(() => createProtobufClient(service, { port: 1, ktls: 'require' })).toThrow(/ktls 'require' needs tls/);
+  });
 });

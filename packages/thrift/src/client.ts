@@ -5,7 +5,7 @@
  * in its callback style (its promise style needs `thrift.Q`, gone from thrift 0.24).
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Client } from '@kmux/core';
+import { Client, type KtlsMode } from '@kmux/core';
 import { thriftClientCodec } from './client-codec.js';
 import { MessageCollector, protocolClass, readingProtocol } from './library-protocol.js';
 import { MessageType, readMessageHead, type ThriftProtocolName } from './message-head.js';
@@ -21,6 +21,8 @@ export interface ThriftClientOptions {
   /** Default `binary`; must match the server's. */
   readonly protocol?: ThriftProtocolName;
   readonly tls?: ConnectionOptions | true;
+  /** With `tls`: hand the connection to kTLS after the handshake ('auto', 'require'); default 'off'. See the core ClientOptions. */
+  readonly ktls?: KtlsMode;
   /** Time a call may wait for its reply. Default 30 s. */
   readonly timeoutMs?: number;
 }
@@ -63,6 +65,7 @@ export function createThriftClient<S extends GeneratedService>(service: S, optio
     host: options.host ?? '127.0.0.1',
     port: options.port,
     tls: options.tls,
+    ktls: options.ktls,
     timeoutMs: options.timeoutMs,
     codec: thriftClientCodec(protocol),
   });

@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
-import { TRANSPORT_PREFERENCE, probeTransports, selectTransport, describeTransport } from '@kmux/core';
+import { TRANSPORT_PREFERENCE, ktlsSupport, probeTransports, selectTransport, describeTransport } from '@kmux/core';
 import { withUsage } from '../usage.js';
 
 const HELP = `usage: kmux probe [--json]
 
-Tries the system calls each kmux transport needs (AF_KCM, kTLS, BPF, sockmap) and
-reports what this kernel offers, with the reason for every "no".`;
+Tries the system calls each kmux transport needs (AF_KCM, kTLS per cipher, BPF,
+sockmap) and reports what this kernel offers, with the reason for every "no".
+"kTLS" says whether a TLS server's connections would move to the kernel's record
+layer ('auto'), and with which ciphers; their frames are split in user space either way.`;
 
 const mark = (ok: boolean): string => (ok ? 'yes' : 'no ');
 
@@ -19,8 +21,9 @@ export async function probeCommand(args: string[]): Promise<number> {
   }
   const probe = await probeTransports();
   const choice = await selectTransport('auto');
+  const ktls = ktlsSupport();
   if (values.json) {
-    console.log(JSON.stringify({ ...probe, auto: choice }, null, 2));
+    console.log(JSON.stringify({ ...probe, auto: choice, ktls: { ...ktls, ciphers: [...ktls.ciphers] } }, null, 2));
     return 0;
   }
   const { kernel } = probe;
@@ -45,5 +48,7 @@ export async function probeCommand(args: string[]): Promise<number> {
     console.log(`  ${name.padEnd(12)}${mark(t.available)} ${t.reason}`);
   }
   console.log(`auto picks: ${describeTransport(choice)}`);
+  console.log(`kTLS         ${mark(ktls.available)} ${ktls.reason}`);
+  console.log(`  TLS framing: user space, on the kTLS socket when handed off (KCM and sockmap cannot frame through kTLS)`);
   return 0;
 }

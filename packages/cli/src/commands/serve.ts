@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createServer as createHttpServer } from 'node:http';
-import { Server, describeTransport, type TransportName } from '@kmux/core';
+import { KTLS_MODES, Server, describeTransport, type KtlsMode, type TransportName } from '@kmux/core';
 import { UsageError, integerOption, withUsage } from '../usage.js';
 import { chooseCodec } from './serve-codec.js';
 
@@ -19,8 +19,11 @@ const HELP = `usage: kmux serve --thrift <generated service module> --handler <h
   --transport T        auto (default: KCM where the kernel has it, else user space), userspace, kcm, sockmap
   --tls-cert FILE      serve TLS with this certificate chain (PEM) ...
   --tls-key FILE       ... and this private key (PEM)
+  --ktls M             with TLS: auto (default: the TLS record layer moves into the kernel after each
+                       handshake where the kernel and the cipher allow, else user-space TLS, counted),
+                       require (fail to start without kTLS; close connections it cannot take), off
   --deadline-ms MS     per-request deadline (default 30000)
-  --max-frame-bytes N  largest frame accepted (default 16777216)
+  --max-frame-bytes N  largest frame accepted (default 16777216; sockmap: 3145728, its most)
   --metrics-port P     serve Prometheus metrics on http://<host>:P/metrics
 
 Prints one line when ready. SIGINT or SIGTERM drains in-flight requests and exits.`;
@@ -44,6 +47,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       transport: { type: 'string', default: 'auto' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      ktls: { type: 'string' },
       'deadline-ms': { type: 'string' },
       'max-frame-bytes': { type: 'string' },
       'metrics-port': { type: 'string' },
@@ -61,6 +65,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) {
     throw new UsageError('--tls-cert and --tls-key go together');
   }
+  const ktls = values.ktls as KtlsMode | undefined;
+  if (ktls !== undefined && !KTLS_MODES.includes(ktls)) throw new UsageError(`--ktls must be one of ${KTLS_MODES.join(', ')}`);
+  if (ktls !== undefined && !values['tls-cert']) throw new UsageError('--ktls needs --tls-cert and --tls-key');
 
   const server = new Server({
     codec,
@@ -71,7 +78,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       ? { maxFrameBytes: integerOption('max-frame-bytes', values['max-frame-bytes'], 0) }
       : {}),
     ...(values['tls-cert']
-      ? { tls: { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!) } }
+      ? { tls: { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!) }, ...(ktls ? { ktls } : {}) }
       : {}),
     logger: { info: () => {}, warn: (m) => console.error(m), error: (m) => console.error(m) },
   });

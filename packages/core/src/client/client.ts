@@ -1,10 +1,14 @@
 import { once } from 'node:events';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { ClientCodec } from '../codec/codec.js';
 import { DeadlineExceededError, KmuxError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../server/options.js';
 import { FrameSplitter, encodeFrame } from '../framing/frame-splitter.js';
+import { ktlsConnect, type KtlsInfo } from '../tls/handoff.js';
+import { ktlsSupport } from '../tls/kernel-support.js';
+import { KTLS_MODES, type KtlsMode } from '../tls/server-tls.js';
 
 export interface ClientOptions {
   readonly host?: string;
@@ -15,6 +19,12 @@ export interface ClientOptions {
    * unless you pass `rejectUnauthorized: false` explicitly.
    */
   readonly tls?: ConnectionOptions | true;
+  /**
+   * With `tls`: hand the connection to the kernel's TLS record layer once the handshake (and
+   * the certificate check) is done. 'auto': where the kernel and the cipher allow, else
+   * user-space TLS; 'require': fail the connect otherwise. Default 'off'.
+   */
+  readonly ktls?: KtlsMode;
   /** Default time a request may wait for its reply. Default 30 s. */
   readonly timeoutMs?: number;
   /** Connection attempts per connect before giving up, with doubling delays from 50 ms. Default 3. */
@@ -26,6 +36,12 @@ export interface ClientOptions {
 export interface RequestOptions {
   readonly timeoutMs?: number;
 }
+
+/** How the current connection's TLS records are processed. */
+export type ClientTlsState = { readonly ktls: true; readonly info: KtlsInfo } | { readonly ktls: false; readonly reason: string };
+
+/** The byte stream under the client: net.Socket, TLSSocket or KtlsSocket. */
+type ClientSocket = Duplex & { setNoDelay(noDelay?: boolean): unknown };
 
 interface Pending {
   resolve(body: Buffer): void;
@@ -39,8 +55,9 @@ interface Pending {
  * requests on it fail with `connection_closed` and the next request reconnects.
  */
 export class Client {
-  private socket: Socket | null = null;
-  private connecting: Promise<Socket> | null = null;
+  private socket: ClientSocket | null = null;
+  private connecting: Promise<ClientSocket> | null = null;
+  private tlsState: ClientTlsState | null = null;
   private readonly pending = new Map<number, Pending>();
   private closed = false;
   private readonly timeoutMs: number;
@@ -49,6 +66,14 @@ export class Client {
   constructor(private readonly options: ClientOptions) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.host = options.host ?? '127.0.0.1';
+    const ktls = options.ktls ?? 'off';
+    if (!KTLS_MODES.includes(ktls)) throw new RangeError(`ktls must be one of ${KTLS_MODES.join(', ')}, got ${String(ktls)}`);
+    if (ktls !== 'off' && !options.tls) throw new RangeError(`ktls '${ktls}' needs tls`);
+  }
+
+  /** With TLS: whether the current (or last) connection runs its records in the kernel, or why not; null before connecting. */
+  get tls(): ClientTlsState | null {
+    return this.tlsState;
   }
 
   /** Requests waiting for their reply. */
@@ -90,7 +115,7 @@ export class Client {
     this.failAll(new KmuxError('connection_closed', 'client closed'));
   }
 
-  private ensureConnected(): Promise<Socket> {
+  private ensureConnected(): Promise<ClientSocket> {
     if (this.closed) return Promise.reject(new KmuxError('connection_closed', 'client closed'));
     if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
     this.connecting ??= this.connectWithRetry().finally(() => {
@@ -99,7 +124,7 @@ export class Client {
     return this.connecting;
   }
 
-  private async connectWithRetry(): Promise<Socket> {
+  private async connectWithRetry(): Promise<ClientSocket> {
     const attempts = this.options.connectAttempts ?? 3;
     let delay = 50;
     for (let attempt = 1; ; attempt++) {
@@ -117,18 +142,27 @@ export class Client {
     }
   }
 
-  private async open(): Promise<Socket> {
+  private async open(): Promise<ClientSocket> {
     const { port, tls } = this.options;
-    const socket = tls
-      ? connectTls({
-          // SNI takes host names only (RFC 6066); the certificate is still checked against an IP host.
-          ...(isIP(this.host) ? {} : { servername: this.host }),
-          ...(tls === true ? {} : tls),
-          host: this.host,
-          port,
-        })
-      : connectTcp({ host: this.host, port });
-    await once(socket, tls ? 'secureConnect' : 'connect');
+    // SNI takes host names only (RFC 6066); the certificate is still checked against an IP host.
+    const tlsOptions = tls ? { ...(isIP(this.host) ? {} : { servername: this.host }), ...(tls === true ? {} : tls), host: this.host, port } : null;
+    let socket: ClientSocket;
+    if (!tlsOptions) {
+      socket = await connected(connectTcp({ host: this.host, port }), 'connect');
+    } else {
+      const ktls = this.options.ktls ?? 'off';
+      const support = ktls === 'off' ? null : ktlsSupport();
+      if (support && (ktls === 'require' || support.available)) {
+        // 'require' without kTLS fails in ktlsConnect, with the probe's reason.
+        const connection = await ktlsConnect({ ...tlsOptions, ktls: ktls === 'require' ? 'require' : 'auto', support });
+        socket = connection.socket;
+        this.tlsState = connection.kind === 'ktls' ? { ktls: true, info: connection.info } : { ktls: false, reason: connection.reason };
+      } else {
+        // Node's own TLS is faster than the record-exact handshake transport when nothing moves to the kernel.
+        socket = await connected(connectTls(tlsOptions), 'secureConnect');
+        this.tlsState = { ktls: false, reason: support ? `kTLS unavailable: ${support.reason}` : "kTLS off (ktls: 'off')" };
+      }
+    }
     socket.setNoDelay(true);
     const splitter = new FrameSplitter(this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     socket.on('data', (chunk: Buffer) => {
@@ -163,4 +197,9 @@ export class Client {
       this.pending.delete(id);
     }
   }
+}
+
+async function connected<S extends Socket>(socket: S, event: 'connect' | 'secureConnect'): Promise<S> {
+  await once(socket, event);
+  return socket;
 }

@@ -1,6 +1,6 @@
 import { rawClientCodec } from '../codec/raw.js';
 import { decodeRawReply, encodeRawRequest } from '../codec/raw-wire.js';
-import { Client, type ClientOptions, type RequestOptions } from './client.js';
+import { Client, type ClientOptions, type ClientTlsState, type RequestOptions } from './client.js';
 
 /** Client for servers using `rawCodec`: `call(method, payload)` resolves with the reply payload. */
 export class RawClient {
@@ -9,6 +9,11 @@ export class RawClient {
 
   constructor(options: Omit<ClientOptions, 'codec'>) {
     this.client = new Client({ ...options, codec: rawClientCodec });
+  }
+
+  /** With TLS: whether the connection runs its records in the kernel (kTLS), or why not. */
+  get tls(): ClientTlsState | null {
+    return this.client.tls;
   }
 
   connect(): Promise<void> {

@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { createServer as createTcpServer, type Server as NetServer, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
 import type { ServerCodec } from '../codec/codec.js';
 import { WorkerPool } from '../scheduler/worker-pool.js';
 import { toPrometheus } from '../stats/prometheus.js';
 import { ServerStats, type ServerStatsSnapshot } from '../stats/server-stats.js';
+import { planServerTls, ServerTls } from '../tls/server-tls.js';
+import { readTlsStat } from '../tls/tls-stat.js';
 import { createTransport, transportConstraints } from '../transport/create.js';
 import { describeTransport, selectTransport, type TransportReport } from '../transport/select.js';
 import type { ServerTransport } from '../transport/transport.js';
@@ -34,6 +35,7 @@ export class Server {
   private transportImpl: ServerTransport | null = null;
   private listener: NetServer | null = null;
   private report: TransportReport | null = null;
+  private tls: ServerTls | null = null;
   private closing = false;
   private closed: Promise<void> | null = null;
 
@@ -54,10 +56,13 @@ export class Server {
    */
   async listen({ host = '127.0.0.1', port = 0 }: ListenOptions = {}): Promise<{ host: string; port: number }> {
     if (this.listener || this.pool) throw new Error('server is already listening');
+    // Before the workers start: 'require' on a kernel without kTLS fails here.
+    if (this.options.tls) this.tls = new ServerTls(planServerTls(this.options.ktls), this.options.tls);
     const pool = await this.startWorkers();
     let listener: NetServer;
     try {
-      this.report = await selectTransport(this.options.transport, transportConstraints(this.options, pool));
+      const report = await selectTransport(this.options.transport, transportConstraints(this.options, pool));
+      this.report = this.tls ? { ...report, tls: this.tls.report } : report;
       this.options.logger.info(`kmux: transport ${describeTransport(this.report)}`);
       const transport = createTransport(this.report.name, { options: this.options, codec: this.codec, counters: this.counters, pool });
       this.transportImpl = transport;
@@ -79,10 +84,13 @@ export class Server {
     return { host: address.address, port: address.port };
   }
 
-  /** Counters, latency percentiles per method and per worker, queue depths. */
+  /** Counters, latency percentiles per method and per worker, queue depths; with TLS, kTLS counters and /proc/net/tls_stat. */
   stats(): ServerStatsSnapshot {
     const transport = this.transportImpl;
-    return this.counters.snapshot(transport?.inFlight ?? 0, transport?.queued ?? 0, transport?.kernelStats());
+    const snapshot = this.counters.snapshot(transport?.inFlight ?? 0, transport?.queued ?? 0, transport?.kernelStats());
+    if (!this.tls) return snapshot;
+    const tlsStat = readTlsStat();
+    return { ...snapshot, tls: this.tls.snapshot(), ...(tlsStat ? { kernel: { ...snapshot.kernel, tls: tlsStat } } : {}) };
   }
 
   /** The same stats in Prometheus text format. */
@@ -102,6 +110,7 @@ export class Server {
 
   private async shutDown({ timeoutMs = 10_000 }: CloseOptions): Promise<void> {
     this.closing = true;
+    this.tls?.close();
     const listenerClosed = this.listener ? new Promise((resolve) => this.listener!.close(resolve)) : null;
     await this.transportImpl?.drainAndClose(timeoutMs);
     await this.pool?.close();
@@ -140,28 +149,32 @@ export class Server {
   }
 
   private createListener(transport: ServerTransport): NetServer {
-    const onSocket = (socket: Socket): void => {
-      if (this.closing || this.counters.openConnections >= this.options.maxConnections) {
-        this.counters.rejectedConnections++;
-        socket.destroy();
-        return;
-      }
-      transport.accept(socket);
+    const admit = (): boolean => {
+      const open = this.counters.openConnections + (this.tls?.handshaking ?? 0);
+      if (!this.closing && open < this.options.maxConnections) return true;
+      this.counters.rejectedConnections++;
+      return false;
     };
-    // Half-open only once a socket is ours: a TLS peer that leaves mid-handshake must not
-    // linger half-open, uncounted, keeping close() from completing.
-    const listener = this.options.tls
-      ? createTlsServer(this.options.tls, (socket) => {
-          socket.allowHalfOpen = true;
-          onSocket(socket);
-        })
-      : // A kernel transport takes the fd: Node must not read a byte of it.
-        createTcpServer({ allowHalfOpen: true, pauseOnConnect: transport.takesFd }, onSocket);
-    listener.on('tlsClientError', (error: Error, socket: Socket) => {
-      socket.destroy();
-      this.counters.connectionError('tls_handshake');
-      this.options.logger.warn(`kmux: TLS handshake failed: ${error.message}`);
+    if (this.tls) {
+      return this.tls.createListener({
+        admit,
+        serve: (socket) => {
+          // The handshake may end after close() began.
+          if (this.closing) socket.destroy();
+          else transport.accept(socket);
+        },
+        failed: (kind, error) => {
+          // close() abandons handshakes in progress: counted like the connections it cuts.
+          if (this.closing) return this.counters.connectionError('shutdown');
+          this.counters.connectionError(kind);
+          this.options.logger.warn(`kmux: TLS connection failed (${kind}): ${error.message}`);
+        },
+      });
+    }
+    // A kernel transport takes the fd: Node must not read a byte of it.
+    return createTcpServer({ allowHalfOpen: true, pauseOnConnect: transport.takesFd }, (socket: Socket) => {
+      if (admit()) transport.accept(socket);
+      else socket.destroy();
     });
-    return listener;
   }
 }

@@ -12,6 +12,8 @@ export interface KtlsCountersSnapshot {
   readonly failed: Readonly<Record<string, number>>;
   /** How kTLS connections ended: close_notify, eof, bad_record, peer_alert, key_update, protocol, socket_error, local. */
   readonly closed: Readonly<Record<string, number>>;
+  /** TLS 1.3 KeyUpdates installed in the kernel, by direction (rx, tx); a refused one closes the connection (closed.key_update). */
+  readonly keyUpdates: Readonly<Record<string, number>>;
 }
 
 export class KtlsCounters {
@@ -20,6 +22,7 @@ export class KtlsCounters {
     userspace: new Map<string, number>(),
     failed: new Map<string, number>(),
     closed: new Map<string, number>(),
+    keyUpdates: new Map<string, number>(),
   };
 
   count(kind: keyof KtlsCountersSnapshot, key: string): void {
@@ -34,6 +37,7 @@ export class KtlsCounters {
       userspace: plain(this.maps.userspace),
       failed: plain(this.maps.failed),
       closed: plain(this.maps.closed),
+      keyUpdates: plain(this.maps.keyUpdates),
     };
   }
 }

@@ -1,3 +1,4 @@
+import { KmuxError } from '../errors.js';
 import { alertName } from './alerts.js';
 
 /**
@@ -34,4 +35,12 @@ export function peerAlertError(level: number, description: number): KtlsError {
     'ERR_TLS_ALERT',
     `the peer sent a ${level === 2 ? 'fatal' : 'level ' + level} TLS alert: ${alertName(description)} (${description})`,
   );
+}
+
+/** `ktls: 'require'` on a kernel without kTLS: listen() fails with the probe's reason. */
+export class KtlsUnavailableError extends KmuxError {
+  override readonly name = 'KtlsUnavailableError';
+  constructor(readonly reason: string) {
+    super('transport_unavailable', `kTLS is required but unavailable: ${reason}`);
+  }
 }

@@ -183,6 +183,7 @@ export function handOff(outcome: HandshakeOutcome, addresses: Partial<TakenSocke
   // enableKtls zeroed key, iv and salt; this zeroes what is left (the traffic secrets now live in the KeyUpdater).
   if (!secrets) plan.wipe();
   counters?.count('handoffs', `${info.version} ${info.cipher}`);
+  ktlsSocket.on('keyUpdate', (direction: string) => counters?.count('keyUpdates', direction));
   ktlsSocket.once('close', () => counters?.count('closed', ktlsSocket.closeReason ?? 'local'));
   return { kind: 'ktls', socket: ktlsSocket, info };
 }

@@ -31,6 +31,8 @@ export type ServerHandshakeOptions = Pick<
 > & {
   readonly secureContext: SecureContext;
   readonly timeoutMs?: number;
+  /** Aborting ends the handshake at once (a server closing abandons handshakes in progress). */
+  readonly signal?: AbortSignal;
 };
 
 export type ClientHandshakeOptions = Omit<ConnectionOptions, 'socket' | 'port' | 'path' | 'lookup'> & {
@@ -51,7 +53,7 @@ export function serverHandshake(transport: FdTransport, options: ServerHandshake
     SNICallback: options.SNICallback,
     enableTrace: options.enableTrace,
   });
-  return run('server', socket, transport, 'secure', timeoutMs, () => {
+  return run('server', socket, transport, 'secure', timeoutMs, options.signal, () => {
     // Without a tls.Server nobody else enforces this: Node's OpenSSL verify callback
     // accepts every certificate and leaves the verdict to JS.
     if (requestCert && rejectUnauthorized && !socket.authorized) {
@@ -69,7 +71,7 @@ export function clientHandshake(transport: FdTransport, options: ClientHandshake
   const { timeoutMs = DEFAULT_TIMEOUT_MS, ...tlsOptions } = options;
   const socket = connectTls({ ...tlsOptions, socket: transport });
   // tls.connect() has verified the certificate (and destroyed the socket if it had to) before 'secureConnect'.
-  return run('client', socket, transport, 'secureConnect', timeoutMs, () => null);
+  return run('client', socket, transport, 'secureConnect', timeoutMs, undefined, () => null);
 }
 
 function run(
@@ -78,6 +80,7 @@ function run(
   transport: FdTransport,
   doneEvent: 'secure' | 'secureConnect',
   timeoutMs: number,
+  signal: AbortSignal | undefined,
   verify: () => Error | null,
 ): Promise<HandshakeOutcome> {
   const keylog = new KeylogCapture(socket);
@@ -92,12 +95,16 @@ function run(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
       keylog.wipe();
       socket.destroy();
       transport.destroy();
       reject(error);
     };
     const timer = setTimeout(() => fail(new Error(`the TLS handshake took longer than ${timeoutMs} ms`)), timeoutMs);
+    const abort = (): void => fail(new Error('the TLS handshake was abandoned: the server is closing'));
+    if (signal?.aborted) abort();
+    signal?.addEventListener('abort', abort, { once: true });
     socket.once('error', fail);
     socket.once('close', () => fail(new Error('the connection closed during the TLS handshake')));
     socket.once(doneEvent, () => {
@@ -114,6 +121,7 @@ function run(
           if (settled) return;
           settled = true;
           clearTimeout(timer);
+          signal?.removeEventListener('abort', abort);
           resolve({ side, socket, transport, keylog, plaintext, capture });
         },
         (error: Error) => fail(error),

@@ -1,6 +1,6 @@
 export { cipherSuite, ktlsCipherList, type CipherSuite, type TlsVersionName } from './cipher-suites.js';
 export { KtlsCounters, type KtlsCountersSnapshot } from './counters.js';
-export { KtlsError, type KtlsCloseReason } from './errors.js';
+export { KtlsError, KtlsUnavailableError, type KtlsCloseReason } from './errors.js';
 export {
   handOff,
   ktlsAccept,
@@ -16,4 +16,5 @@ export {
 export { kernelCanRekey } from './key-update.js';
 export { ktlsSupport, probeKtlsSupport, type KtlsSupport } from './kernel-support.js';
 export { KtlsSocket, type KtlsSocketOptions } from './ktls-socket.js';
+export { KTLS_MODES, planServerTls, type KtlsMode, type PlaintextSocket, type TlsReport, type TlsStatsSnapshot } from './server-tls.js';
 export { parseTlsStat, readTlsStat, type TlsStat } from './tls-stat.js';

@@ -61,8 +61,9 @@ interface PendingWrite {
  *    ('peer_alert', 'bad_record', 'protocol') is what the server counts;
  *  - NewSessionTicket is consumed; TLS 1.2 HelloRequest is ignored (RFC 5246
  *    lets a client decline renegotiation silently);
- *  - KeyUpdate rekeys on kernels that can (≥ 6.14) and otherwise closes the
- *    connection with reason 'key_update'.
+ *  - KeyUpdate rekeys on kernels that can (≥ 6.14), emitting 'keyUpdate' with the
+ *    direction ('rx', 'tx') of each new key, and otherwise closes the connection
+ *    with reason 'key_update'.
  */
 export class KtlsSocket extends Duplex {
   readonly fd: number;
@@ -282,6 +283,7 @@ export class KtlsSocket extends Duplex {
       this.fail(error as Error);
       return;
     }
+    this.emit('keyUpdate', 'rx');
     if (updateRequested) {
       // Our KeyUpdate goes out under the current keys, after everything already queued.
       this.keyUpdateToSend = true;
@@ -313,6 +315,7 @@ export class KtlsSocket extends Duplex {
       if (this.queue.length === 0 && this.keyUpdateToSend && this.sendControl(ContentType.handshake, keyUpdateMessage(false))) {
         this.keyUpdateToSend = false;
         this.keyUpdater!.nextTx();
+        this.emit('keyUpdate', 'tx');
       }
       if (this.queue.length === 0 && !this.keyUpdateToSend && this.finalCallback) {
         if (!this.closeNotifySent && !this.sendControl(ContentType.alert, Buffer.from(CLOSE_NOTIFY))) {

@@ -3,16 +3,22 @@ import type { ResolvedServerOptions } from '../server/options.js';
 import { kcmPath } from './kcm-transport.js';
 import { KernelTransport } from './kernel-transport.js';
 import type { TransportConstraints, TransportName } from './select.js';
-import { sockmapPath } from './sockmap-transport.js';
+import { SOCKMAP_MAX_FRAME_BYTES, sockmapPath } from './sockmap-transport.js';
 import type { ServerTransport, TransportContext } from './transport.js';
 import { UserspaceTransport } from './userspace-transport.js';
 
 /** Why this server cannot use the kernel transports, whatever the kernel offers. */
 export function transportConstraints(options: ResolvedServerOptions, pool: WorkerPool): TransportConstraints {
   let reason: string | null = null;
-  if (options.tls) reason = 'TLS needs user-space framing until kTLS lands';
+  // Measured on 6.1 and 6.12 (DESIGN.md, src/tls/README.md): KCM cannot read through kTLS
+  // without losing or corrupting frames, and sockmap's parser sees records, not frames.
+  if (options.tls) reason = 'TLS connections are framed in user space, on the kTLS socket where handed off: KCM and sockmap cannot frame through kTLS';
   else if (pool.kernelUnsupported) reason = `codec ${options.codec.name} ${pool.kernelUnsupported}`;
-  return reason ? { kcm: reason, sockmap: reason } : {};
+  if (reason) return { kcm: reason, sockmap: reason };
+  if (options.maxFrameBytes > SOCKMAP_MAX_FRAME_BYTES) {
+    return { sockmap: `maxFrameBytes ${options.maxFrameBytes} is above the ${SOCKMAP_MAX_FRAME_BYTES} bytes sockmap can deliver whole (SOCKMAP_MAX_FRAME_BYTES)` };
+  }
+  return {};
 }
 
 export function createTransport(name: TransportName, context: TransportContext): ServerTransport {

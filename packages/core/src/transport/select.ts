@@ -1,4 +1,5 @@
 import { TransportUnavailableError } from '../errors.js';
+import type { TlsReport } from '../tls/server-tls.js';
 import { probeTransports, type TransportName } from './probe.js';
 
 export type { TransportName };
@@ -22,6 +23,8 @@ export interface TransportReport {
   readonly requested: TransportName | 'auto';
   /** For each transport better than `name`: why it is not in use. */
   readonly notTaken: Readonly<Partial<Record<TransportName, string>>>;
+  /** A TLS server: whether connections go to kTLS, and why (or why not). */
+  readonly tls?: TlsReport;
 }
 
 /** Reasons, beyond the kernel, why a server cannot use a transport (its TLS setup, its codec). */
@@ -57,5 +60,7 @@ export async function selectTransport(
 /** One line for logs and the CLI: the transport and why the better ones were not taken. */
 export function describeTransport(report: TransportReport): string {
   const skipped = Object.entries(report.notTaken).map(([name, why]) => `${name}: ${why}`);
-  return skipped.length ? `${report.name} (${skipped.join('; ')})` : report.name;
+  const transport = skipped.length ? `${report.name} (${skipped.join('; ')})` : report.name;
+  if (!report.tls) return transport;
+  return `${transport}; TLS records ${report.tls.ktls ? 'in the kernel (kTLS)' : 'in user space'}: ${report.tls.reason}`;
 }

@@ -4,12 +4,12 @@
  * through the main thread in batches; the kernel transports (KCM, sockmap) set up kernel
  * objects and let each worker read and answer requests on its own sockets.
  */
-import type { Socket } from 'node:net';
 import type { ServerCodec } from '../codec/codec.js';
 import type { WorkerPool } from '../scheduler/worker-pool.js';
 import type { KernelWorkerMessage } from '../scheduler/worker-messages.js';
 import type { ResolvedServerOptions } from '../server/options.js';
 import type { ServerStats, ServerStatsSnapshot } from '../stats/server-stats.js';
+import type { PlaintextSocket } from '../tls/server-tls.js';
 
 export interface TransportContext {
   readonly options: ResolvedServerOptions;
@@ -25,8 +25,8 @@ export interface ServerTransport {
   readonly inFlight: number;
   /** Requests waiting in the main thread for a worker with room. */
   readonly queued: number;
-  /** Serves an accepted socket (the Server has applied maxConnections). */
-  accept(socket: Socket): void;
+  /** Serves an accepted socket (the Server has applied maxConnections); a TLS connection comes as its plaintext stream. */
+  accept(socket: PlaintextSocket): void;
   workerReady(slot: number): void;
   workerExited(slot: number, reason: string): void;
   replies(slot: number, batch: ArrayBuffer): void;

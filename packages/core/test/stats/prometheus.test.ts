@@ -35,6 +35,37 @@ describe('toPrometheus with kernel counters', () => {
   });
 });
 
+describe('toPrometheus with TLS', () => {
+  it('exports the kTLS state with its reason, the per-connection counters and /proc/net/tls_stat', () => {
+    const tls = {
+      requested: 'auto' as const,
+      ktls: true,
+      reason: 'Linux 6.12.95: kTLS with aes-gcm-128, aes-gcm-256, chacha20-poly1305',
+      handoffs: { 'TLSv1.3 aes-gcm-128': 4, 'TLSv1.2 chacha20-poly1305': 1 },
+      userspace: { kernel_lacks_cipher: 2 },
+      failed: { handshake: 1 },
+      closed: { close_notify: 3, bad_record: 1 },
+      keyUpdates: { rx: 1 },
+      handshaking: 3,
+    };
+    const tlsStat = { TlsCurrTxSw: 2, TlsCurrRxSw: 2, TlsTxSw: 5, TlsDecryptError: 1 };
+    const exposition = parsePrometheus(toPrometheus({ ...snapshot, tls, kernel: { tls: tlsStat } }));
+    expect(sampleValue(exposition, 'kmux_tls_ktls', { requested: 'auto', reason: tls.reason })).toBe(1);
+    expect(sampleValue(exposition, 'kmux_tls_handoffs_total', { version: 'TLSv1.3', cipher: 'aes-gcm-128' })).toBe(4);
+    expect(sampleValue(exposition, 'kmux_tls_handoffs_total', { version: 'TLSv1.2', cipher: 'chacha20-poly1305' })).toBe(1);
+    expect(sampleValue(exposition, 'kmux_tls_userspace_total', { reason: 'kernel_lacks_cipher' })).toBe(2);
+    expect(sampleValue(exposition, 'kmux_tls_failed_total', { reason: 'handshake' })).toBe(1);
+    expect(sampleValue(exposition, 'kmux_tls_ktls_closed_total', { reason: 'bad_record' })).toBe(1);
+    expect(sampleValue(exposition, 'kmux_tls_key_updates_total', { direction: 'rx' })).toBe(1);
+    expect(sampleValue(exposition, 'kmux_tls_handshaking', {})).toBe(3);
+    expect(exposition.types.get('kmux_kernel_tls_current')).toBe('gauge');
+    expect(sampleValue(exposition, 'kmux_kernel_tls_current', { counter: 'TlsCurrRxSw' })).toBe(2);
+    expect(sampleValue(exposition, 'kmux_kernel_tls_total', { counter: 'TlsDecryptError' })).toBe(1);
+    expect(sampleValue(exposition, 'kmux_kernel_tls_total', { counter: 'TlsCurrRxSw' })).toBeUndefined();
+    expect(parsePrometheus(toPrometheus(snapshot)).types.has('kmux_tls_ktls')).toBe(false);
+  });
+});
+
 describe('toPrometheus', () => {
   const text = toPrometheus(snapshot);
   const exposition = parsePrometheus(text);

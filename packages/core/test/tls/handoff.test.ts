@@ -41,7 +41,7 @@ describe('handoff declined (a suite kTLS cannot take)', () => {
     const ended = once(client, 'end');
     connection.socket.end();
     await ended;
-    expect(counters.snapshot()).toEqual({ handoffs: {}, userspace: { cipher_not_supported: 1 }, failed: {}, closed: {} });
+    expect(counters.snapshot()).toEqual({ handoffs: {}, userspace: { cipher_not_supported: 1 }, failed: {}, closed: {}, keyUpdates: {} });
     client.destroy();
     server.close();
   });

@@ -232,7 +232,9 @@ describe('sockmap transport: selection', () => {
     const explicit = new Server({ codec: rawCodec({ handler: HANDLERS }), workers: 1, transport: 'sockmap', tls, logger: quiet });
     const error = await explicit.listen().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransportUnavailableError);
-    expect((error as Error).message).toBe("transport 'sockmap' is unavailable: TLS needs user-space framing until kTLS lands");
+    expect((error as Error).message).toBe(
+      "transport 'sockmap' is unavailable: TLS connections are framed in user space, on the kTLS socket where handed off: KCM and sockmap cannot frame through kTLS",
+    );
   });
 
   it('refuses a codec whose worker half cannot answer errors', async () => {
