@@ -4,7 +4,10 @@
 // classes (KcmMux, MessageWatcher, Sockmap) poll on the loop of the environment
 // that creates them.
 #include <napi.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -71,6 +74,7 @@ class NativeAddon : public Napi::Addon<NativeAddon> {
  public:
   NativeAddon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {InstanceMethod("probeKernel", &NativeAddon::ProbeKernel),
+                          InstanceMethod("setFrameTimeout", &NativeAddon::SetFrameTimeout),
                           InstanceValue("KcmMux", KcmMux::Define(env)),
                           InstanceValue("MessageWatcher", MessageWatcher::Define(env)),
                           InstanceValue("Sockmap", Sockmap::Define(env)),
@@ -79,6 +83,19 @@ class NativeAddon : public Napi::Addon<NativeAddon> {
 
  private:
   Napi::Value ProbeKernel(const Napi::CallbackInfo& info) { return ToJs(info.Env(), kmux::ProbeKernel()); }
+
+  // setFrameTimeout(fd, ms): SO_RCVTIMEO on a TCP socket that a kernel stream parser
+  // (KCM, sockmap) splits. strparser takes it as the time a message may take to complete
+  // from its first byte; past it, it aborts the parser and reports ETIMEDOUT on the socket.
+  Napi::Value SetFrameTimeout(const Napi::CallbackInfo& info) {
+    const int fd = info[0].As<Napi::Number>().Int32Value();
+    const int64_t ms = info[1].As<Napi::Number>().Int64Value();
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(ms / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) throw SysError(info.Env(), "setsockopt(SO_RCVTIMEO)", errno);
+    return info.Env().Undefined();
+  }
 };
 
 }  // namespace

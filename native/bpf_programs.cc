@@ -39,9 +39,8 @@ void LoadFromNetHeader(Asm& a, int32_t len) {
 
 }  // namespace
 
-UniqueFd LoadKcmParser(uint32_t max_frame_bytes) {
-  // value: u32 next_seq, u32 valid
-  UniqueFd map(MapCreate(BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), 2 * sizeof(uint32_t), 1));
+KcmParser LoadKcmParser(uint32_t max_frame_bytes) {
+  UniqueFd map(MapCreate(BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(KcmParserState), 1));
   if (!map.Valid()) ThrowErrno("bpf(BPF_MAP_CREATE, ARRAY, KCM parser state)");
 
   Asm a;
@@ -78,6 +77,7 @@ UniqueFd LoadKcmParser(uint32_t max_frame_bytes) {
   a.Load(BPF_W, R1, R9, 4);
   a.JumpImm(BPF_JNE, R1, 0, have_start);
   a.Store(BPF_W, R9, 0, R8);
+  a.Store(BPF_W, R9, 8, R8);
   a.StoreImm(BPF_W, R9, 4, 1);
   a.Bind(have_start);
   // r2 = next_seq - seq (mod 2^32): the message's offset in this skb.
@@ -94,7 +94,10 @@ UniqueFd LoadKcmParser(uint32_t max_frame_bytes) {
   a.Be32(R0);
   a.JumpImm(BPF_JGT, R0, static_cast<int32_t>(max_frame_bytes), too_big);
   a.AluImm(BPF_ADD, R0, 4);
-  // Parsed once per message: advance next_seq past it now.
+  // Parsed once per message: count it, and advance next_seq past it now.
+  a.Load(BPF_W, R1, R9, 12);
+  a.AluImm(BPF_ADD, R1, 1);
+  a.Store(BPF_W, R9, 12, R1);
   a.Load(BPF_W, R1, R9, 0);
   a.Alu32Reg(BPF_ADD, R1, R0);
   a.Store(BPF_W, R9, 0, R1);
@@ -108,12 +111,14 @@ UniqueFd LoadKcmParser(uint32_t max_frame_bytes) {
   a.Bind(lost);
   a.MovImm(R0, -EPROTO);
   a.Exit();
-  return Load(BPF_PROG_TYPE_SOCKET_FILTER, a.Finish(), "SOCKET_FILTER, KCM parser");
+  UniqueFd program = Load(BPF_PROG_TYPE_SOCKET_FILTER, a.Finish(), "SOCKET_FILTER, KCM parser");
+  return KcmParser{std::move(program), std::move(map)};
 }
 
 UniqueFd LoadSockmapParser(int state_map_fd, uint32_t max_frame_bytes) {
   constexpr int16_t kOff = offsetof(SockmapConnState, off), kEnd = offsetof(SockmapConnState, end),
-                    kExtra = offsetof(SockmapConnState, extra), kMode = offsetof(SockmapConnState, mode);
+                    kExtra = offsetof(SockmapConnState, extra), kMode = offsetof(SockmapConnState, mode),
+                    kParsed = offsetof(SockmapConnState, parsed), kStreamEnd = offsetof(SockmapConnState, stream_end);
   Asm a;
   const auto pending = a.NewLabel(), have_off = a.NewLabel(), need_more = a.NewLabel(), too_big = a.NewLabel(),
              lost = a.NewLabel();
@@ -153,6 +158,13 @@ UniqueFd LoadSockmapParser(int state_map_fd, uint32_t max_frame_bytes) {
   a.AluReg(BPF_ADD, R1, R0);
   a.Store(BPF_W, R7, kEnd, R1);
   a.StoreImm(BPF_W, R7, kMode, 2);
+  // strparser asks once per message for its length: count it (frame_tally.h).
+  a.Load(BPF_W, R1, R7, kParsed);
+  a.AluImm(BPF_ADD, R1, 1);
+  a.Store(BPF_W, R7, kParsed, R1);
+  a.Load(BPF_W, R1, R7, kStreamEnd);
+  a.Alu32Reg(BPF_ADD, R1, R0);
+  a.Store(BPF_W, R7, kStreamEnd, R1);
   a.Exit();
   a.Bind(need_more);
   a.StoreImm(BPF_W, R7, kMode, 1);

@@ -22,9 +22,22 @@ namespace kmux {
  * of the skb's first byte, read from the TCP header. One program per attached
  * TCP socket; the map lives as long as the program does.
  * Assumes nothing was read from the TCP socket before the attach, and an
- * IPv4 header or an IPv6 header without extension headers.
+ * IPv4 header or an IPv6 header without extension headers. Also counts the
+ * messages it parsed, for an exact end (frame_tally.h).
  */
-UniqueFd LoadKcmParser(uint32_t max_frame_bytes);
+struct KcmParser {
+  UniqueFd program;
+  UniqueFd state;  // the 1-entry array map holding a KcmParserState
+};
+KcmParser LoadKcmParser(uint32_t max_frame_bytes);
+
+/** The KCM parser's state (frame_tally.h says what parsed and the offsets are for). */
+struct KcmParserState {
+  uint32_t next_seq;   // TCP sequence number where the next message starts
+  uint32_t valid;      // next_seq and start_seq are set (the first call sets them)
+  uint32_t start_seq;  // sequence number of the stream's first byte: end = next_seq - start_seq
+  uint32_t parsed;     // messages whose length the parser returned
+};
 
 /**
  * Per-connection state of the sockmap programs, in a BPF_MAP_TYPE_HASH keyed
@@ -39,6 +52,8 @@ struct SockmapConnState {
   uint32_t base;     // first index of this connection's targets in the target map
   uint32_t targets;  // how many targets it has (one per worker)
   uint32_t next;     // round-robin counter over them
+  uint32_t parsed;   // frames whose length the parser returned (frame_tally.h)
+  uint32_t stream_end;  // stream offset (mod 2^32) where the last parsed frame ends
   uint32_t pad;
 };
 

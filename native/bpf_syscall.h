@@ -98,4 +98,14 @@ inline int MapLookup(int map_fd, const void* key, void* value) {
   return Sys(BPF_MAP_LOOKUP_ELEM, &attr);
 }
 
+/** The key after `key` (the first one for nullptr) into next_key; 0, or -1 with errno (ENOENT: no more). */
+inline int MapNextKey(int map_fd, const void* key, void* next_key) {
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.map_fd = map_fd;
+  attr.key = reinterpret_cast<uintptr_t>(key);
+  attr.next_key = reinterpret_cast<uintptr_t>(next_key);
+  return Sys(BPF_MAP_GET_NEXT_KEY, &attr);
+}
+
 }  // namespace kmux::bpf

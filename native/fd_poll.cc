@@ -41,6 +41,9 @@ Napi::Value FdPoll::Start(const Napi::CallbackInfo& info) {
 Napi::Value FdPoll::Close(const Napi::CallbackInfo& info) {
   poll_.Close();
   SetActive(false);
+  // A strong reference to a closure that may reach this object's JS wrapper: a cycle GC
+  // cannot collect (message_watcher.cc, Stop()). A callback running now keeps its own handle.
+  on_event_.Reset();
   return info.Env().Undefined();
 }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/kcm.h>
+#include <linux/sock_diag.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -10,13 +11,15 @@
 
 #include "bpf_programs.h"
 #include "errors.h"
+#include "frame_tally.h"
 #include "socket_opts.h"
 #include "sys_failure.h"
 
 namespace kmux {
 
 Napi::Function KcmMux::Define(Napi::Env env) {
-  return DefineClass(env, "KcmMux", {InstanceMethod("fds", &KcmMux::Fds), InstanceMethod("close", &KcmMux::Close)});
+  return DefineClass(env, "KcmMux", {InstanceMethod("fds", &KcmMux::Fds), InstanceMethod("close", &KcmMux::Close),
+                                       InstanceMethod("framed", &KcmMux::Framed), InstanceMethod("unsent", &KcmMux::Unsent)});
 }
 
 KcmMux::KcmMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KcmMux>(info) {
@@ -25,7 +28,8 @@ KcmMux::KcmMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KcmMux>(info) 
   const uint32_t max_frame = info[1].As<Napi::Number>().Uint32Value();
   const uint32_t count = info[2].As<Napi::Number>().Uint32Value();
   try {
-    UniqueFd parser = LoadKcmParser(max_frame);
+    KcmParser parser = LoadKcmParser(max_frame);
+    parser_state_ = std::move(parser.state);
     tcp_ = DupFd(tcp_fd);
     // strparser refuses (EMSGSIZE) a message above the TCP socket's sk_rcvbuf and
     // stalls near it; twice the largest frame leaves TCP room for the next one.
@@ -37,7 +41,7 @@ KcmMux::KcmMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KcmMux>(info) 
     // message whole on either type (message_watcher.h says why).
     UniqueFd kcm(socket(AF_KCM, SOCK_SEQPACKET | SOCK_CLOEXEC, KCMPROTO_CONNECTED));
     if (!kcm.Valid()) ThrowErrno("socket(AF_KCM, SOCK_SEQPACKET, KCMPROTO_CONNECTED)");
-    kcm_attach attach{tcp_.Get(), parser.Get()};
+    kcm_attach attach{tcp_.Get(), parser.program.Get()};
     // KCM keeps its own references to the program and to the TCP socket's file.
     if (ioctl(kcm.Get(), SIOCKCMATTACH, &attach) != 0) ThrowErrno("ioctl(SIOCKCMATTACH)");
     attached_ = true;
@@ -64,6 +68,38 @@ Napi::Value KcmMux::Fds(const Napi::CallbackInfo& info) {
   return fds;
 }
 
+Napi::Value KcmMux::Framed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!tcp_.Valid()) throw SysError(env, "framed (mux closed)", EBADF);
+  FrameTally tally;
+  try {
+    // Received first: every byte counted there is parsed by the time the state says so.
+    tally.received = TcpDataReceived(tcp_.Get());
+    const uint32_t key = 0;
+    KcmParserState state{}, scratch{};
+    ReadStable(parser_state_.Get(), &key, &state, &scratch, sizeof state);
+    if (state.valid != 0) {
+      tally.parsed = state.parsed;
+      tally.end = state.next_seq - state.start_seq;
+    }
+  } catch (const SysFailure& failure) {
+    throw SysError(env, failure);
+  }
+  return ToJs(env, tally);
+}
+
+Napi::Value KcmMux::Unsent(const Napi::CallbackInfo& info) {
+  double total = 0;
+  for (const UniqueFd& kcm : sockets_) {
+    uint32_t meminfo[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof meminfo;
+    if (getsockopt(kcm.Get(), SOL_SOCKET, SO_MEMINFO, meminfo, &len) != 0) throw SysError(info.Env(), "getsockopt(SO_MEMINFO)", errno);
+    // KCM adds a message to sk_wmem_queued at send() and takes it off once TCP has it all.
+    total += meminfo[SK_MEMINFO_WMEM_QUEUED];
+  }
+  return Napi::Number::New(info.Env(), total);
+}
+
 Napi::Value KcmMux::Close(const Napi::CallbackInfo& info) {
   const int err = Release();
   if (err != 0) throw SysError(info.Env(), "ioctl(SIOCKCMUNATTACH)", err);
@@ -81,6 +117,7 @@ int KcmMux::Release() {
     attached_ = false;
   }
   sockets_.clear();
+  parser_state_.Reset(-1);
   tcp_.Reset(-1);
   return err;
 }

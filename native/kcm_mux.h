@@ -23,10 +23,19 @@ class KcmMux : public Napi::ObjectWrap<KcmMux> {
  private:
   Napi::Value Fds(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  /** The parser's count and the TCP socket's data bytes: { parsed, end, received } (frame_tally.h). */
+  Napi::Value Framed(const Napi::CallbackInfo& info);
+  /**
+   * Bytes the KCM sockets hold that TCP has not taken yet. A send() that returned has only
+   * queued its message on the KCM socket (the mux sends one message at a time on the TCP
+   * socket); unattaching now would drop it, so a clean close waits for 0.
+   */
+  Napi::Value Unsent(const Napi::CallbackInfo& info);
   /** Unattaches and closes everything; returns the errno of a failed unattach, or 0. */
   int Release();
 
   UniqueFd tcp_;                  // our duplicate of the caller's TCP fd
+  UniqueFd parser_state_;         // the parser's state map (KcmParserState)
   std::vector<UniqueFd> sockets_; // [0] is the KCM socket the TCP socket is attached through
   HangupWatch hangup_;
   bool attached_ = false;

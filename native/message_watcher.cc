@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <new>
-#include <cstdlib>
 #include <cstring>
 
 #include "errors.h"
@@ -16,8 +14,6 @@ namespace {
 
 /** Room asked of each recv: larger reads mean fewer syscalls for small messages. */
 constexpr size_t kReadChunk = 64 * 1024;
-/** At most this many messages per callback, so one batch cannot hog the thread. */
-constexpr size_t kMaxBatchMessages = 4096;
 
 uint32_t ReadBe32(const uint8_t* p) {
   uint32_t be;
@@ -31,7 +27,10 @@ Napi::Function MessageWatcher::Define(Napi::Env env) {
   return DefineClass(env, "MessageWatcher",
                      {InstanceMethod("send", &MessageWatcher::Send),
                       InstanceMethod("waitWritable", &MessageWatcher::WaitWritable),
-                      InstanceMethod("close", &MessageWatcher::Close)});
+                      InstanceMethod("close", &MessageWatcher::Close),
+                      InstanceMethod("pause", &MessageWatcher::Pause),
+                      InstanceMethod("resume", &MessageWatcher::Resume),
+                      InstanceMethod("flush", &MessageWatcher::Flush)});
 }
 
 MessageWatcher::MessageWatcher(const Napi::CallbackInfo& info)
@@ -39,15 +38,16 @@ MessageWatcher::MessageWatcher(const Napi::CallbackInfo& info)
       env_(info.Env()),
       fd_(info[0].As<Napi::Number>().Int32Value()),
       max_frame_(info[1].As<Napi::Number>().Uint32Value()),
-      batch_bytes_(info[2].As<Napi::Number>().Uint32Value()) {
+      batch_bytes_(info[2].As<Napi::Number>().Uint32Value()),
+      batch_messages_(info[3].As<Napi::Number>().Uint32Value()) {
   int type = 0;
   socklen_t len = sizeof type;
   if (getsockopt(fd_, SOL_SOCKET, SO_TYPE, &type, &len) != 0) throw SysError(env_, "getsockopt(SO_TYPE)", errno);
   framing_ = type == SOCK_STREAM ? Framing::kStream : Framing::kMessage;
   seqpacket_ = type == SOCK_SEQPACKET;
-  on_messages_ = Napi::Persistent(info[3].As<Napi::Function>());
-  on_close_ = Napi::Persistent(info[4].As<Napi::Function>());
-  on_writable_ = Napi::Persistent(info[5].As<Napi::Function>());
+  on_messages_ = Napi::Persistent(info[4].As<Napi::Function>());
+  on_close_ = Napi::Persistent(info[5].As<Napi::Function>());
+  on_writable_ = Napi::Persistent(info[6].As<Napi::Function>());
 
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) throw SysError(env_, "napi_get_uv_event_loop", EINVAL);
@@ -80,9 +80,41 @@ Napi::Value MessageWatcher::Send(const Napi::CallbackInfo& info) {
 Napi::Value MessageWatcher::WaitWritable(const Napi::CallbackInfo& info) {
   if (stopped_) throw SysError(info.Env(), "waitWritable (watcher closed)", EBADF);
   want_writable_ = true;
-  const int rc = poll_.Start(UV_READABLE | UV_WRITABLE);
+  const int rc = Arm();
   if (rc != 0) throw SysError(info.Env(), "uv_poll_start", -rc);
   return info.Env().Undefined();
+}
+
+Napi::Value MessageWatcher::Pause(const Napi::CallbackInfo& info) {
+  if (!stopped_ && !paused_) {
+    paused_ = true;
+    const int rc = Arm();
+    if (rc != 0) throw SysError(info.Env(), "uv_poll_start", -rc);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value MessageWatcher::Resume(const Napi::CallbackInfo& info) {
+  if (!stopped_ && paused_) {
+    paused_ = false;
+    const int rc = Arm();
+    if (rc != 0) throw SysError(info.Env(), "uv_poll_start", -rc);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value MessageWatcher::Flush(const Napi::CallbackInfo& info) {
+  double total = 0;
+  for (size_t n = 1; n > 0 && !stopped_;) {
+    n = ReadBatch();
+    total += static_cast<double>(n);
+  }
+  return Napi::Number::New(info.Env(), total);
+}
+
+int MessageWatcher::Arm() {
+  // No events at all stops the poll (libuv); the fd leaves epoll until resumed.
+  return poll_.Start((paused_ ? 0 : UV_READABLE) | (want_writable_ ? UV_WRITABLE : 0));
 }
 
 Napi::Value MessageWatcher::Close(const Napi::CallbackInfo& info) {
@@ -94,6 +126,16 @@ void MessageWatcher::Stop() {
   if (stopped_) return;
   stopped_ = true;
   poll_.Close();
+  // Now, not in the destructor: that waits for the thread's next GC, and V8 does not
+  // see this memory, so closed watchers could pile up hundreds of KiB each.
+  buffer_.Release();
+  used_ = complete_ = 0;
+  // The callbacks are strong references to closures that reach the JS object wrapping this
+  // one: kept, they would hold both (and whatever the closures capture) for the thread's
+  // life, a cycle GC cannot see through. A callback running now keeps its own handle.
+  on_messages_.Reset();
+  on_close_.Reset();
+  on_writable_.Reset();
   Unref();
 }
 
@@ -109,28 +151,24 @@ void MessageWatcher::OnEvent(void* self_ptr, int status, int events) {
   }
   if ((events & UV_WRITABLE) != 0 && self->want_writable_) {
     self->want_writable_ = false;
-    self->poll_.Start(UV_READABLE);
+    self->Arm();
     CallFromLoop(self->env_, self->on_writable_, {});
     if (self->stopped_) return;
   }
-  if ((events & UV_READABLE) != 0) self->ReadBatch();
+  if ((events & UV_READABLE) != 0 && !self->paused_) self->ReadBatch();
 }
 
-MessageWatcher::~MessageWatcher() { std::free(buffer_); }
+MessageWatcher::~MessageWatcher() = default;
 
 void MessageWatcher::Reserve(size_t bytes) {
-  if (capacity_ - used_ >= bytes) return;
-  // realloc, not a zero-filled vector: room for a maxFrameBytes message costs
-  // address space, and only the pages a message fills are ever touched.
-  void* grown = std::realloc(buffer_, used_ + bytes);
-  if (grown == nullptr) throw std::bad_alloc();
-  buffer_ = static_cast<uint8_t*>(grown);
-  capacity_ = used_ + bytes;
+  // Room for a maxFrameBytes message costs address space: only the pages a message
+  // fills are ever touched (read_buffer.h).
+  buffer_.Grow(used_ + bytes);
 }
 
 int MessageWatcher::SplitStream() {
   while (used_ - complete_ >= 4) {
-    const uint32_t len = ReadBe32(buffer_ + complete_);
+    const uint32_t len = ReadBe32(buffer_.data() + complete_);
     if (len > max_frame_) return EMSGSIZE;
     if (used_ - complete_ < 4 + static_cast<size_t>(len)) {
       Reserve(complete_ + 4 + len - used_);  // room for the rest of this frame
@@ -145,7 +183,7 @@ int MessageWatcher::SplitStream() {
 int MessageWatcher::AdvanceMessage(size_t have) {
   // One recvmsg, one whole message: it must be exactly as long as its header says.
   if (have < 4) return EPROTO;
-  const uint32_t len = ReadBe32(buffer_ + complete_);
+  const uint32_t len = ReadBe32(buffer_.data() + complete_);
   if (len > max_frame_) return EMSGSIZE;
   if (have != 4 + static_cast<size_t>(len)) return EPROTO;
   complete_ = used_;
@@ -153,16 +191,16 @@ int MessageWatcher::AdvanceMessage(size_t have) {
   return 0;
 }
 
-void MessageWatcher::ReadBatch() {
+size_t MessageWatcher::ReadBatch() {
   offsets_.assign(1, 0);
   int err = 0;
   const char* call = "recvmsg";
   bool eof = false;
-  while (complete_ < batch_bytes_ && offsets_.size() <= kMaxBatchMessages) {
+  while (complete_ < batch_bytes_ && offsets_.size() <= batch_messages_) {
     // A message socket gets room for the largest message on every read:
     // reading one in parts is not safe on KCM (see the header).
     Reserve(framing_ == Framing::kMessage ? 4 + static_cast<size_t>(max_frame_) : kReadChunk);
-    iovec iov{buffer_ + used_, capacity_ - used_};
+    iovec iov{buffer_.data() + used_, buffer_.capacity() - used_};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
@@ -195,8 +233,9 @@ void MessageWatcher::ReadBatch() {
       }
     }
   }
-  if (offsets_.size() > 1) Deliver();
-  if (stopped_) return;  // onMessages closed the watcher
+  const size_t delivered = offsets_.size() - 1;
+  if (delivered > 0) Deliver();
+  if (stopped_) return delivered;  // onMessages closed the watcher
   if (err != 0) {
     Finish(err, call);
   } else if (eof) {
@@ -207,27 +246,39 @@ void MessageWatcher::ReadBatch() {
       Finish(0, "recvmsg");
     }
   }
+  return delivered;
 }
 
 void MessageWatcher::Deliver() {
-  Napi::HandleScope scope(env_);
-  Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env_, buffer_, complete_);
-  Napi::ArrayBuffer offsets_buffer = Napi::ArrayBuffer::New(env_, offsets_.size() * sizeof(uint32_t));
-  std::memcpy(offsets_buffer.Data(), offsets_.data(), offsets_.size() * sizeof(uint32_t));
-  Napi::Uint32Array offsets = Napi::Uint32Array::New(env_, offsets_.size(), offsets_buffer, 0);
-  // Keep the partial message (if any) at the front for the next wakeup.
-  std::memmove(buffer_, buffer_ + complete_, used_ - complete_);
-  used_ -= complete_;
-  complete_ = 0;
-  CallFromLoop(env_, on_messages_, {data, offsets});
+  // Building the arguments throws once the thread is stopping (a worker that called
+  // process.exit() with a batch still to read): thrown from a libuv callback, that would
+  // abort the whole process, and there is nobody left to deliver to.
+  try {
+    Napi::HandleScope scope(env_);
+    Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env_, buffer_.data(), complete_);
+    Napi::ArrayBuffer offsets_buffer = Napi::ArrayBuffer::New(env_, offsets_.size() * sizeof(uint32_t));
+    std::memcpy(offsets_buffer.Data(), offsets_.data(), offsets_.size() * sizeof(uint32_t));
+    Napi::Uint32Array offsets = Napi::Uint32Array::New(env_, offsets_.size(), offsets_buffer, 0);
+    // Keep the partial message (if any) at the front for the next wakeup.
+    std::memmove(buffer_.data(), buffer_.data() + complete_, used_ - complete_);
+    used_ -= complete_;
+    complete_ = 0;
+    CallFromLoop(env_, on_messages_, {data, offsets});
+  } catch (const Napi::Error&) {
+    Stop();
+  }
 }
 
 void MessageWatcher::Finish(int err, const char* call) {
   if (stopped_) return;
+  Napi::FunctionReference on_close = std::move(on_close_);
   Stop();
-  Napi::HandleScope scope(env_);
-  Napi::Value report = err != 0 ? SysError(env_, call, err).Value() : env_.Undefined();
-  CallFromLoop(env_, on_close_, {report});
+  try {  // as in Deliver()
+    Napi::HandleScope scope(env_);
+    Napi::Value report = err != 0 ? SysError(env_, call, err).Value() : env_.Undefined();
+    CallFromLoop(env_, on_close, {report});
+  } catch (const Napi::Error&) {
+  }
 }
 
 }  // namespace kmux

@@ -14,6 +14,12 @@
 //   SOCK_STREAM (sockmap targets, TCP): the 4-byte big-endian length prefix,
 //     re-split in user space, a partial frame carried to the next wakeup.
 // Each message is delivered whole, with its 4-byte header.
+//
+// pause() stops polling, so what the peer sends stays in the kernel (on KCM,
+// the mux then hands further messages to the other KCM sockets once this one's
+// receive buffer is full); resume() polls again. Level-triggered: messages that
+// arrived while paused are read at the next loop turn. flush() reads everything
+// the socket holds right now, paused or not: the last reads after a peer's FIN.
 #pragma once
 
 #include <napi.h>
@@ -21,6 +27,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "read_buffer.h"
 #include "uv_poll_handle.h"
 
 namespace kmux {
@@ -29,7 +36,7 @@ class MessageWatcher : public Napi::ObjectWrap<MessageWatcher> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  /** new MessageWatcher(fd, maxFrameBytes, batchBytes, onMessages, onClose, onWritable) */
+  /** new MessageWatcher(fd, maxFrameBytes, batchBytes, batchMessages, onMessages, onClose, onWritable) */
   explicit MessageWatcher(const Napi::CallbackInfo& info);
   ~MessageWatcher() override;
 
@@ -39,9 +46,15 @@ class MessageWatcher : public Napi::ObjectWrap<MessageWatcher> {
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value WaitWritable(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Pause(const Napi::CallbackInfo& info);
+  Napi::Value Resume(const Napi::CallbackInfo& info);
+  Napi::Value Flush(const Napi::CallbackInfo& info);
+  /** Re-arms the poll for what is wanted now: reading unless paused, writability if asked. */
+  int Arm();
 
   static void OnEvent(void* self, int status, int events);
-  void ReadBatch();
+  /** Reads and delivers one batch; the number of messages delivered. */
+  size_t ReadBatch();
   /** Scans the stream buffer from complete_ for whole frames; 0 or EMSGSIZE. */
   int SplitStream();
   /** After a message socket's read of `have` bytes: completes the message; 0, EMSGSIZE or EPROTO. */
@@ -59,13 +72,14 @@ class MessageWatcher : public Napi::ObjectWrap<MessageWatcher> {
   bool seqpacket_;  // MSG_EOR ends a message sent on it
   uint32_t max_frame_;
   size_t batch_bytes_;
+  size_t batch_messages_;  // a message socket stops reading at this many per wakeup
   UvPollHandle poll_;
   Napi::FunctionReference on_messages_, on_close_, on_writable_;
   bool stopped_ = false;
   bool want_writable_ = false;
+  bool paused_ = false;
 
-  uint8_t* buffer_ = nullptr;       // [0, complete_) whole messages, [complete_, used_) a partial frame
-  size_t capacity_ = 0;
+  ReadBuffer buffer_;               // [0, complete_) whole messages, [complete_, used_) a partial frame
   size_t used_ = 0;
   size_t complete_ = 0;
   std::vector<uint32_t> offsets_;   // message starts, then the end of the last one

@@ -37,6 +37,10 @@ class Sockmap : public Napi::ObjectWrap<Sockmap> {
   Napi::Value Add(const Napi::CallbackInfo& info);
   Napi::Value Remove(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  /** What the kernel's maps hold: { connections, targets, states }, asked of the kernel, not of slots_. */
+  Napi::Value Entries(const Napi::CallbackInfo& info);
+  /** framed(slot): the parser's count and the TCP socket's data bytes (frame_tally.h). */
+  Napi::Value Framed(const Napi::CallbackInfo& info);
   void Setup(uint32_t slot, Connection& conn);
   /** Takes the connection out of the maps and closes it; the first unexpected errno, or 0. */
   int Teardown(uint32_t slot);
@@ -46,6 +50,7 @@ class Sockmap : public Napi::ObjectWrap<Sockmap> {
   uint32_t target_rcvbuf_;
   UniqueFd state_map_, parser_map_, target_map_;
   std::vector<std::unique_ptr<Connection>> slots_;  // null: free
+  uint32_t high_water_ = 0;  // slots at or above it were never used (slots are taken lowest first)
 };
 
 }  // namespace kmux

@@ -1,10 +1,15 @@
 // The example Pricing service (examples/protobuf) as the protobuf interop tests use it: a
 // kmux Server with 2 workers, the client's types, and the answers the handler must give,
 // computed here from the rules in pricing.proto rather than by the handler's code.
+import { execFile } from 'node:child_process';
 import { pbkdf2Sync } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Server } from '@kmux/core';
-import { protobufCodec, type UnaryCall } from '@kmux/protobuf';
+import { promisify } from 'node:util';
+import { Server, type ServerOptions } from '@kmux/core';
+import { ENVELOPE_PROTO, protobufCodec, type UnaryCall } from '@kmux/protobuf';
 
 export const PRICING_DIR = fileURLToPath(new URL('../../examples/protobuf/', import.meta.url));
 export const PRICING_PROTO = `${PRICING_DIR}pricing.proto`;
@@ -44,7 +49,7 @@ export interface PricingMethods {
 
 const quietLogger = { info: () => undefined, warn: console.warn, error: console.error };
 
-export async function startPricingServer(schema: string, options: { methodDeadlines?: Record<string, number> } = {}) {
+export async function startPricingServer(schema: string, options: Pick<ServerOptions, 'methodDeadlines' | 'transport'> = {}) {
   const server = new Server({
     codec: protobufCodec({ schema, service: PRICING_SERVICE, handler: `${PRICING_DIR}handler.mjs` }),
     workers: 2,
@@ -67,4 +72,28 @@ export function expectedQuote(lines: BasketLine[], signingRounds: number): Quote
   const totalCents = quoted.reduce((sum, line) => sum + line.lineTotalCents, 0);
   const signed = `${quoted.map((line) => `${line.sku}:${line.quantity}:${line.lineTotalCents}`).join(';')}=${totalCents}`;
   return { lines: quoted, totalCents, currency: 'EUR', signature: pbkdf2Sync(signed, 'kmux-example-quote', signingRounds, 32, 'sha256') };
+}
+
+// ---- the Python client (protobuf-pricing-client.py) ----------------------------------------
+
+// Explicitly the system interpreter: python3-protobuf is a Debian package, and `python3` on
+// PATH may be a pyenv shim without it. scripts/system-deps.mjs installs it and protoc.
+export const PYTHON = '/usr/bin/python3';
+const CLIENT_SCRIPT = fileURLToPath(new URL('./protobuf-pricing-client.py', import.meta.url));
+/** The include root of envelope.proto, so that protoc names its module kmux/envelope/v1. */
+const ENVELOPE_INCLUDE = join(dirname(ENVELOPE_PROTO), '../../..');
+const run = promisify(execFile);
+
+/** Generates the Python bindings of the envelope and the service into a fresh directory (the caller removes it). */
+export async function generatePythonBindings(): Promise<string> {
+  const generated = await mkdtemp(join(tmpdir(), 'kmux-protobuf-py-'));
+  await run('protoc', [`--python_out=${generated}`, `-I${ENVELOPE_INCLUDE}`, `-I${PRICING_DIR}`, ENVELOPE_PROTO, PRICING_PROTO]);
+  return generated;
+}
+
+/** Runs the Python client against the server on `port`; its output lines ("passed: …", then "ok"). */
+export async function runPythonClient(port: number, generated: string, timeoutMs = 20_000): Promise<string[]> {
+  // Asynchronous on purpose: this process is also the server.
+  const { stdout } = await run(PYTHON, [CLIENT_SCRIPT, String(port), generated], { timeout: timeoutMs });
+  return stdout.trim().split('\n');
 }

@@ -5,8 +5,9 @@ export type { KernelProbe, NativeBinding, SyscallCheck, TlsCipher } from './kern
 export { loadNative, type NativeLoadResult } from './load-native.js';
 export { isSysError, type HangupError, type SysError } from './errors.js';
 export { MessageWatcher, forEachMessage, type MessageWatcherOptions } from './message-watcher.js';
+export { framesInAll, type FrameTally } from './frame-tally.js';
 export { createKcmMux, type KcmMux, type KcmMuxOptions } from './kcm-mux.js';
-export { createSockmap, type Sockmap, type SockmapConnection, type SockmapOptions } from './sockmap.js';
+export { createSockmap, type Sockmap, type SockmapConnection, type SockmapEntries, type SockmapOptions } from './sockmap.js';
 export {
   nativeKtls,
   RecordType,
@@ -28,4 +29,14 @@ export {
  */
 export function probeKernel(): KernelProbe {
   return requireNative().probeKernel();
+}
+
+/**
+ * Bounds how long the kernel stream parser (KCM, sockmap) of TCP socket `fd` may hold a
+ * partial message: past `ms` from its first byte, the parser aborts and the socket reports
+ * ETIMEDOUT (SO_RCVTIMEO, which strparser uses as its message timeout). The socket must not
+ * be read with blocking calls, whose timeout this also sets.
+ */
+export function setFrameTimeout(fd: number, ms: number): void {
+  requireNative().setFrameTimeout(fd, ms);
 }

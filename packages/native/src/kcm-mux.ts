@@ -1,11 +1,14 @@
 import type { HangupError } from './errors.js';
 import { requireNative } from './load-native.js';
+import type { FrameTally } from './frame-tally.js';
 import { checkInt } from './message-watcher.js';
 
 /** The native class behind createKcmMux (native/kcm_mux.cc). */
 export interface NativeKcmMux {
   fds(): number[];
   close(): void;
+  framed(): FrameTally;
+  unsent(): number;
 }
 export interface NativeKcmMuxClass {
   new (tcpFd: number, maxFrameBytes: number, sockets: number, onHangup: (error: HangupError) => void): NativeKcmMux;
@@ -33,6 +36,16 @@ export interface KcmMux {
    */
   readonly fds: readonly number[];
   /**
+   * The parser's count and the TCP socket's data bytes; after the peer's FIN,
+   * framesInAll() of it says how many messages the KCM sockets get in all.
+   */
+  framed(): FrameTally;
+  /**
+   * Reply bytes the KCM sockets hold that the TCP socket has not taken yet: a send() only
+   * queues its message on the KCM socket. Wait for 0 before close(), which drops them.
+   */
+  unsent(): number;
+  /**
    * Unattaches the TCP socket (SIOCKCMUNATTACH), closes the KCM sockets and the
    * mux's duplicate of the TCP fd; idempotent. Stop the watchers on fds first.
    * The caller's TCP fd stays open and works as a plain socket again. Throws a
@@ -59,5 +72,5 @@ export function createKcmMux(tcpFd: number, options: KcmMuxOptions): KcmMux {
   checkInt('sockets', options.sockets, 1, 1024);
   const native = new Native(tcpFd, options.maxFrameBytes, options.sockets, options.onHangup);
   const fds = Object.freeze(native.fds());
-  return { fds, close: () => native.close() };
+  return { fds, framed: () => native.framed(), unsent: () => native.unsent(), close: () => native.close() };
 }

@@ -5,6 +5,9 @@ import { requireNative } from './load-native.js';
 export interface NativeMessageWatcher {
   send(message: Uint8Array): number;
   waitWritable(): void;
+  pause(): void;
+  resume(): void;
+  flush(): number;
   close(): void;
 }
 export interface NativeMessageWatcherClass {
@@ -12,6 +15,7 @@ export interface NativeMessageWatcherClass {
     fd: number,
     maxFrameBytes: number,
     batchBytes: number,
+    batchMessages: number,
     onMessages: (data: Buffer, offsets: Uint32Array) => void,
     onClose: (error: SysError | undefined) => void,
     onWritable: () => void,
@@ -26,10 +30,16 @@ export interface MessageWatcherOptions {
    */
   maxFrameBytes: number;
   /**
-   * A batch ends once it holds this many bytes (or 4096 messages, or the socket
+   * A batch ends once it holds this many bytes (or batchMessages, or the socket
    * has nothing more). Default 256 KiB. A single larger message still comes whole.
    */
   batchBytes?: number;
+  /**
+   * A batch ends once it holds this many messages. Default 4096. On a message
+   * socket (KCM) this is exact: no more are taken from the kernel in one wakeup.
+   * A stream socket may exceed it by the frames of its last read.
+   */
+  batchMessages?: number;
   /**
    * Whole messages, each with its 4-byte header, back to back in `data`:
    * message i is `data.subarray(offsets[i], offsets[i + 1])`, for
@@ -65,11 +75,12 @@ export class MessageWatcher {
 
   constructor(fd: number, options: MessageWatcherOptions) {
     const { MessageWatcher: Native } = requireNative();
-    const { maxFrameBytes, batchBytes = 256 * 1024, onMessages, onClose, onWritable } = options;
+    const { maxFrameBytes, batchBytes = 256 * 1024, batchMessages = 4096, onMessages, onClose, onWritable } = options;
     checkInt('maxFrameBytes', maxFrameBytes, 0, 0x7fff_ffff);
     checkInt('batchBytes', batchBytes, 1, 0x7fff_ffff);
+    checkInt('batchMessages', batchMessages, 1, 0x7fff_ffff);
     this.fd = fd;
-    this.#native = new Native(fd, maxFrameBytes, batchBytes, onMessages, (error) => {
+    this.#native = new Native(fd, maxFrameBytes, batchBytes, batchMessages, onMessages, (error) => {
       this.#closed = true;
       onClose(error);
     }, onWritable ?? (() => {}));
@@ -95,6 +106,30 @@ export class MessageWatcher {
   /** Arms a single onWritable callback. */
   waitWritable(): void {
     this.#native.waitWritable();
+  }
+
+  /**
+   * Stops reading (idempotent) until resume(): what the peer sends waits in the kernel.
+   * On KCM the mux gives further messages to the other KCM sockets once this one's
+   * receive buffer is full, and closes the TCP window when none has room. A stream
+   * socket (sockmap target) has no such backpressure: its sender queues without bound.
+   */
+  pause(): void {
+    if (!this.#closed) this.#native.pause();
+  }
+
+  /** Reads again (idempotent); what arrived meanwhile comes at the next loop turn. */
+  resume(): void {
+    if (!this.#closed) this.#native.resume();
+  }
+
+  /**
+   * Reads, now and paused or not, everything the socket holds, in as many onMessages
+   * calls as it takes; returns how many messages that was. For the last reads after the
+   * peer closed, when a message may be there before the watcher's next wakeup.
+   */
+  flush(): number {
+    return this.#closed ? 0 : this.#native.flush();
   }
 
   /** Stops watching (idempotent). No onClose follows; the fd stays open. */

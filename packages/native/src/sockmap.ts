@@ -1,5 +1,6 @@
 import type { HangupError } from './errors.js';
 import { requireNative } from './load-native.js';
+import type { FrameTally } from './frame-tally.js';
 import { checkInt } from './message-watcher.js';
 
 /** The native class behind createSockmap (native/sockmap.cc). */
@@ -7,6 +8,18 @@ export interface NativeSockmap {
   add(tcpFd: number, onHangup: (error: HangupError) => void): { slot: number; fds: number[] };
   remove(slot: number): void;
   close(): void;
+  entries(): SockmapEntries;
+  framed(slot: number): FrameTally;
+}
+
+/** What the kernel's maps hold, as the kernel reports it (a lookup per slot ever used). */
+export interface SockmapEntries {
+  /** TCP sockets in the parser map. */
+  readonly connections: number;
+  /** Unix target sockets in the target map. */
+  readonly targets: number;
+  /** Per-connection parser states. */
+  readonly states: number;
 }
 export interface NativeSockmapClass {
   new (maxFrameBytes: number, workers: number, capacity: number, targetRcvbufBytes: number): NativeSockmap;
@@ -34,6 +47,11 @@ export interface SockmapConnection {
    * in order per socket but without boundaries (re-split: MessageWatcher does).
    */
   readonly fds: readonly number[];
+  /**
+   * The parser's count and the TCP socket's data bytes. After the peer's FIN,
+   * framesInAll() of it is the total; frame i went to fds[i % fds.length].
+   */
+  framed(): FrameTally;
   /** Takes the connection out of the maps and closes its target sockets; stop their watchers first. */
   remove(): void;
 }
@@ -48,6 +66,8 @@ export interface Sockmap {
    * way to the targets then; remove() drops what has not arrived.
    */
   add(tcpFd: number, onHangup: (error: HangupError) => void): SockmapConnection;
+  /** Counts the entries of the kernel maps: all zero once every connection is removed. */
+  entries(): SockmapEntries;
   /** Removes every connection and closes the maps (idempotent). */
   close(): void;
 }
@@ -75,6 +95,7 @@ export function createSockmap(options: SockmapOptions): Sockmap {
       return {
         slot,
         fds: Object.freeze(fds),
+        framed: () => native.framed(slot),
         remove() {
           if (removed) return;
           removed = true;
@@ -82,6 +103,7 @@ export function createSockmap(options: SockmapOptions): Sockmap {
         },
       };
     },
+    entries: () => native.entries(),
     close: () => native.close(),
   };
 }

@@ -3,18 +3,19 @@
  * from the worker's own fd (its KCM socket, or its sockmap target) on the worker's event
  * loop, and replies go out from here; nothing passes through the main thread. The worker
  * applies the limits itself: the per-connection and server in-flight bounds (counted in
- * shared memory across workers) and deadlines.
+ * shared memory across workers), deadlines, and the worker's own bound (kernel-budget.ts).
  */
-import { MessageWatcher, type SysError } from '@kmux/native';
+import { MessageWatcher, isSysError, type SysError } from '@kmux/native';
 import type { RequestHead, WorkerCodec, WorkerResult } from '../codec/codec.js';
 import { DeadlineExceededError, KmuxError, OverloadedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
 import { timeoutFor } from '../server/timeouts.js';
 import type { Outcome } from '../stats/server-stats.js';
 import type { WorkerStatsRecorder } from '../stats/stats-delta.js';
+import type { BudgetClient, WorkerBudget } from './kernel-budget.js';
 import { ReplyWriter, kcmSink, tcpSink } from './reply-writer.js';
 import { ConnectionCounters, ServerCounters } from './shared-counters.js';
-import type { AttachMessage, DetachMessage } from './worker-messages.js';
+import { PARSER_ERROR_REASONS, type AttachMessage, type DetachMessage, type FrameExpectation } from './worker-messages.js';
 
 /** A worker codec that can serve kernel transports. */
 export type KernelCodec = WorkerCodec & Required<Pick<WorkerCodec, 'peek' | 'errorReply'>>;
@@ -31,6 +32,12 @@ export interface KernelConnectionHooks {
 interface Call {
   readonly head: RequestHead;
   readonly receivedAt: number;
+  readonly timeoutMs: number;
+  readonly deadline: number;
+  /** Only while held: a copy, so that a held request does not pin the whole batch it came in. */
+  body: Buffer | null;
+  /** Running (counted by the worker's budget), not held. */
+  started: boolean;
   answered: boolean;
   timer: NodeJS.Timeout | null;
 }
@@ -41,15 +48,23 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function';
 }
 
-export class KernelConnection {
+export class KernelConnection implements BudgetClient {
   private readonly watcher: MessageWatcher;
   private readonly writer: ReplyWriter;
   private readonly counters: ConnectionCounters;
   private readonly server: ServerCounters;
   /** Requests taken on and not yet fully answered (reply on the socket, or dropped). */
   private readonly calls = new Set<Call>();
+  /** Read while the worker was at its bound; they start as its running requests finish. */
+  private held: Call[] = [];
   private mode: 'serving' | DetachMessage['mode'] = 'serving';
   private graceTimer: NodeJS.Timeout | null = null;
+  /** Frames read from this worker's fd (mod 2^32, as the kernel counts). */
+  private received = 0;
+  /** At a counted finish: the frames to read before detaching (DetachMessage.expect). */
+  private expect: FrameExpectation | null = null;
+  /** A wait for the other workers' reads (KCM) is pending. */
+  private waitingForFrames = false;
   private done = false;
   private failed = false;
 
@@ -57,41 +72,88 @@ export class KernelConnection {
     private readonly attach: AttachMessage,
     private readonly codec: KernelCodec,
     private readonly stats: WorkerStatsRecorder,
+    private readonly budget: WorkerBudget,
     private readonly hooks: KernelConnectionHooks,
   ) {
     this.counters = new ConnectionCounters(attach.counters, attach.workers);
     this.server = new ServerCounters(attach.serverCounters);
     this.watcher = new MessageWatcher(attach.fd, {
       maxFrameBytes: attach.limits.maxFrameBytes,
+      // One wakeup takes no more from a KCM socket than the worker may run.
+      batchMessages: attach.limits.workerQueueDepth,
       onMessages: (data, offsets) => this.onMessages(data, offsets),
       onClose: (error) => this.onReadEnd(error),
       onWritable: () => this.writer.pump(),
     });
-    const onWriteError = (error: Error): void => this.fail('socket_error', `reply send failed: ${error.message}`);
+    const onWriteError = (error: Error): void => {
+      const reason = (isSysError(error) && PARSER_ERROR_REASONS[error.code]) || 'socket_error';
+      this.fail(reason, `reply send failed: ${error.message}`);
+    };
     this.writer =
       attach.transport === 'kcm'
         ? new ReplyWriter(kcmSink(this.watcher), onWriteError)
         : new ReplyWriter(tcpSink(attach.replyFd, () => this.writer.pump()), onWriteError, this.counters.lock, 1 + attach.slot);
+    if (!budget.isReading) this.setReading(false);
+  }
+
+  get hasHeld(): boolean {
+    return this.held.length > 0;
+  }
+
+  setReading(on: boolean): void {
+    // Only KCM pushes back: a paused sockmap target would queue in the kernel without bound.
+    if (this.attach.transport !== 'kcm') return;
+    if (on) this.watcher.resume();
+    else this.watcher.pause();
+  }
+
+  startHeld(): boolean {
+    if (this.done || this.failed) return false;
+    for (let call = this.held.shift(); call; call = this.held.shift()) {
+      if (call.answered) continue;
+      const body = call.body!;
+      call.body = null;
+      this.run(call, body);
+      return true;
+    }
+    return false;
   }
 
   get inFlight(): number {
     return this.calls.size;
   }
 
-  detach(mode: DetachMessage['mode'], graceMs: number): void {
+  detach(mode: DetachMessage['mode'], graceMs: number, expect?: FrameExpectation): void {
     if (this.done) return;
+    if (mode === 'finish' && expect) this.expect = expect;
+    if (mode === 'finish' && this.mode === 'serving') {
+      // The peer sends no more, but what it sent just before its FIN may not have woken the
+      // watcher yet: read it now (while still serving, so that nothing detaches half way),
+      // whatever the budget says; the budget holds what it cannot run.
+      this.setReading(true);
+      this.watcher.flush();
+    }
     this.mode = mode;
     if (mode === 'abort') return this.finishDetach();
-    // Reading goes on: under sockmap, frames the peer sent before closing may still be on their way.
+    // Reading goes on: frames the peer sent before closing may still be on their way (the kernel
+    // delivers them asynchronously); with `expect`, until the last of them has been read.
     this.graceTimer ??= setTimeout(() => this.finishDetach(), graceMs);
     this.detachIfDrained();
   }
 
   private onMessages(data: Buffer, offsets: Uint32Array): void {
     this.counters.touch(this.attach.slot, Date.now());
+    let frames = 0;
     for (let i = 0; i + 1 < offsets.length && !this.watcher.closed; i++) {
+      // Counted as each is taken on, not per batch: a count that ran ahead of the requests
+      // taken on would let a finishing connection detach with the rest of the batch unread.
+      this.received = (this.received + 1) >>> 0;
+      frames++;
       this.onRequest(data.subarray(offsets[i]! + LENGTH_PREFIX, offsets[i + 1]));
     }
+    this.counters.addReceived(frames);
+    // Finishing: these may have been the last frames it waited for.
+    if (!this.done) this.detachIfDrained();
   }
 
   private onRequest(body: Buffer): void {
@@ -111,24 +173,47 @@ export class KernelConnection {
     if (!this.server.tryAcquire(maxInFlight)) return this.reject(body, head, new OverloadedError('server', maxInFlight));
     this.counters.add(this.attach.slot, 1);
     this.stats.requestStarted();
-    const call: Call = { head, receivedAt: performance.now(), answered: false, timer: null };
-    this.calls.add(call);
     const timeoutMs = timeoutFor(head, this.attach.limits);
+    const call: Call = {
+      head,
+      receivedAt: performance.now(),
+      timeoutMs,
+      deadline: Date.now() + timeoutMs,
+      body: null,
+      started: false,
+      answered: false,
+      timer: null,
+    };
+    this.calls.add(call);
+    if (this.budget.take()) return this.run(call, body);
+    call.body = Buffer.from(body);
+    this.armDeadline(call, call.body);
+    this.held.push(call);
+    this.budget.hold(this);
+  }
+
+  private run(call: Call, body: Buffer): void {
+    call.started = true;
     let result: WorkerResult | Promise<WorkerResult>;
     try {
-      result = this.codec.handle(body, { deadline: Date.now() + timeoutMs });
+      result = this.codec.handle(body, { deadline: call.deadline });
     } catch (error) {
       return this.codecThrew(call, body, error);
     }
     if (!isPromise(result)) return this.complete(call, result);
-    call.timer = setTimeout(() => {
-      call.timer = null;
-      this.answer(call, this.codec.errorReply(body, new DeadlineExceededError(head.method, timeoutMs)), 'deadline_exceeded', false);
-    }, timeoutMs);
+    if (!call.timer) this.armDeadline(call, body);
     result.then(
       (done) => this.complete(call, done),
       (error: unknown) => this.codecThrew(call, body, error),
     );
+  }
+
+  private armDeadline(call: Call, body: Buffer): void {
+    call.timer = setTimeout(() => {
+      call.timer = null;
+      const error = new DeadlineExceededError(call.head.method, call.timeoutMs);
+      this.answer(call, this.codec.errorReply(body, error), 'deadline_exceeded', false);
+    }, Math.max(0, call.deadline - Date.now()));
   }
 
   private complete(call: Call, result: WorkerResult): void {
@@ -174,8 +259,12 @@ export class KernelConnection {
   /** The request's reply is on the socket (or will never be): it no longer counts against the limits. */
   private release(call: Call): void {
     if (!this.calls.delete(call)) return;
+    // A reply going out is activity, as in user space (Node's socket timer counts writes): a
+    // client waiting on a slow batch must not be dropped as idle in the gap before its next request.
+    this.counters.touch(this.attach.slot, Date.now());
     this.counters.add(this.attach.slot, -1);
     this.server.release();
+    if (call.started) this.budget.done();
     this.detachIfDrained();
   }
 
@@ -192,19 +281,49 @@ export class KernelConnection {
     this.failed = true;
     this.watcher.close();
     this.writer.close();
+    this.dropHeld();
     this.hooks.failed(reason, message);
   }
 
+  /** Held requests never start now; they stay in `calls` until finishDetach releases them. */
+  private dropHeld(): void {
+    this.held = [];
+    this.budget.forget(this);
+  }
+
   private detachIfDrained(): void {
-    if (this.mode !== 'serving' && this.calls.size === 0 && this.writer.idle) this.finishDetach();
+    if (this.mode !== 'serving' && this.calls.size === 0 && this.writer.idle && !this.framesDue()) this.finishDetach();
+  }
+
+  /**
+   * Whether frames the kernel counted have not been read yet. For KCM they may come to any
+   * worker's socket: this one waits for the shared count to move (another worker's read may
+   * complete it) and checks again.
+   */
+  private framesDue(): boolean {
+    const { expect } = this;
+    if (!expect) return false;
+    if (expect.scope === 'slot') return ((this.received - expect.frames) | 0) < 0;
+    const seen = this.counters.received();
+    if (((seen - expect.frames) | 0) >= 0) return false;
+    if (!this.waitingForFrames) {
+      this.waitingForFrames = true;
+      void this.counters.waitReceived(seen).then(() => {
+        this.waitingForFrames = false;
+        if (!this.done) this.detachIfDrained();
+      });
+    }
+    return true;
   }
 
   private finishDetach(): void {
     if (this.done) return;
     this.done = true;
     if (this.graceTimer) clearTimeout(this.graceTimer);
+    if (this.waitingForFrames) this.counters.wakeReceived();
     this.watcher.close();
     this.writer.close();
+    this.dropHeld();
     for (const call of this.calls) {
       // Late results of these are dropped (and counted) by complete().
       if (!call.answered) this.stats.requestDone(call.head.method, 'connection_closed', (performance.now() - call.receivedAt) * 1000, false);

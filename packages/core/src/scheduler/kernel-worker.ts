@@ -7,6 +7,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { WorkerCodec } from '../codec/codec.js';
 import { WorkerStatsRecorder } from '../stats/stats-delta.js';
+import { WorkerBudget } from './kernel-budget.js';
 import { KernelConnection, type KernelCodec } from './kernel-connection.js';
 import type { WorkerControl, WorkerMessage } from './worker-messages.js';
 
@@ -23,6 +24,8 @@ export class KernelWorker {
   private readonly connections = new Map<number, KernelConnection>();
   private readonly stats = new WorkerStatsRecorder();
   private readonly timer: NodeJS.Timeout;
+  /** Made at the first attach: the bound comes with the limits. */
+  private budget: WorkerBudget | null = null;
 
   constructor(
     private readonly port: MessagePort,
@@ -36,13 +39,14 @@ export class KernelWorker {
   control(message: WorkerControl): void {
     if (message.type === 'attach') return this.attach(message);
     const connection = this.connections.get(message.connection);
-    if (connection) connection.detach(message.mode, message.graceMs);
+    if (connection) connection.detach(message.mode, message.graceMs, message.expect);
     else this.post({ type: 'detached', connection: message.connection });
   }
 
   private attach(message: Extract<WorkerControl, { type: 'attach' }>): void {
     const id = message.connection;
-    const connection = new KernelConnection(message, this.codec, this.stats, {
+    this.budget ??= new WorkerBudget(message.limits.workerQueueDepth, () => this.connections.values());
+    const connection = new KernelConnection(message, this.codec, this.stats, this.budget, {
       failed: (reason, text) => this.post({ type: 'connection-failed', connection: id, reason, message: text }),
       detached: () => {
         this.connections.delete(id);

@@ -4,10 +4,13 @@
  *
  * - per connection (ConnectionCounters): the sockmap write lock, each worker's requests
  *   in flight on the connection (held until the reply is fully sent), and each worker's
- *   last activity (Date.now ms) for the idle timeout;
+ *   last activity (Date.now ms) for the idle timeout, and the frames all workers have read
+ *   (a KCM connection's end waits for the count its parser gave, see DetachMessage.expect);
  * - per server (ServerCounters): requests in flight in all workers, for maxInFlight.
  */
 const LOCK = 0;
+/** Index of the frames-read word: after the lock and one in-flight word per worker. */
+const receivedIndex = (workers: number): number => 1 + workers;
 
 export class ConnectionCounters {
   private readonly ints: Int32Array;
@@ -17,7 +20,7 @@ export class ConnectionCounters {
     readonly buffer: SharedArrayBuffer,
     readonly workers: number,
   ) {
-    this.ints = new Int32Array(buffer, 0, 1 + workers);
+    this.ints = new Int32Array(buffer, 0, 2 + workers);
     this.activity = new Float64Array(buffer, activityOffset(workers), workers);
   }
 
@@ -49,6 +52,28 @@ export class ConnectionCounters {
     return Atomics.exchange(this.ints, 1 + slot, 0);
   }
 
+  /** Counts frames a worker read, and wakes the workers waiting for the count (waitReceived). */
+  addReceived(frames: number): void {
+    Atomics.add(this.ints, receivedIndex(this.workers), frames);
+    Atomics.notify(this.ints, receivedIndex(this.workers));
+  }
+
+  /** Frames all workers have read (mod 2^32, as the kernel's count). */
+  received(): number {
+    return Atomics.load(this.ints, receivedIndex(this.workers)) >>> 0;
+  }
+
+  /** Resolves once the frames-read count differs from `seen` (or wakeReceived is called). */
+  waitReceived(seen: number): Promise<unknown> {
+    const wait = Atomics.waitAsync(this.ints, receivedIndex(this.workers), seen | 0);
+    return wait.async ? wait.value : Promise.resolve();
+  }
+
+  /** Releases every waitReceived (a waiter that stops waiting). */
+  wakeReceived(): void {
+    Atomics.notify(this.ints, receivedIndex(this.workers));
+  }
+
   touch(slot: number, now: number): void {
     this.activity[slot] = now;
   }
@@ -61,7 +86,7 @@ export class ConnectionCounters {
 }
 
 function activityOffset(workers: number): number {
-  return Math.ceil((4 * (1 + workers)) / 8) * 8;
+  return Math.ceil((4 * (2 + workers)) / 8) * 8;
 }
 
 export class ServerCounters {

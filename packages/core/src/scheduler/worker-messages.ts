@@ -9,11 +9,21 @@ export type WorkerControl = AttachMessage | DetachMessage;
 
 export type KernelTransportName = 'kcm' | 'sockmap';
 
+/**
+ * Connection-close reasons for the errors a kernel parser leaves on the TCP socket. The main
+ * thread meets them as hangups; a worker may meet them first, as the error of its next reply
+ * send (sendmsg returns the socket's pending error), and must count the close the same way.
+ * ETIMEDOUT: the parser held a partial frame past frameTimeoutMs (SO_RCVTIMEO).
+ */
+export const PARSER_ERROR_REASONS: Readonly<Record<string, string>> = { EMSGSIZE: 'frame_too_large', EPROTO: 'protocol', ETIMEDOUT: 'frame_timeout' };
+
 /** Limits a worker applies to the connections it reads itself. */
 export interface KernelLimits extends DeadlinePolicy {
   readonly maxFrameBytes: number;
   readonly maxInFlightPerConnection: number;
   readonly maxInFlight: number;
+  /** Requests one worker runs at once, over all its connections (kernel-budget.ts). */
+  readonly workerQueueDepth: number;
   /** Reply bytes queued for a client that does not read before its connection is closed. */
   readonly maxPendingWriteBytes: number;
 }
@@ -48,6 +58,18 @@ export interface DetachMessage {
   readonly connection: number;
   readonly mode: 'abort' | 'finish' | 'shutdown';
   readonly graceMs: number;
+  /**
+   * `finish` after a FIN whose frame count the kernel's parser gave (frame_tally.h): how many
+   * frames must have been read before detaching, by this worker (`slot`: sockmap's round robin
+   * fixes each frame's worker) or by all of them together (`connection`: KCM gives a message to
+   * whichever socket has room). Absent: not known, only what has arrived is read.
+   */
+  readonly expect?: FrameExpectation;
+}
+
+export interface FrameExpectation {
+  readonly frames: number;
+  readonly scope: 'slot' | 'connection';
 }
 
 /** Worker → main thread. */

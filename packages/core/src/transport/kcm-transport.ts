@@ -12,9 +12,10 @@ export function kcmPath(options: { maxFrameBytes: number; workers: number }): Ke
   return {
     name: 'kcm',
     survivesWorkerDeath: true,
+    spread: 'any',
     open(tcpFd, onHangup) {
       const mux = createKcmMux(tcpFd, { maxFrameBytes: options.maxFrameBytes, sockets: options.workers, onHangup });
-      return { readFds: mux.fds, replyFds: mux.fds, close: () => mux.close() };
+      return { readFds: mux.fds, replyFds: mux.fds, framed: () => mux.framed(), unsent: () => mux.unsent(), close: () => mux.close() };
     },
     kernelStats() {
       const kcm = readKcmProcStats();

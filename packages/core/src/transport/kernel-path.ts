@@ -1,4 +1,4 @@
-import type { HangupError } from '@kmux/native';
+import type { FrameTally, HangupError } from '@kmux/native';
 import type { ServerStatsSnapshot } from '../stats/server-stats.js';
 
 /**
@@ -16,6 +16,11 @@ export interface KernelPath {
    */
   readonly survivesWorkerDeath: boolean;
   /**
+   * Which worker gets a connection's frame i: `round-robin`, i % workers (sockmap's verdict),
+   * so each worker knows its share of a final count; `any`, whichever has room (KCM).
+   */
+  readonly spread: 'round-robin' | 'any';
+  /**
    * Puts an unread TCP socket under kernel framing. `onHangup` reports its end once:
    * EOF or EPIPE for a peer close, EMSGSIZE for a length over maxFrameBytes, EPROTO, ECONNRESET.
    */
@@ -30,6 +35,10 @@ export interface KernelBinding {
   readonly readFds: readonly number[];
   /** Per worker slot: the fd its worker writes replies to. */
   readonly replyFds: readonly number[];
+  /** The parser's frame count and the TCP socket's data bytes (see framesInAll). */
+  framed(): FrameTally;
+  /** Reply bytes still queued in kernel objects that close() would drop (KCM sockets); 0 when none. */
+  unsent(): number;
   /** Lets go of the connection's kernel objects; only once no worker watches its fds. */
   close(): void;
 }

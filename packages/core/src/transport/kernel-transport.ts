@@ -7,15 +7,18 @@
  * then release the kernel objects and the socket.
  */
 import type { Socket } from 'node:net';
-import type { HangupError } from '@kmux/native';
+import { framesInAll, isSysError, setFrameTimeout, type HangupError } from '@kmux/native';
 import { ConnectionCounters, ServerCounters } from '../scheduler/shared-counters.js';
-import type { DetachMessage, KernelLimits, KernelWorkerMessage } from '../scheduler/worker-messages.js';
+import { PARSER_ERROR_REASONS, type DetachMessage, type FrameExpectation, type KernelLimits, type KernelWorkerMessage } from '../scheduler/worker-messages.js';
 import type { KernelBinding, KernelPath } from './kernel-path.js';
 import type { ServerTransport, TransportContext } from './transport.js';
+import { UserspaceTransport } from './userspace-transport.js';
 
 interface Cause {
   readonly reason: string;
   readonly message: string;
+  /** A hangup that could not say why: a worker's report of the same close replaces it. */
+  readonly unexplained?: boolean;
 }
 
 interface KernelConnection {
@@ -29,13 +32,17 @@ interface KernelConnection {
   readonly awaiting: Set<number>;
   cause: Cause | null;
   warnTimer: NodeJS.Timeout | null;
+  /** The parser's frame count when the idle sweep last looked, and when it last saw it move. */
+  parsedSeen: number;
+  parsedAt: number;
 }
 
 /** Hangup codes that mean the peer closed its side cleanly: replies may still go out. */
 const PEER_CLOSED = new Set(['EOF', 'EPIPE']);
-const REASON_OF_CODE: Readonly<Record<string, string>> = { EMSGSIZE: 'frame_too_large', EPROTO: 'protocol' };
 /** A detach that takes this much longer than its grace is logged (see detach()). */
 const SLOW_DETACH_MS = 5000;
+/** How long a clean close waits for the kernel to take the replies already sent (releaseWhenSent). */
+const UNSENT_WAIT_MS = 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -45,6 +52,9 @@ export class KernelTransport implements ServerTransport {
   private readonly server = new ServerCounters();
   private readonly limits: KernelLimits;
   private readonly idleSweep: NodeJS.Timeout;
+  /** Serves the connections the kernel refused (see accept()); made at the first. */
+  private fallback: UserspaceTransport | null = null;
+  private fallbacks = 0;
   private nextId = 1;
 
   constructor(
@@ -56,6 +66,7 @@ export class KernelTransport implements ServerTransport {
       maxFrameBytes: options.maxFrameBytes,
       maxInFlightPerConnection: options.maxInFlightPerConnection,
       maxInFlight: options.maxInFlight,
+      workerQueueDepth: options.workerQueueDepth,
       maxPendingWriteBytes: options.maxPendingWriteBytes,
       deadlineMs: options.deadlineMs,
       methodDeadlines: options.methodDeadlines,
@@ -65,11 +76,12 @@ export class KernelTransport implements ServerTransport {
   }
 
   get inFlight(): number {
-    return this.server.inFlight;
+    return this.server.inFlight + (this.fallback?.inFlight ?? 0);
   }
 
   get queued(): number {
-    return 0; // workers take requests straight from their sockets
+    // Workers take kernel-framed requests straight from their sockets.
+    return this.fallback?.queued ?? 0;
   }
 
   accept(socket: Socket): void {
@@ -80,8 +92,13 @@ export class KernelTransport implements ServerTransport {
     let binding: KernelBinding;
     try {
       if (typeof fd !== 'number' || fd < 0) throw new Error('the accepted socket has no fd');
+      setFrameTimeout(fd, options.frameTimeoutMs);
       binding = this.path.open(fd, (error) => this.onHangup(id, error));
     } catch (error) {
+      // EOPNOTSUPP: sockmap takes only ESTABLISHED sockets, and this peer sent its FIN (or
+      // RST) before the accept. Its requests are still in the receive queue, unread: serve it
+      // in user space rather than drop a one-shot client's request.
+      if (isSysError(error) && error.code === 'EOPNOTSUPP') return this.acceptInUserspace(socket);
       socket.destroy();
       counters.connectionError('kernel_setup');
       options.logger.warn(`kmux: ${this.path.name} setup of a connection failed: ${(error as Error).message}`);
@@ -97,6 +114,8 @@ export class KernelTransport implements ServerTransport {
       awaiting: new Set(),
       cause: null,
       warnTimer: null,
+      parsedSeen: 0,
+      parsedAt: 0,
     };
     this.connections.set(id, connection);
     counters.acceptedConnections++;
@@ -104,7 +123,15 @@ export class KernelTransport implements ServerTransport {
     for (let slot = 0; slot < options.workers; slot++) this.attach(connection, slot);
   }
 
+  private acceptInUserspace(socket: Socket): void {
+    this.fallback ??= new UserspaceTransport(this.context);
+    this.fallbacks++;
+    this.fallback.accept(socket);
+    socket.resume(); // accepted paused (pauseOnConnect), for the kernel
+  }
+
   workerReady(slot: number): void {
+    this.fallback?.workerReady();
     // A replacement worker takes over the dead one's fds on every surviving connection.
     for (const connection of this.connections.values()) {
       if (!connection.detaching) this.attach(connection, slot);
@@ -112,6 +139,7 @@ export class KernelTransport implements ServerTransport {
   }
 
   workerExited(slot: number, reason: string): void {
+    this.fallback?.workerExited(slot, reason);
     for (const connection of [...this.connections.values()]) {
       // The dead worker's requests are gone; they no longer count against the limits.
       const lost = connection.counters.resetSlot(slot);
@@ -126,12 +154,14 @@ export class KernelTransport implements ServerTransport {
     }
   }
 
-  replies(): void {
-    // Kernel transports never send request batches, so no replies come back.
+  replies(slot: number, batch: ArrayBuffer): void {
+    // Only the user-space fallback sends request batches.
+    this.fallback?.replies(slot, batch);
   }
 
-  codecError(): void {
-    // Only for batched requests; kernel workers report codec-threw instead.
+  codecError(slot: number, key: number, message: string): void {
+    // Only for batched requests (the fallback's); kernel workers report codec-threw instead.
+    this.fallback?.codecError(slot, key, message);
   }
 
   kernelMessage(slot: number, message: KernelWorkerMessage): void {
@@ -146,7 +176,9 @@ export class KernelTransport implements ServerTransport {
       }
       case 'connection-failed': {
         const connection = this.connections.get(message.connection);
-        if (connection) this.detach(connection, 'abort', 0, { reason: message.reason, message: message.message });
+        if (!connection) break;
+        if (connection.cause?.unexplained) connection.cause = null;
+        this.detach(connection, 'abort', 0, { reason: message.reason, message: message.message });
         break;
       }
       case 'codec-threw':
@@ -156,17 +188,21 @@ export class KernelTransport implements ServerTransport {
   }
 
   kernelStats() {
-    return this.path.kernelStats();
+    const stats = this.path.kernelStats();
+    return this.fallbacks > 0 ? { ...stats, userspaceFallbacks: this.fallbacks } : stats;
   }
 
   async drainAndClose(timeoutMs: number): Promise<void> {
+    const fallback = this.fallback?.drainAndClose(timeoutMs);
     for (const connection of this.connections.values()) this.detach(connection, 'shutdown', timeoutMs, null);
     const giveUp = Date.now() + timeoutMs + 1000;
     while (this.connections.size > 0 && Date.now() < giveUp) await sleep(10);
+    await fallback;
   }
 
   dispose(): void {
     clearInterval(this.idleSweep);
+    this.fallback?.dispose();
     // The workers are gone, so no watcher is left on these fds.
     for (const connection of [...this.connections.values()]) this.release(connection);
     this.path.close();
@@ -190,8 +226,35 @@ export class KernelTransport implements ServerTransport {
   private onHangup(id: number, error: HangupError): void {
     const connection = this.connections.get(id);
     if (!connection) return;
-    if (PEER_CLOSED.has(error.code)) return this.detach(connection, 'finish', this.context.options.deadlineMs, null);
-    this.detach(connection, 'abort', 0, { reason: REASON_OF_CODE[error.code] ?? 'socket_error', message: error.message });
+    if (PEER_CLOSED.has(error.code)) return this.finish(connection, Date.now() + this.context.options.deadlineMs);
+    // EBADF: libuv's word for POLLERR when SO_ERROR was already empty, because a worker's reply
+    // send took the socket's error first (a parser abort, say); that worker reports the reason.
+    const unexplained = error.code === 'EBADF';
+    this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[error.code] ?? 'socket_error', message: error.message, unexplained });
+  }
+
+  /**
+   * The peer closed its side: the workers answer what it sent, then detach. The hangup notice
+   * can overtake the kernel's parsing and delivery of the last frames, so the workers read
+   * until they got as many as the parser counted (DetachMessage.expect). While whole frames
+   * are still unparsed (the parser runs later, or waits for a full KCM socket) the count is
+   * not final yet: ask again on the next timer tick, meanwhile the workers keep serving.
+   */
+  private finish(connection: KernelConnection, giveUpAt: number): void {
+    if (connection.detaching || !this.connections.has(connection.id)) return;
+    let total: ReturnType<typeof framesInAll>;
+    try {
+      total = framesInAll(connection.binding.framed());
+    } catch (error) {
+      this.context.options.logger.warn(`kmux: counting connection ${connection.id}'s frames: ${(error as Error).message}`);
+      total = 'unknown';
+    }
+    if (total === 'pending' && Date.now() < giveUpAt) {
+      setTimeout(() => this.finish(connection, giveUpAt), 1).unref();
+      return;
+    }
+    const graceMs = Math.max(0, giveUpAt - Date.now());
+    this.detach(connection, 'finish', graceMs, null, typeof total === 'number' ? total : undefined);
   }
 
   /**
@@ -200,15 +263,16 @@ export class KernelTransport implements ServerTransport {
    * it watch whatever reuses the fd number, so a worker stuck in a handler delays its
    * connections' release instead, and that is logged.
    */
-  private detach(connection: KernelConnection, mode: DetachMessage['mode'], graceMs: number, cause: Cause | null): void {
+  private detach(connection: KernelConnection, mode: DetachMessage['mode'], graceMs: number, cause: Cause | null, frames?: number): void {
     connection.cause ??= cause;
     if (connection.detaching && mode !== 'abort') return;
     connection.detaching = true;
-    for (let slot = 0; slot < this.context.options.workers; slot++) {
-      const message: DetachMessage = { type: 'detach', connection: connection.id, mode, graceMs };
+    const { workers } = this.context.options;
+    for (let slot = 0; slot < workers; slot++) {
+      const message: DetachMessage = { type: 'detach', connection: connection.id, mode, graceMs, expect: this.expectation(frames, slot) };
       if (this.context.pool.control(slot, message)) connection.awaiting.add(slot);
     }
-    if (connection.awaiting.size === 0) return this.release(connection);
+    if (connection.awaiting.size === 0) return this.releaseWhenSent(connection);
     connection.warnTimer ??= setTimeout(() => {
       const slots = [...connection.awaiting].join(', ');
       this.context.options.logger.warn(`kmux: connection ${connection.id} still waits for worker(s) ${slots} to detach`);
@@ -216,9 +280,44 @@ export class KernelTransport implements ServerTransport {
     connection.warnTimer.unref();
   }
 
+  /** What worker `slot` must read of a connection's `frames` before it detaches. */
+  private expectation(frames: number | undefined, slot: number): FrameExpectation | undefined {
+    if (frames === undefined) return undefined;
+    if (this.path.spread === 'any') return { frames, scope: 'connection' };
+    // Round robin from frame 0: slot s gets frames s, s + workers, ... below `frames`.
+    const { workers } = this.context.options;
+    return { frames: Math.max(0, Math.ceil((frames - slot) / workers)), scope: 'slot' };
+  }
+
   private detachedFrom(connection: KernelConnection, slot: number): void {
     connection.awaiting.delete(slot);
-    if (connection.detaching && connection.awaiting.size === 0) this.release(connection);
+    if (connection.detaching && connection.awaiting.size === 0) this.releaseWhenSent(connection);
+  }
+
+  /**
+   * Releases the connection once the kernel has taken every reply its workers sent: a KCM
+   * socket keeps a sent message until the TCP socket takes it, and unattaching drops it. A
+   * connection closed for a cause is released at once: nobody waits for its replies. Checked
+   * on the next timer tick while bytes remain, for up to UNSENT_WAIT_MS: past it the replies
+   * are dropped and counted (`replies_unsent`). That happens to a peer that reads nothing, and
+   * on KCM after a FIN: KCM's state-change hook sets EPIPE on the TCP socket, and a transmit
+   * that runs before the hangup watch reads it fails and stops the mux's transmit for good
+   * (kcm_abort_tx_psock); see the KCM notes in the README.
+   */
+  private releaseWhenSent(connection: KernelConnection, giveUpAt = Date.now() + UNSENT_WAIT_MS): void {
+    if (!this.connections.has(connection.id)) return;
+    let unsent = 0;
+    try {
+      if (!connection.cause) unsent = connection.binding.unsent();
+    } catch (error) {
+      this.context.options.logger.warn(`kmux: connection ${connection.id}: ${(error as Error).message}`);
+    }
+    if (unsent > 0 && Date.now() < giveUpAt) {
+      setTimeout(() => this.releaseWhenSent(connection, giveUpAt), 1).unref();
+      return;
+    }
+    if (unsent > 0) connection.cause = { reason: 'replies_unsent', message: `${unsent} reply bytes the kernel did not send` };
+    this.release(connection);
   }
 
   private release(connection: KernelConnection): void {
@@ -245,8 +344,33 @@ export class KernelTransport implements ServerTransport {
     const now = Date.now();
     for (const connection of this.connections.values()) {
       if (connection.detaching || connection.counters.inFlight() > 0) continue;
-      const last = Math.max(connection.acceptedAt, connection.counters.lastActivity());
-      if (now - last >= idleTimeoutMs) this.detach(connection, 'abort', 0, { reason: 'idle_timeout', message: 'idle timeout' });
+      const last = Math.max(connection.acceptedAt, connection.counters.lastActivity(), connection.parsedAt);
+      if (now - last >= idleTimeoutMs && !this.kernelHolds(connection, now)) {
+        this.detach(connection, 'abort', 0, { reason: 'idle_timeout', message: 'idle timeout' });
+      }
     }
+  }
+
+  /**
+   * Whether requests wait in the kernel for a busy worker: frames the parser counted are
+   * activity even before a worker reads them, as user space's reads are (a good client
+   * must not be dropped as idle because the workers are slow). Asked only of connections
+   * about to be dropped: one map lookup each.
+   */
+  private kernelHolds(connection: KernelConnection, now: number): boolean {
+    let parsed: number;
+    try {
+      parsed = connection.binding.framed().parsed;
+    } catch {
+      return false;
+    }
+    if (parsed !== connection.parsedSeen) {
+      connection.parsedSeen = parsed;
+      connection.parsedAt = now;
+      return true;
+    }
+    // The parser counts a frame at its header: one frame ahead of the workers may be a partial
+    // one (the half-frame client, which idleTimeoutMs is for); two or more are whole ones waiting.
+    return ((parsed - connection.counters.received()) | 0) >= 2;
   }
 }

@@ -5,6 +5,16 @@ import type { KernelPath } from './kernel-path.js';
 const MAX_CAPACITY = 65_536;
 
 /**
+ * The largest frame sockmap delivers, and its default maxFrameBytes. A redirected frame made
+ * of more pieces than a scatterlist holds is linearized into one allocation, and the kernel
+ * allocates at most 4 MiB at once (KMALLOC_MAX_SIZE on x86-64): a frame near that size is
+ * never delivered and its connection hangs with no error (measured on 6.18: 4,190,000 bytes
+ * served, 4,194,000 not). The allocation also holds the skb's bytes around the frame (up to
+ * a received segment on each side, 64 KiB on loopback, more with GRO), hence the margin.
+ */
+export const SOCKMAP_MAX_FRAME_BYTES = 3 * 1024 * 1024;
+
+/**
  * sockmap: one map set per server. A BPF stream parser splits each connection and a
  * verdict spreads its frames round-robin over the connection's own targets, one unix
  * socket per worker, which the worker re-splits. Replies go straight to the TCP socket
@@ -16,14 +26,27 @@ export function sockmapPath(options: { maxFrameBytes: number; workers: number; m
     workers: options.workers,
     capacity: Math.min(options.maxConnections, MAX_CAPACITY),
   });
+  let closed = false;
   return {
     name: 'sockmap',
     survivesWorkerDeath: false,
+    spread: 'round-robin',
     open(tcpFd, onHangup) {
       const connection = sockmap.add(tcpFd, onHangup);
-      return { readFds: connection.fds, replyFds: connection.fds.map(() => tcpFd), close: () => connection.remove() };
+      return {
+        readFds: connection.fds,
+        replyFds: connection.fds.map(() => tcpFd),
+        framed: () => connection.framed(),
+        // Workers send replies on the TCP socket itself, which keeps what it queued when closed.
+        unsent: () => 0,
+        close: () => connection.remove(),
+      };
     },
-    kernelStats: () => undefined,
-    close: () => sockmap.close(),
+    // What the kernel's maps hold (one lookup per slot ever used): zeros once all is released.
+    kernelStats: () => (closed ? undefined : { sockmap: sockmap.entries() }),
+    close() {
+      closed = true;
+      sockmap.close();
+    },
   };
 }

@@ -4,17 +4,18 @@
  * and replies back in batches (scheduler/dispatcher.ts, scheduler/batch.ts), writing each
  * reply whole on its connection.
  */
-import type { Socket } from 'node:net';
 import type { RequestHead } from '../codec/codec.js';
 import { DeadlineExceededError, KmuxError, OverloadedError, WorkerDiedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
 import { REPLY_FAILED, REPLY_NONE, REPLY_WENT_ASYNC, readReplyBatch } from '../scheduler/batch.js';
 import { CostModel } from '../scheduler/cost-model.js';
 import { Dispatcher, type Dispatchable } from '../scheduler/dispatcher.js';
+import { BufferBudget } from '../server/buffer-budget.js';
 import { Connection, type CloseCause } from '../server/connection.js';
 import { DeadlineQueue } from '../server/deadline-queue.js';
 import { timeoutFor } from '../server/timeouts.js';
 import type { Outcome } from '../stats/server-stats.js';
+import type { PlaintextSocket } from '../tls/server-tls.js';
 import type { ServerTransport, TransportContext } from './transport.js';
 
 interface InFlightRequest extends Dispatchable {
@@ -22,6 +23,8 @@ interface InFlightRequest extends Dispatchable {
   readonly head: RequestHead;
   /** performance.now() when the frame arrived. */
   readonly receivedAt: number;
+  /** Charged to the budget until the request is answered (the body itself moves on to a worker). */
+  readonly bytes: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -33,11 +36,14 @@ export class UserspaceTransport implements ServerTransport {
   private readonly deadlines: DeadlineQueue;
   private readonly dispatcher: Dispatcher;
   private readonly costs = new CostModel();
+  private readonly budget: BufferBudget;
   private nextKey = 1;
   private nextConnectionId = 1;
   private closing = false;
 
   constructor(private readonly context: TransportContext) {
+    this.budget = new BufferBudget(context.options.maxBufferedBytes);
+    context.counters.buffers = this.budget;
     this.deadlines = new DeadlineQueue(
       (key) => this.inFlightRequests.has(key),
       (key) => this.expire(key),
@@ -56,8 +62,8 @@ export class UserspaceTransport implements ServerTransport {
     return this.dispatcher.queued;
   }
 
-  accept(socket: Socket): void {
-    const connection = new Connection(this.nextConnectionId++, socket, this.context.options, {
+  accept(socket: PlaintextSocket): void {
+    const connection = new Connection(this.nextConnectionId++, socket, this.context.options, this.budget, {
       onFrame: (conn, body) => this.onFrame(conn, body),
       onClose: (conn, cause) => this.onConnectionClosed(conn, cause),
     });
@@ -97,6 +103,7 @@ export class UserspaceTransport implements ServerTransport {
         return;
       }
       this.inFlightRequests.delete(key);
+      this.budget.add(-request.bytes);
       if (!wasAsync) this.costs.observe(request.head.method, serviceUs);
       const latencyUs = (performance.now() - request.receivedAt) * 1000;
       counters.workerDone(slot, latencyUs);
@@ -180,6 +187,10 @@ export class UserspaceTransport implements ServerTransport {
     if (this.inFlightRequests.size >= options.maxInFlight) {
       return this.reject(connection, head, new OverloadedError('server', options.maxInFlight));
     }
+    if (this.budget.over) {
+      this.budget.shed++;
+      return this.reject(connection, head, new OverloadedError('memory', options.maxBufferedBytes));
+    }
     const timeoutMs = timeoutFor(head, options);
     const request: InFlightRequest = {
       key: this.allocateKey(),
@@ -190,8 +201,10 @@ export class UserspaceTransport implements ServerTransport {
       connection,
       head,
       receivedAt,
+      bytes: body.length,
     };
     this.inFlightRequests.set(request.key, request);
+    this.budget.add(request.bytes);
     connection.requestStarted();
     this.deadlines.add(request.key, timeoutMs, request.deadline);
     this.dispatcher.submit(request);
@@ -214,6 +227,7 @@ export class UserspaceTransport implements ServerTransport {
   /** Answers an in-flight request with an error; a late worker reply to it is dropped. */
   private fail(request: InFlightRequest, error: KmuxError): void {
     this.inFlightRequests.delete(request.key);
+    this.budget.add(-request.bytes);
     this.writeError(request.connection, request.head, error);
     request.connection.requestFinished();
     this.context.counters.requestDone(request.head.method, error.kind, (performance.now() - request.receivedAt) * 1000);

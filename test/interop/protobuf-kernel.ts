@@ -1,0 +1,93 @@
+// The example Pricing service on a kernel transport, called by kmux's protobuf client and by
+// the Python client: sockmap on the host (protobuf-sockmap.test.ts), KCM in the VM
+// (test/kernel/protobuf-kcm.test.ts). Here the workers read the envelopes themselves, so
+// statuses and deadlines come from the protobuf codec's worker half (peek, errorReply).
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, type Server } from '@kmux/core';
+import {
+  Status,
+  createProtobufClient,
+  decodeResponseEnvelope,
+  encodeRequestEnvelope,
+  loadService,
+  protobufClientCodec,
+  type ProtobufClient,
+} from '@kmux/protobuf';
+import {
+  PRICING_BUNDLE,
+  PRICING_SERVICE,
+  expectedQuote,
+  generatePythonBindings,
+  runPythonClient,
+  startPricingServer,
+  type PricingMethods,
+} from './protobuf-pricing.js';
+
+export function describeProtobufOverKernel(transport: 'kcm' | 'sockmap', label = transport): void {
+  describe(`${label}: protobuf Pricing service on the ${transport} transport`, () => {
+    let server: Server;
+    let port: number;
+    let client: ProtobufClient<PricingMethods>;
+    let generated: string;
+    beforeAll(async () => {
+      generated = await generatePythonBindings();
+      ({ server, port } = await startPricingServer(PRICING_BUNDLE, { transport, methodDeadlines: { Sleep: 1_500 } }));
+      client = createProtobufClient<PricingMethods>(await loadService(PRICING_BUNDLE, PRICING_SERVICE), { port, timeoutMs: 60_000 });
+    });
+    afterAll(async () => {
+      client?.close();
+      await server?.close();
+      if (generated) await rm(generated, { recursive: true, force: true });
+    });
+
+    it('kmux client: results, handler statuses and pipelined calls', async () => {
+      expect(server.transport?.name).toBe(transport);
+      expect(await client.getPrice({ sku: 'kb-001' })).toMatchObject({ sku: 'kb-001', unitPriceCents: 8900, currency: 'EUR' });
+      const lines = [
+        { sku: 'kb-001', quantity: 12 },
+        { sku: 'ms-002', quantity: 150 },
+      ];
+      const quote = await client.quoteBasket({ lines, signingRounds: 200 });
+      const expected = expectedQuote(lines, 200);
+      expect(quote).toMatchObject({ ...expected, signature: Buffer.from(expected.signature) });
+      await expect(client.getPrice({ sku: 'zz-999' })).rejects.toMatchObject({ status: Status.NOT_FOUND });
+      const data = Array.from({ length: 100 }, (_, i) => Buffer.from(`echo ${i} `.repeat(1 + (i % 5))));
+      const echoes = await Promise.all(data.map((d) => client.echo({ data: d })));
+      echoes.forEach((reply, i) => expect(Buffer.from(reply.data)).toEqual(data[i]));
+    });
+
+    it('raw envelopes: UNIMPLEMENTED, INVALID_ARGUMENT, DEADLINE_EXCEEDED (envelope and per-method), and a non-envelope closes', async () => {
+      const connection = new Client({ port, codec: protobufClientCodec, timeoutMs: 60_000 });
+      let id = 0;
+      const call = async (method: string, payload: Uint8Array, deadlineMs = 0) => {
+        id++;
+        return decodeResponseEnvelope(await connection.request(id, encodeRequestEnvelope({ id, method, deadlineMs, payload })));
+      };
+      try {
+        expect(await call('Refund', new Uint8Array(0))).toMatchObject({ status: Status.UNIMPLEMENTED });
+        const malformed = await call('GetPrice', Buffer.from([0x0a, 0xff, 0xff, 0xff]));
+        expect(malformed.status).toBe(Status.INVALID_ARGUMENT);
+        const sleep5s = Buffer.from([0x08, 0x88, 0x27]); // SleepRequest { ms: 5000 }
+        expect(await call('Sleep', sleep5s, 200)).toMatchObject({
+          status: Status.DEADLINE_EXCEEDED,
+          message: 'Sleep exceeded its 200 ms deadline',
+        });
+        expect(await call('Sleep', sleep5s)).toMatchObject({
+          status: Status.DEADLINE_EXCEEDED,
+          message: 'Sleep exceeded its 1500 ms deadline',
+        });
+        const thriftCall = Buffer.from('80010001000000084765745072696365', 'hex');
+        await expect(connection.request(1_000, thriftCall)).rejects.toMatchObject({ kind: 'connection_closed' });
+      } finally {
+        connection.close();
+      }
+    });
+
+    it('the Python client passes all its checks', async () => {
+      const lines = await runPythonClient(port, generated, 100_000);
+      expect(lines.filter((line) => line.startsWith('passed:'))).toHaveLength(10);
+      expect(lines.at(-1)).toBe('ok');
+    });
+  });
+}
