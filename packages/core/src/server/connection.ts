@@ -1,6 +1,8 @@
-import type { Socket } from 'node:net';
-import { KmuxError } from '../errors.js';
+import type { PlaintextSocket } from '../tls/server-tls.js';
+import { FrameTimeoutError, KmuxError } from '../errors.js';
 import { FrameSplitter } from '../framing/frame-splitter.js';
+import { KtlsError } from '../tls/errors.js';
+import type { BufferBudget } from './buffer-budget.js';
 
 /** Why a connection closed other than cleanly: a stats key and the error behind it. */
 export interface CloseCause {
@@ -17,14 +19,22 @@ export interface ConnectionLimits {
   readonly maxFrameBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxPendingWriteBytes: number;
+  readonly frameTimeoutMs: number;
 }
+
+/** Why reading is paused; reading resumes when no reason is left. */
+const PAUSED_BACKLOG = 1; // the client does not read its replies
+const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
 
 /**
  * One client connection on the user-space transport: splits frames off the socket and
  * writes whole reply frames back. Each reply is one write, and Node's writes go out in
  * order, so replies never interleave. A client that stops reading its replies makes the
  * connection stop reading its requests, which bounds what it can make us buffer. A client
- * that half-closes still gets the replies to what it sent.
+ * that half-closes still gets the replies to what it sent. A frame must complete within
+ * frameTimeoutMs of its first byte (the idle timer restarts on every byte, so alone it
+ * would let a trickling client hold a partial frame forever). The bytes it holds (partial
+ * frame, unsent replies) are charged to the server-wide budget.
  */
 export class Connection {
   private inFlightCount = 0;
@@ -34,18 +44,29 @@ export class Connection {
   private idleWhileBusy = false;
   private corked = false;
   private cause: CloseCause | null = null;
+  private pausedFor = 0;
+  /** performance.now() when the partial frame now held began; -1 when none is held. */
+  private frameStartedAt = -1;
+  private frameTimer: NodeJS.Timeout | null = null;
+  /** Bytes charged to the budget for the partial frame and for unsent replies. */
+  private chargedPartial = 0;
+  private chargedWrites = 0;
 
   constructor(
     readonly id: number,
-    private readonly socket: Socket,
+    private readonly socket: PlaintextSocket,
     private readonly limits: ConnectionLimits,
+    private readonly budget: BufferBudget,
     private readonly hooks: ConnectionHooks,
   ) {
     this.splitter = new FrameSplitter(limits.maxFrameBytes);
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('data', this.onData);
-    socket.on('drain', () => socket.resume());
+    socket.on('drain', () => {
+      this.chargeWrites();
+      this.resumeFrom(PAUSED_BACKLOG);
+    });
     socket.on('end', () => {
       this.peerEnded = true;
       if (this.inFlightCount === 0) socket.end();
@@ -56,10 +77,15 @@ export class Connection {
       else this.idleWhileBusy = true;
     });
     socket.on('error', (error) => {
-      this.cause ??= { reason: 'socket_error', error };
+      // A kTLS socket says why (tls_bad_record, tls_peer_alert, tls_key_update, ...).
+      this.cause ??= { reason: error instanceof KtlsError ? `tls_${error.reason}` : 'socket_error', error };
     });
     socket.on('close', () => {
       this.closed = true;
+      if (this.frameTimer) clearTimeout(this.frameTimer);
+      this.budget.cancel(this.onBudgetFreed);
+      this.budget.add(-(this.chargedPartial + this.chargedWrites));
+      this.chargedPartial = this.chargedWrites = 0;
       hooks.onClose(this, this.cause);
     });
   }
@@ -94,8 +120,9 @@ export class Connection {
   write(frame: Buffer): boolean {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return false;
     // Pause only when write() said so: then 'drain' is sure to come and resume reading.
-    const flushed = this.socket.write(frame);
-    if (!flushed && this.socket.writableLength > this.limits.maxPendingWriteBytes) this.socket.pause();
+    const flushed = this.socket.write(frame, this.afterWrite);
+    if (!flushed && this.socket.writableLength > this.limits.maxPendingWriteBytes) this.pauseFor(PAUSED_BACKLOG);
+    if (!this.corked) this.chargeWrites();
     return true;
   }
 
@@ -110,6 +137,7 @@ export class Connection {
     if (!this.corked) return;
     this.corked = false;
     this.socket.uncork();
+    this.chargeWrites();
   }
 
   /** Closes after pending replies are written. */
@@ -126,14 +154,69 @@ export class Connection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    let completed = false;
     try {
       // Frames after one that closed the connection must not run.
       this.splitter.push(chunk, (body) => {
+        completed = true;
         if (!this.socket.destroyed) this.hooks.onFrame(this, body);
       });
     } catch (error) {
       if (!(error instanceof KmuxError)) throw error;
       this.destroy(error.kind, error);
+      return;
+    }
+    if (this.closed) return;
+    const partial = this.splitter.bufferedBytes;
+    this.budget.add(partial - this.chargedPartial);
+    this.chargedPartial = partial;
+    if (partial === 0) this.frameStartedAt = -1;
+    else if (completed || this.frameStartedAt < 0) this.startFrameClock();
+    // Over budget: stop reading whoever holds bytes; the others' requests are shed instead.
+    if (this.budget.over && (partial > 0 || this.chargedWrites > 0) && !this.socket.destroyed) {
+      this.pauseFor(PAUSED_BUDGET);
+      this.budget.wait(this.onBudgetFreed);
     }
   };
+
+  /** A new partial frame began in this chunk. One timer per connection, re-armed lazily rather than per chunk. */
+  private startFrameClock(): void {
+    this.frameStartedAt = performance.now();
+    this.frameTimer ??= setTimeout(this.onFrameTimer, this.limits.frameTimeoutMs).unref();
+  }
+
+  private readonly onFrameTimer = (): void => {
+    this.frameTimer = null;
+    if (this.frameStartedAt < 0 || this.closed) return;
+    const left = this.frameStartedAt + this.limits.frameTimeoutMs - performance.now();
+    if (left > 0) {
+      this.frameTimer = setTimeout(this.onFrameTimer, left).unref();
+      return;
+    }
+    // Counted even while the server itself paused reading: the budget must be able to reclaim it.
+    this.destroy('frame_timeout', new FrameTimeoutError(this.limits.frameTimeoutMs, this.splitter.bufferedBytes));
+  };
+
+  private readonly afterWrite = (): void => this.chargeWrites();
+
+  /** Charges the budget with what Node still holds to send (sampled after writes and on drain). */
+  private chargeWrites(): void {
+    if (this.closed) return; // released on close
+    const pending = this.socket.writableLength;
+    this.budget.add(pending - this.chargedWrites);
+    this.chargedWrites = pending;
+  }
+
+  private readonly onBudgetFreed = (): void => this.resumeFrom(PAUSED_BUDGET);
+
+  private pauseFor(reason: number): void {
+    if (this.pausedFor === 0) this.socket.pause();
+    this.pausedFor |= reason;
+  }
+
+  private resumeFrom(reason: number): void {
+    if ((this.pausedFor & reason) === 0) return;
+    this.pausedFor &= ~reason;
+    if (this.pausedFor === 0 && !this.closed) this.socket.resume();
+  }
 }

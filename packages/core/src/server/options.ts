@@ -2,7 +2,9 @@ import { availableParallelism } from 'node:os';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { ServerCodec } from '../codec/codec.js';
+import { KTLS_MODES, type KtlsMode } from '../tls/server-tls.js';
 import type { TransportName } from '../transport/select.js';
+import { SOCKMAP_MAX_FRAME_BYTES } from '../transport/sockmap-transport.js';
 
 export interface Logger {
   info(message: string): void;
@@ -17,9 +19,20 @@ export interface ServerOptions {
   readonly workers?: number;
   /** `auto` (default) takes the best transport available; an explicit one fails at start if unavailable. */
   readonly transport?: TransportName | 'auto';
-  /** Serve TLS (user-space, node:tls) with these options (cert, key, ...). */
+  /** Serve TLS with these node:tls options (cert, key, ...): the handshake in user space, the records per `ktls`. */
   readonly tls?: TlsOptions & SecureContextOptions;
-  /** Largest frame body accepted; a larger length prefix closes the connection. Default 16 MiB, as Apache Thrift. */
+  /**
+   * With `tls`: 'auto' (default) hands each connection to the kernel's TLS record layer after
+   * the handshake where the kernel and the negotiated cipher allow, else keeps it on user-space
+   * TLS (counted, with the reason); 'require' fails listen() without kTLS and closes connections
+   * whose cipher the kernel lacks; 'off' stays in user space.
+   */
+  readonly ktls?: KtlsMode;
+  /**
+   * Largest frame body accepted; a larger length prefix closes the connection. Default 16 MiB,
+   * as Apache Thrift; with `transport: 'sockmap'`, SOCKMAP_MAX_FRAME_BYTES (3 MiB), the most
+   * sockmap can deliver (a larger value fails listen() there).
+   */
   readonly maxFrameBytes?: number;
   /** Open connections; more are refused (closed at once, counted). Default 10,000. */
   readonly maxConnections?: number;
@@ -43,6 +56,18 @@ export interface ServerOptions {
   readonly idleTimeoutMs?: number;
   /** Reply bytes queued for a client that does not read, before the server stops reading its requests. Default 8 MiB. */
   readonly maxPendingWriteBytes?: number;
+  /**
+   * Time a connection may take to complete a frame once its first byte arrived; past it the
+   * connection is closed (`frame_timeout`), however often bytes trickle in. Default 30 s.
+   */
+  readonly frameTimeoutMs?: number;
+  /**
+   * Bytes the server holds for all connections together: partial frames, requests in flight
+   * and replies not yet sent. Past it new requests are answered "overloaded" and connections
+   * holding bytes are no longer read until usage is back under ¾ of it (user-space
+   * transport). Default 256 MiB, or maxFrameBytes if larger.
+   */
+  readonly maxBufferedBytes?: number;
   /** V8 heap limits for each worker; a worker exceeding them dies and is replaced. */
   readonly resourceLimits?: ResourceLimits;
   /** Where the server logs its transport choice and errors. Default: console. */
@@ -53,6 +78,8 @@ export type ResolvedServerOptions = Required<Omit<ServerOptions, 'tls' | 'resour
   Pick<ServerOptions, 'tls' | 'resourceLimits'>;
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
+const MAX_TIMER_MS = 0x7fffffff;
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
@@ -61,13 +88,25 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
+function defaultMaxFrameBytes(transport: ServerOptions['transport']): number {
+  return transport === 'sockmap' ? SOCKMAP_MAX_FRAME_BYTES : DEFAULT_MAX_FRAME_BYTES;
+}
+
+function ktlsMode(options: ServerOptions): KtlsMode {
+  const mode = options.ktls ?? (options.tls ? 'auto' : 'off');
+  if (!KTLS_MODES.includes(mode)) throw new RangeError(`ktls must be one of ${KTLS_MODES.join(', ')}, got ${String(mode)}`);
+  if (mode !== 'off' && !options.tls) throw new RangeError(`ktls '${mode}' needs tls (a certificate and key)`);
+  return mode;
+}
+
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   const resolved: ResolvedServerOptions = {
     codec: options.codec,
     workers: positiveInteger('workers', options.workers ?? availableParallelism()),
     transport: options.transport ?? 'auto',
     tls: options.tls,
-    maxFrameBytes: positiveInteger('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES),
+    ktls: ktlsMode(options),
+    maxFrameBytes: positiveInteger('maxFrameBytes', options.maxFrameBytes ?? defaultMaxFrameBytes(options.transport)),
     maxConnections: positiveInteger('maxConnections', options.maxConnections ?? 10_000),
     maxInFlightPerConnection: positiveInteger('maxInFlightPerConnection', options.maxInFlightPerConnection ?? 1024),
     maxInFlight: positiveInteger('maxInFlight', options.maxInFlight ?? 16_384),
@@ -77,10 +116,23 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     methodDeadlines: options.methodDeadlines ?? {},
     idleTimeoutMs: positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 120_000),
     maxPendingWriteBytes: positiveInteger('maxPendingWriteBytes', options.maxPendingWriteBytes ?? 8 * 1024 * 1024),
+    frameTimeoutMs: positiveInteger('frameTimeoutMs', options.frameTimeoutMs ?? 30_000),
+    maxBufferedBytes: positiveInteger(
+      'maxBufferedBytes',
+      options.maxBufferedBytes ?? Math.max(DEFAULT_MAX_BUFFERED_BYTES, options.maxFrameBytes ?? defaultMaxFrameBytes(options.transport)),
+    ),
     resourceLimits: options.resourceLimits,
     logger: options.logger ?? console,
   };
   for (const [method, ms] of Object.entries(resolved.methodDeadlines)) positiveInteger(`methodDeadlines.${method}`, ms);
   if (resolved.maxFrameBytes > 0x7fffffff) throw new RangeError('maxFrameBytes must fit in a signed 32-bit length');
+  // Node turns a longer timer into 1 ms: a huge timeout would close everything at once.
+  for (const name of ['deadlineMs', 'idleTimeoutMs', 'frameTimeoutMs'] as const) {
+    if (resolved[name] > MAX_TIMER_MS) throw new RangeError(`${name} must be at most ${MAX_TIMER_MS} ms`);
+  }
+  if (resolved.maxBufferedBytes < resolved.maxFrameBytes) {
+    // A frame of maxFrameBytes could then never be read whole.
+    throw new RangeError(`maxBufferedBytes (${resolved.maxBufferedBytes}) must be at least maxFrameBytes (${resolved.maxFrameBytes})`);
+  }
   return resolved;
 }

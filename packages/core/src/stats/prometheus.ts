@@ -59,12 +59,54 @@ export function toPrometheus(stats: ServerStatsSnapshot, prefix = 'kmux'): strin
   name = family('worker_duration_seconds', 'summary', 'Time from dispatch to reply, by worker slot.');
   for (const w of stats.workers) summary(name, { worker: w.slot }, w.latencyUs);
 
+  const { buffers } = stats;
+  if (buffers) {
+    name = family('buffered_bytes', 'gauge', 'Bytes held for partial frames, requests in flight and unsent replies (maxBufferedBytes budget).');
+    sample(name, {}, buffers.bytes);
+    name = family('buffered_bytes_limit', 'gauge', 'maxBufferedBytes.');
+    sample(name, {}, buffers.limit);
+    name = family('buffer_shed_total', 'counter', 'Requests answered "overloaded" because maxBufferedBytes was reached.');
+    sample(name, {}, buffers.shed);
+    name = family('buffer_pauses_total', 'counter', 'Times a connection stopped being read because maxBufferedBytes was reached.');
+    sample(name, {}, buffers.pauses);
+  }
+
   const kcm = stats.kernel?.kcm;
   if (kcm) {
     name = family('kernel_kcm_total', 'counter', "The kernel's KCM counters (/proc/net/kcm_stats, whole network namespace).");
     for (const [block, counters] of Object.entries(kcm)) {
       for (const [counter, n] of Object.entries(counters as Record<string, number>)) sample(name, { block, counter }, n);
     }
+  }
+
+  const tls = stats.tls;
+  if (tls) {
+    name = family('tls_ktls', 'gauge', 'Whether TLS connections are handed to the kernel (kTLS) after the handshake; reason says why or why not.');
+    sample(name, { requested: tls.requested, reason: tls.reason }, tls.ktls ? 1 : 0);
+    name = family('tls_handshaking', 'gauge', 'TLS connections in their handshake before the kTLS handoff.');
+    sample(name, {}, tls.handshaking);
+    name = family('tls_handoffs_total', 'counter', 'TLS connections handed to kTLS, by version and cipher.');
+    for (const [key, n] of Object.entries(tls.handoffs)) {
+      const [version = key, cipher = ''] = key.split(' ');
+      sample(name, { version, cipher }, n);
+    }
+    const byKey = (metric: string, help: string, label: string, counts: Readonly<Record<string, number>>): void => {
+      const full = family(metric, 'counter', help);
+      for (const [key, n] of Object.entries(counts)) sample(full, { [label]: key }, n);
+    };
+    byKey('tls_userspace_total', 'TLS connections served by user-space TLS, by reason.', 'reason', tls.userspace);
+    byKey('tls_failed_total', 'TLS connections closed because the handshake or the kTLS handoff failed, by reason.', 'reason', tls.failed);
+    byKey('tls_ktls_closed_total', 'kTLS connections ended, by reason (close_notify, eof, bad_record, peer_alert, key_update, ...).', 'reason', tls.closed);
+    byKey('tls_key_updates_total', 'TLS 1.3 KeyUpdates installed in the kernel, by direction.', 'direction', tls.keyUpdates);
+  }
+  const tlsStat = stats.kernel?.tls;
+  if (tlsStat) {
+    // TlsCurr* are sockets now in kTLS; the rest only grow.
+    const entries = Object.entries(tlsStat);
+    name = family('kernel_tls_current', 'gauge', "The kernel's kTLS socket gauges (/proc/net/tls_stat TlsCurr*, whole network namespace).");
+    for (const [counter, n] of entries) if (counter.startsWith('TlsCurr')) sample(name, { counter }, n);
+    name = family('kernel_tls_total', 'counter', "The kernel's kTLS counters (/proc/net/tls_stat, whole network namespace).");
+    for (const [counter, n] of entries) if (!counter.startsWith('TlsCurr')) sample(name, { counter }, n);
   }
 
   return `${lines.join('\n')}\n`;

@@ -1,6 +1,9 @@
+import type { SockmapEntries } from '@kmux/native';
 import type { ErrorKind } from '../errors.js';
 import { Histogram, type Percentiles } from './histogram.js';
 import type { KcmProcStats } from './kcm-proc.js';
+import type { TlsStatsSnapshot } from '../tls/server-tls.js';
+import type { TlsStat } from '../tls/tls-stat.js';
 import type { WorkerStatsDelta } from './stats-delta.js';
 
 /** Distinct method names with their own stats; the rest are counted under OTHER_METHODS. */
@@ -59,8 +62,35 @@ export interface ServerStatsSnapshot {
   readonly latencyUs: Percentiles;
   readonly methods: Readonly<Record<string, MethodStats>>;
   readonly workers: readonly WorkerStats[];
-  /** Kernel counters of the transport in use: `kcm` is /proc/net/kcm_stats (the whole network namespace). */
-  readonly kernel?: { readonly kcm?: KcmProcStats };
+  /**
+   * Kernel counters, each for the whole network namespace: `kcm` is /proc/net/kcm_stats (KCM
+   * transport), `tls` is /proc/net/tls_stat (a TLS server on a kernel with kTLS); `sockmap` is
+   * what this server's BPF maps hold (sockmap transport), asked of the kernel.
+   */
+  readonly kernel?: {
+    readonly kcm?: KcmProcStats;
+    readonly tls?: TlsStat;
+    readonly sockmap?: SockmapEntries;
+    /** Connections a kernel transport served in user space: the kernel refused them (sockmap: closed before the accept). */
+    readonly userspaceFallbacks?: number;
+  };
+  /** The user-space transport's byte budget (maxBufferedBytes): bytes held now and at most, requests shed and reads paused for it. */
+  readonly buffers?: BufferStats;
+  /** A TLS server: whether kTLS is on and why, handoffs, user-space fallbacks and failures by reason, how kTLS connections ended. */
+  readonly tls?: TlsStatsSnapshot;
+}
+
+export interface BufferStats {
+  readonly bytes: number;
+  readonly peak: number;
+  readonly limit: number;
+  readonly shed: number;
+  readonly pauses: number;
+  readonly pausedConnections: number;
+}
+
+function pick({ bytes, peak, limit, shed, pauses, pausedConnections }: BufferStats): BufferStats {
+  return { bytes, peak, limit, shed, pauses, pausedConnections };
 }
 
 /** Counters and latency histograms the server updates on its hot path. */
@@ -70,6 +100,8 @@ export class ServerStats {
   rejectedConnections = 0;
   received = 0;
   dropped = 0;
+  /** Set by the transport that keeps a byte budget. */
+  buffers: BufferStats | null = null;
   private readonly outcomes = new Map<Outcome, number>();
   private readonly connectionErrors = new Map<string, number>();
   private readonly latencyUs = new Histogram();
@@ -170,8 +202,10 @@ export class ServerStats {
   }
 
   snapshot(inFlight: number, queued: number, kernel?: ServerStatsSnapshot['kernel']): ServerStatsSnapshot {
+    const { buffers } = this;
     return {
       ...(kernel ? { kernel } : {}),
+      ...(buffers ? { buffers: pick(buffers) } : {}),
       connections: {
         open: this.openConnections,
         accepted: this.acceptedConnections,
