@@ -5,7 +5,9 @@
 //
 // - a frame the server cannot accept (length above maxFrameBytes, head the codec cannot
 //   read) closes that connection, and only that one, counted under its reason; nothing
-//   after it runs; replies that made it out before are replies to earlier frames;
+//   after it runs; replies that made it out before are replies to earlier frames (on KCM and
+//   sockmap the kernel has already handed later frames to other workers, which may answer
+//   them, and may report an oversized length behind an unreadable frame first: see Fate);
 // - every other frame gets exactly one reply (none for oneway; a Thrift CALL naming a
 //   oneway method may get one or none, finding 4 in test/reliability/README.md), with its
 //   own id, that parses as a reply of the protocol: an answer or a typed error;
@@ -63,30 +65,66 @@ function loadCorpus(name: string): Buffer[] {
     .map((f) => readFileSync(dir + f));
 }
 
-/** `replies` must all come; `optional` may (each at most once); nothing else may. */
-type Fate = { close: null | 'protocol' | 'frame_too_large'; replies: number[]; optional: number[]; repliesBeforeClose: number[] };
+type CloseReason = 'protocol' | 'frame_too_large';
+
+/**
+ * `replies` must all come; `optional` may (each at most once); nothing else may. On a close,
+ * replies may come for `repliesBeforeClose` (user space) or `repliesIfKernel` (below).
+ */
+type Fate = {
+  close: null | CloseReason;
+  replies: number[];
+  optional: number[];
+  repliesBeforeClose: number[];
+  /**
+   * A kernel transport (KCM, sockmap) hands whole frames to the workers before any of them
+   * reads a head, so frames after an unreadable one may already be running on another worker
+   * when the close comes: any readable frame the kernel parser passed may be answered.
+   */
+  repliesIfKernel: number[];
+  /**
+   * An unreadable frame followed by an oversized length: the kernel parser may report the
+   * length (frame_too_large) before a worker reads the frame (protocol); either reason may count.
+   */
+  eitherReasonIfKernel: boolean;
+};
 
 /** What the server must do with this stream of frames, by the codec's own peek. */
 function predict(codec: ServerCodec, frames: Buffer[], oneway: ReadonlySet<string>): Fate {
   const replies: number[] = [];
   const optional: number[] = [];
+  const readable: number[] = [];
+  let close: CloseReason | null = null;
+  let repliesBeforeClose: number[] = [];
+  let eitherReasonIfKernel = false;
   for (const wire of frames) {
     const length = wire.readUInt32BE(0);
-    if (length > MAX_FRAME) return { close: 'frame_too_large', replies: [], optional: [], repliesBeforeClose: [...replies, ...optional] };
+    if (length > MAX_FRAME) {
+      // The parser stops here: nothing after an oversized length is framed.
+      eitherReasonIfKernel = close === 'protocol';
+      if (!close) repliesBeforeClose = [...replies, ...optional];
+      close ??= 'frame_too_large';
+      break;
+    }
     let head;
     try {
       head = codec.peek(wire.subarray(4));
     } catch {
-      return { close: 'protocol', replies: [], optional: [], repliesBeforeClose: [...replies, ...optional] };
+      if (!close) repliesBeforeClose = [...replies, ...optional];
+      close ??= 'protocol';
+      continue;
     }
     if (head.oneway) continue;
     // A Thrift CALL naming a oneway method gets no reply when its arguments decode (as
     // from a stock Thrift server) and an exception when they do not: either is accepted
     // here (finding 4 in test/reliability/README.md).
+    readable.push(head.id);
+    if (close) continue;
     if (oneway.has(head.method)) optional.push(head.id);
     else replies.push(head.id);
   }
-  return { close: null, replies, optional, repliesBeforeClose: [...replies, ...optional] };
+  if (close) return { close, replies: [], optional: [], repliesBeforeClose, repliesIfKernel: readable, eitherReasonIfKernel };
+  return { close: null, replies, optional, repliesBeforeClose: [...replies, ...optional], repliesIfKernel: readable, eitherReasonIfKernel: false };
 }
 
 /** Whether `got` holds every id of `required` and otherwise only ids of `optional`. */
@@ -141,10 +179,13 @@ for (const transport of TRANSPORTS) {
             const corpus = loadCorpus(fuzzCase.corpus);
             const seed = Number(process.env.KMUX_FUZZ_SEED ?? (SOAK ? Date.now() % 2 ** 31 : 77));
             const rng = prng(seed);
-            const connections = sized(400, 50_000, 'KMUX_FUZZ_CONNECTIONS');
+            const connections = sized(400, 50_000, 'KMUX_FUZZ_CONNECTIONS', 60);
             const parallel = 4;
             const good = await startGoodClient(wire, port);
+            const kernel = transport !== 'userspace';
             const expectedCloses = { protocol: 0, frame_too_large: 0 };
+            // Closes predicted as protocol that a kernel transport may count as frame_too_large.
+            let eitherReason = 0;
             const failures: string[] = [];
             let frames = 0;
             let replies = 0;
@@ -182,6 +223,7 @@ for (const transport of TRANSPORTS) {
               const fate = predict(codec, parsed, fuzzCase.onewayMethods);
               frames += parsed.length;
               if (fate.close) expectedCloses[fate.close]++;
+              if (kernel && fate.eitherReasonIfKernel) eitherReason++;
 
               const socket = await FrameSocket.open(port);
               const got: number[] = [];
@@ -215,8 +257,9 @@ for (const transport of TRANSPORTS) {
                 failures.push(`conn ${index}: not ended by the server within 10 s (expected ${fate.close ?? 'a clean end'}); stream ${hex}`);
                 socket.destroy();
               } else if (fate.close) {
-                if (!isSubMultiset(got, fate.repliesBeforeClose)) {
-                  failures.push(`conn ${index}: replies ${got} are not all for frames before the bad one (${fate.repliesBeforeClose}); stream ${hex}`);
+                const allowed = kernel ? fate.repliesIfKernel : fate.repliesBeforeClose;
+                if (!isSubMultiset(got, allowed)) {
+                  failures.push(`conn ${index}: replies ${got} are not all for frames the server may have run (${allowed}); stream ${hex}`);
                 }
               } else if (!matchesFate(got, fate.replies, fate.optional)) {
                 failures.push(`conn ${index}: replies ${got.join(',')} but expected ${fate.replies.join(',')} (and maybe ${fate.optional.join(',')}); stream ${hex}`);
@@ -240,7 +283,14 @@ for (const transport of TRANSPORTS) {
             expect(stats.requests.inFlight).toBe(0);
             const closes = Object.fromEntries(Object.entries(stats.connectionErrors).filter(([, n]) => n > 0));
             const predicted = Object.fromEntries(Object.entries(expectedCloses).filter(([, n]) => n > 0));
-            expect(closes).toEqual(predicted);
+            if (eitherReason === 0) expect(closes).toEqual(predicted);
+            else {
+              // Every close still counted once, under one of the two reasons its stream allows.
+              expect(Object.keys(closes).filter((reason) => !(reason in expectedCloses))).toEqual([]);
+              expect((closes.protocol ?? 0) + (closes.frame_too_large ?? 0)).toBe(expectedCloses.protocol + expectedCloses.frame_too_large);
+              expect(closes.protocol ?? 0).toBeGreaterThanOrEqual(expectedCloses.protocol - eitherReason);
+              expect(closes.protocol ?? 0).toBeLessThanOrEqual(expectedCloses.protocol);
+            }
             report('fuzz-server', {
               transport, wire: fuzzCase.wire, seed, connections, frames, replies, goodReplies: ok,
               closes: predicted, seconds: (Date.now() - started) / 1000,

@@ -5,12 +5,19 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const results = process.env.KMUX_KERNEL_RESULTS;
+// The reliability suites that hold on KCM today. chaos, defaults, overload and the fuzz
+// server suite are left out until the KCM gaps they find are fixed (test/reliability/README.md,
+// "Open on the kernel transports"): replies lost after a client's FIN, and no "overloaded" shedding while
+// a worker's backlog waits in the kernel.
+const RELIABILITY_SUITES = ['test/reliability/{slow-clients,hostile-frames,memory-budget,wire}.test.ts'];
 
 export default defineConfig({
   root: fileURLToPath(new URL('../..', import.meta.url)),
   cacheDir: '/tmp/kmux-vitest-cache', // the guest's /tmp: nothing leaks back to the host
   test: {
-    include: ['test/kernel/**/*.test.ts'],
+    // The reliability suites too, on KCM, in their short mode (test/reliability/lib/mode.ts).
+    include: ['test/kernel/**/*.test.ts', ...RELIABILITY_SUITES],
+    env: { KMUX_TRANSPORTS: 'kcm', KMUX_SHORT: '1' },
     // TCG runs node 10-20x slower than the host does.
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -3,7 +3,7 @@
 // README.md); this file pins the defaults themselves and checks the cheap ones end to end
 // on a server started with no limits at all.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame, encodeRawRequest, type ServerOptions } from '@kmux/core';
+import { SOCKMAP_MAX_FRAME_BYTES, Server, TransportUnavailableError, encodeFrame, encodeRawRequest, type ServerOptions } from '@kmux/core';
 // Not exported by @kmux/core: the function the Server itself resolves its options with.
 import { resolveServerOptions } from '../../packages/core/dist/server/options.js';
 import { TRANSPORTS, timeoutMs } from './lib/mode.js';
@@ -27,6 +27,8 @@ const DOCUMENTED: Record<string, number> = {
   deadlineMs: 30_000,
   idleTimeoutMs: 120_000,
   maxPendingWriteBytes: 8 * 1024 * 1024,
+  frameTimeoutMs: 30_000,
+  maxBufferedBytes: 256 * 1024 * 1024,
 };
 
 describe('limit defaults', () => {
@@ -42,6 +44,15 @@ describe('limit defaults', () => {
     expect(resolved.methodDeadlines).toEqual({});
   });
 
+  it('keeps maxBufferedBytes able to hold one frame of maxFrameBytes, and timeouts within what a timer can wait', () => {
+    const codec = wire.serverCodec();
+    expect(resolveServerOptions({ codec, maxFrameBytes: 512 * 1024 * 1024 }).maxBufferedBytes).toBe(512 * 1024 * 1024);
+    expect(() => resolveServerOptions({ codec, maxFrameBytes: 1024, maxBufferedBytes: 1023 })).toThrow(/maxBufferedBytes/);
+    for (const name of ['deadlineMs', 'idleTimeoutMs', 'frameTimeoutMs']) {
+      expect(() => resolveServerOptions({ codec, [name]: 2 ** 31 } as ServerOptions), name).toThrow(RangeError);
+    }
+  });
+
   it.each(Object.keys(DOCUMENTED))('refuses a %s that is not a positive integer', (name) => {
     for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => resolveServerOptions({ codec: wire.serverCodec(), [name]: bad } as ServerOptions), `${name}: ${bad}`).toThrow(RangeError);
@@ -51,11 +62,23 @@ describe('limit defaults', () => {
 
 for (const transport of TRANSPORTS) {
   describe(`default limits enforced over ${transport}, no option set`, () => {
+    // sockmap cannot deliver a frame near 4 MiB (SOCKMAP_MAX_FRAME_BYTES says why): its default
+    // is lower, and a larger maxFrameBytes fails at listen() rather than hanging connections.
+    const frameLimit = transport === 'sockmap' ? SOCKMAP_MAX_FRAME_BYTES : DOCUMENTED.maxFrameBytes!;
+    if (transport === 'sockmap') {
+      it('maxFrameBytes above what sockmap can deliver fails listen() with the reason', async () => {
+        const server = new Server({ codec: wire.serverCodec(), workers: 1, transport, maxFrameBytes: SOCKMAP_MAX_FRAME_BYTES + 1, logger: { info() {}, warn() {}, error() {} } });
+        const failure = await server.listen({ host: '127.0.0.1', port: 0 }).catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(TransportUnavailableError);
+        expect((failure as Error).message).toContain(`maxFrameBytes ${SOCKMAP_MAX_FRAME_BYTES + 1}`);
+      });
+    }
+
     it(
-      'maxFrameBytes (16 MiB): a length prefix one above closes the connection on its header; a frame of exactly 16 MiB is served',
+      `maxFrameBytes (${frameLimit} bytes by default on ${transport}): a length prefix one above closes the connection on its header; a frame of exactly the limit is served`,
       async () => {
         const { server, port } = await startServer(wire, transport);
-        const limit = DOCUMENTED.maxFrameBytes!;
+        const limit = frameLimit;
         const over = await FrameSocket.open(port);
         sockets.push(over);
         const header = Buffer.alloc(4);

@@ -151,13 +151,13 @@ for (const transport of TRANSPORTS) {
             const unloaded = (await serial(sender, 100)).map((o) => o.latencyMs);
             const unloadedP50 = percentile(unloaded, 50);
             const unloadedP99 = percentile(unloaded, 99);
-            const measured = await capacity(sender, 32, sized(1000, 5000, 'KMUX_OVERLOAD_CAPACITY_MS'));
+            const measured = await capacity(sender, 32, sized(1000, 5000, 'KMUX_OVERLOAD_CAPACITY_MS', 1000));
             expect(measured).toBeGreaterThan(50);
 
             // Open loop at 3× capacity: the schedule, not the replies, decides when to send.
             sender.reset();
             const rate = 3 * measured;
-            const durationMs = sized(wireName === 'raw' ? 2500 : 1500, 30_000, 'KMUX_OVERLOAD_MS');
+            const durationMs = sized(wireName === 'raw' ? 2500 : 1500, 30_000, 'KMUX_OVERLOAD_MS', 1500);
             const rss0 = rss();
             const peak = rssSampler(50);
             const start = performance.now();
