@@ -55,6 +55,7 @@ export class KernelTransport implements ServerTransport {
   /** Serves the connections the kernel refused (see accept()); made at the first. */
   private fallback: UserspaceTransport | null = null;
   private fallbacks = 0;
+  private warnedFull = false;
   private nextId = 1;
 
   constructor(
@@ -99,6 +100,17 @@ export class KernelTransport implements ServerTransport {
       // RST) before the accept. Its requests are still in the receive queue, unread: serve it
       // in user space rather than drop a one-shot client's request.
       if (isSysError(error) && error.code === 'EOPNOTSUPP') return this.acceptInUserspace(socket);
+      // Out of room: the kernel path costs more per connection (sockmap: a socketpair per
+      // worker, its slots capped by the fd limit) than user space, which needs nothing more.
+      if (isSysError(error) && (error.code === 'ENOSPC' || error.code === 'EMFILE' || error.code === 'ENFILE')) {
+        if (!this.warnedFull) {
+          this.warnedFull = true;
+          options.logger.warn(
+            `kmux: ${this.path.name} is full (${(error as Error).message}); connections past it are served in user space (raise the fd limit, ulimit -n, for more)`,
+          );
+        }
+        return this.acceptInUserspace(socket);
+      }
       socket.destroy();
       counters.connectionError('kernel_setup');
       options.logger.warn(`kmux: ${this.path.name} setup of a connection failed: ${(error as Error).message}`);

@@ -1,8 +1,21 @@
+import { readFileSync } from 'node:fs';
 import { createSockmap } from '@kmux/native';
 import type { KernelPath } from './kernel-path.js';
 
-/** Map capacity: connections beyond it are refused when added. */
+/** Map capacity: connections beyond it are served in user space (kernel-transport.ts). */
 const MAX_CAPACITY = 65_536;
+
+/**
+ * Connections sockmap may hold within this process's fd limit. Each costs a dup of its TCP
+ * socket and a socketpair per worker on top of the socket itself; sockmap gets at most a third
+ * of the limit, so that connections past it still have fds to be served in user space.
+ */
+function fdCapacity(workers: number): number {
+  const limits = readFileSync('/proc/self/limits', 'utf8');
+  const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
+  if (soft === undefined || soft === 'unlimited') return MAX_CAPACITY;
+  return Math.max(1, Math.floor(Number(soft) / 3 / (1 + 2 * workers)));
+}
 
 /**
  * The largest frame sockmap delivers, and its default maxFrameBytes. A redirected frame made
@@ -24,7 +37,7 @@ export function sockmapPath(options: { maxFrameBytes: number; workers: number; m
   const sockmap = createSockmap({
     maxFrameBytes: options.maxFrameBytes,
     workers: options.workers,
-    capacity: Math.min(options.maxConnections, MAX_CAPACITY),
+    capacity: Math.min(options.maxConnections, MAX_CAPACITY, fdCapacity(options.workers)),
   });
   let closed = false;
   return {
