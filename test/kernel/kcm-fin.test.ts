@@ -48,8 +48,8 @@ describe(`kernel ${series}: KCM transport, requests sent with the FIN`, () => {
     expect(after.requests.received).toBe(expected);
     expect(after.requests.outcomes.ok).toBe(expected);
     // Replies cut off by KCM's transmit abort are the open KCM gap (README, "KCM caveat"): the
-    // replies_unsent count usually covers every short client, but not always (41 short, 40
-    // counted, seen once on 6.1), so it is reported loudly here rather than asserted.
+    // replies_unsent count usually covers every short client, but not always (41 short and 40
+    // counted on 6.1, 44 and 43 on 6.12, in one CI run), so it is reported loudly here rather than asserted.
     if (result.short.length > unsent) {
       console.log(`### ${series} KCM ${what}: OPEN GAP: ${result.short.length - unsent} client(s) short of replies beyond replies_unsent`);
     }
