@@ -67,17 +67,21 @@ describe('dispatch with a per-worker depth cap', () => {
   });
 });
 
+/** Teaches the cost model that `spin` is slow: one call that keeps a worker busy ~30 ms, well over the budget. */
+async function teachSlowSpin(client: Awaited<ReturnType<typeof startServer>>['client']): Promise<void> {
+  const lesson = gateTag('lesson');
+  const learning = client.call('spin', lesson);
+  await started(lesson);
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  release(lesson);
+  await learning;
+}
+
 describe('dispatch by estimated backlog', () => {
   it('learns that a method is slow and stops queueing other requests behind it', async () => {
     // Default depth (32): only the backlog estimate can keep requests off the busy worker.
     const { server, client } = await startServer({ workerBacklogUs: 2_000 });
-    // Teach the cost model: one spin that keeps a worker busy for well over the budget.
-    const lesson = gateTag('lesson');
-    const learning = client.call('spin', lesson);
-    await started(lesson);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    release(lesson);
-    await learning;
+    await teachSlowSpin(client);
 
     const tag = gateTag('slow');
     const slow = client.call('spin', tag);
@@ -98,12 +102,7 @@ describe('dispatch by estimated backlog', () => {
     // Regression: "idle" used to mean "holds no request", so a method estimated above the
     // budget waited in the main thread until unrelated async calls finished.
     const { client } = await startServer({ workers: 1, workerBacklogUs: 2_000 });
-    const lesson = gateTag('lesson');
-    const learning = client.call('spin', lesson);
-    await started(lesson);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    release(lesson);
-    await learning;
+    await teachSlowSpin(client);
 
     const parked = gateTag('parked');
     const waiting = client.call('wait', parked);
