@@ -1,12 +1,14 @@
 /**
  * A worker's side of the kernel transports: the connections attached to it, and the
  * stats it reports. Requests never pass through the main thread here, so the worker
- * counts them and posts what it counted every STATS_INTERVAL_MS (and before each
- * `detached`), for the main thread to merge into the server's stats.
+ * counts them: into its slot's WorkerTally in shared memory, which the main thread reads
+ * at once and keeps when the worker dies, and per method into a delta it posts every
+ * STATS_INTERVAL_MS (and before each `detached`) for the main thread to merge.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { WorkerCodec } from '../codec/codec.js';
 import { WorkerStatsRecorder } from '../stats/stats-delta.js';
+import { WorkerTally } from '../stats/worker-tally.js';
 import { WorkerBudget } from './kernel-budget.js';
 import { KernelConnection, type KernelCodec } from './kernel-connection.js';
 import type { WorkerControl, WorkerMessage } from './worker-messages.js';
@@ -22,10 +24,10 @@ export function kernelUnsupported(codec: WorkerCodec): string | null {
 
 export class KernelWorker {
   private readonly connections = new Map<number, KernelConnection>();
-  private readonly stats = new WorkerStatsRecorder();
   private readonly timer: NodeJS.Timeout;
-  /** Made at the first attach: the bound comes with the limits. */
+  /** Made at the first attach: the bound comes with the limits, the tally's memory with the attach. */
   private budget: WorkerBudget | null = null;
+  private stats: WorkerStatsRecorder | null = null;
 
   constructor(
     private readonly port: MessagePort,
@@ -46,6 +48,7 @@ export class KernelWorker {
   private attach(message: Extract<WorkerControl, { type: 'attach' }>): void {
     const id = message.connection;
     this.budget ??= new WorkerBudget(message.limits.workerQueueDepth, () => this.connections.values());
+    this.stats ??= new WorkerStatsRecorder(new WorkerTally(message.tally));
     const connection = new KernelConnection(message, this.codec, this.stats, this.budget, {
       failed: (reason, text) => this.post({ type: 'connection-failed', connection: id, reason, message: text }),
       detached: () => {
@@ -59,6 +62,7 @@ export class KernelWorker {
   }
 
   private postStats(): void {
+    if (!this.stats) return;
     let inFlight = 0;
     for (const connection of this.connections.values()) inFlight += connection.inFlight;
     const delta = this.stats.take(inFlight);

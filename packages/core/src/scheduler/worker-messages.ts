@@ -44,6 +44,8 @@ export interface AttachMessage {
   readonly counters: SharedArrayBuffer;
   /** ServerCounters' buffer. */
   readonly serverCounters: SharedArrayBuffer;
+  /** The slot's WorkerTally buffer: the receiving worker counts its requests there. */
+  readonly tally: SharedArrayBuffer;
   readonly limits: KernelLimits;
 }
 

@@ -5,6 +5,7 @@ import type { KcmProcStats } from './kcm-proc.js';
 import type { TlsStatsSnapshot } from '../tls/server-tls.js';
 import type { TlsStat } from '../tls/tls-stat.js';
 import type { WorkerStatsDelta } from './stats-delta.js';
+import { WorkerTally, type TallyCounts } from './worker-tally.js';
 
 /** Distinct method names with their own stats; the rest are counted under OTHER_METHODS. */
 export const MAX_TRACKED_METHODS = 256;
@@ -107,6 +108,8 @@ export class ServerStats {
   private readonly latencyUs = new Histogram();
   private readonly methods = new Map<string, MethodCounters>();
   private readonly workers: WorkerCounters[];
+  /** Each slot's current worker's own counts (kernel transports; see WorkerTally). */
+  private readonly tallies: WorkerTally[];
 
   constructor(workerCount: number) {
     this.workers = Array.from({ length: workerCount }, () => ({
@@ -118,6 +121,12 @@ export class ServerStats {
       restarts: 0,
       latencyUs: new Histogram(),
     }));
+    this.tallies = Array.from({ length: workerCount }, () => new WorkerTally());
+  }
+
+  /** The shared memory the worker now in `slot` counts its requests in, on a kernel transport. */
+  workerTally(slot: number): SharedArrayBuffer {
+    return this.tallies[slot]!.buffer;
   }
 
   workerReady(slot: number, threadId: number): void {
@@ -131,6 +140,18 @@ export class ServerStats {
     const worker = this.workers[slot]!;
     worker.live = false;
     worker.inFlight = 0;
+    // Its counts are final: keep them, and give the slot's next worker a fresh tally.
+    this.addTally(slot, this.tallies[slot]!.read());
+    this.tallies[slot] = new WorkerTally();
+  }
+
+  private addTally(slot: number, counts: TallyCounts): void {
+    this.received += counts.received;
+    this.dropped += counts.dropped;
+    for (const [outcome, n] of counts.outcomes) this.countOutcome(outcome, n);
+    const worker = this.workers[slot]!;
+    worker.dispatched += counts.started;
+    worker.completed += counts.completed;
   }
 
   dispatched(slot: number): void {
@@ -162,14 +183,9 @@ export class ServerStats {
     if (count > 0) this.countOutcome(outcome, count);
   }
 
-  /** Adds what a worker on a kernel transport counted since its last report. */
+  /** Adds the per-method counts a worker on a kernel transport reported (its others are in its tally). */
   mergeWorkerDelta(slot: number, delta: WorkerStatsDelta): void {
-    this.received += delta.received;
-    this.dropped += delta.dropped;
-    for (const [outcome, n] of Object.entries(delta.outcomes)) this.countOutcome(outcome as Outcome, n);
     const worker = this.workers[slot]!;
-    worker.dispatched += delta.started;
-    worker.completed += delta.completed;
     worker.inFlight = delta.inFlight;
     for (const [method, m] of Object.entries(delta.methods)) {
       const counters = this.methodCounters(method);
@@ -203,6 +219,11 @@ export class ServerStats {
 
   snapshot(inFlight: number, queued: number, kernel?: ServerStatsSnapshot['kernel']): ServerStatsSnapshot {
     const { buffers } = this;
+    // Live workers' tallies: read now, not merged until their worker exits.
+    const live = this.tallies.map((tally) => tally.read());
+    const sum = (pick: (counts: TallyCounts) => number): number => live.reduce((n, counts) => n + pick(counts), 0);
+    const outcomes = new Map(this.outcomes);
+    for (const counts of live) for (const [outcome, n] of counts.outcomes) outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + n);
     return {
       ...(kernel ? { kernel } : {}),
       ...(buffers ? { buffers: pick(buffers) } : {}),
@@ -212,11 +233,11 @@ export class ServerStats {
         rejected: this.rejectedConnections,
       },
       requests: {
-        received: this.received,
+        received: this.received + sum((counts) => counts.received),
         inFlight,
         queued,
-        dropped: this.dropped,
-        outcomes: Object.fromEntries(this.outcomes),
+        dropped: this.dropped + sum((counts) => counts.dropped),
+        outcomes: Object.fromEntries(outcomes),
       },
       connectionErrors: Object.fromEntries(this.connectionErrors),
       latencyUs: this.latencyUs.summary(),
@@ -230,8 +251,8 @@ export class ServerStats {
         slot,
         threadId: w.threadId,
         live: w.live,
-        dispatched: w.dispatched,
-        completed: w.completed,
+        dispatched: w.dispatched + live[slot]!.started,
+        completed: w.completed + live[slot]!.completed,
         inFlight: w.inFlight,
         restarts: w.restarts,
         latencyUs: w.latencyUs.summary(),

@@ -1,20 +1,14 @@
 import { Histogram, type HistogramData } from './histogram.js';
 import { MAX_TRACKED_METHODS, OTHER_METHODS, type Outcome } from './server-stats.js';
+import type { WorkerTally } from './worker-tally.js';
 
 /**
- * What a worker on a kernel transport counted since its last report. Workers read and
- * answer requests themselves there, so they count them; the main thread merges the deltas
- * into its ServerStats, which stays the single source of server.stats() and metrics().
+ * What a worker on a kernel transport reports now and then: the per-method counts and
+ * latencies since its last report, which the main thread merges into its ServerStats. Its
+ * exact request counts are not in here: they go to the worker's WorkerTally as they happen.
  */
 export interface WorkerStatsDelta {
-  readonly received: number;
-  /** Late results dropped (the request had been answered with deadline_exceeded, or its connection went away). */
-  readonly dropped: number;
-  readonly outcomes: Readonly<Record<string, number>>;
   readonly methods: Readonly<Record<string, MethodDelta>>;
-  /** Requests the worker took on, and finished (answered or dropped). */
-  readonly started: number;
-  readonly completed: number;
   /** Requests in flight in the worker when the delta was taken (absolute, not a delta). */
   readonly inFlight: number;
 }
@@ -31,27 +25,28 @@ interface MethodCounters {
   readonly latencyUs: Histogram;
 }
 
-/** The worker-side recorder: counts into fresh maps, handed over whole by take(). */
+/**
+ * The worker-side recorder: counts into the shared tally, which the main thread reads at
+ * once, and per method into fresh maps, handed over whole by take(). Workers read and answer
+ * requests themselves on kernel transports, so they count them.
+ */
 export class WorkerStatsRecorder {
-  private received = 0;
-  private dropped = 0;
-  private started = 0;
-  private completed = 0;
-  private outcomes = new Map<Outcome, number>();
   private methods = new Map<string, MethodCounters>();
+  private reportedInFlight = 0;
+
+  constructor(private readonly tally: WorkerTally) {}
 
   frameReceived(): void {
-    this.received++;
+    this.tally.frameReceived();
   }
 
   requestStarted(): void {
-    this.started++;
+    this.tally.requestStarted();
   }
 
   /** A request was answered with `outcome` after `latencyUs`; `ran` when the worker had taken it on. */
   requestDone(method: string, outcome: Outcome, latencyUs: number, ran: boolean): void {
-    if (ran) this.completed++;
-    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
+    this.tally.requestDone(outcome, ran);
     if (!this.methods.has(method) && this.methods.size >= MAX_TRACKED_METHODS) method = OTHER_METHODS;
     let counters = this.methods.get(method);
     if (!counters) {
@@ -65,29 +60,20 @@ export class WorkerStatsRecorder {
 
   /** A result came after its request had been answered or its connection detached. */
   resultDropped(): void {
-    this.dropped++;
-    this.completed++;
+    this.tally.resultDropped();
   }
 
-  /** The counts since the last take(), or null when nothing happened. */
+  /** The per-method counts since the last take(), or null when there are none and `inFlight` is as last reported. */
   take(inFlight: number): WorkerStatsDelta | null {
-    if (this.received === 0 && this.started === 0 && this.completed === 0 && this.outcomes.size === 0 && this.dropped === 0) {
-      return null;
-    }
+    if (this.methods.size === 0 && inFlight === this.reportedInFlight) return null;
     const delta: WorkerStatsDelta = {
-      received: this.received,
-      dropped: this.dropped,
-      outcomes: Object.fromEntries(this.outcomes),
       methods: Object.fromEntries(
         [...this.methods].map(([name, m]) => [name, { calls: m.calls, failures: m.failures, latencyUs: m.latencyUs.toData() }]),
       ),
-      started: this.started,
-      completed: this.completed,
       inFlight,
     };
-    this.received = this.dropped = this.started = this.completed = 0;
-    this.outcomes = new Map();
     this.methods = new Map();
+    this.reportedInFlight = inFlight;
     return delta;
   }
 }

@@ -231,6 +231,7 @@ export class KernelTransport implements ServerTransport {
       replyFd: connection.binding.replyFds[slot]!,
       counters: connection.counters.buffer,
       serverCounters: this.server.buffer,
+      tally: this.context.counters.workerTally(slot),
       limits: this.limits,
     });
   }

@@ -1,0 +1,88 @@
+import type { Outcome } from './server-stats.js';
+
+/**
+ * The request counts of the worker in one slot on a kernel transport, in memory it shares
+ * with the main thread. The worker alone writes them, as it counts; the main thread reads
+ * them for stats() and adds them to its own totals once the worker has exited, so a killed
+ * worker's counts survive it up to its last request (a report posted now and then would lose
+ * what came after the last one). Float64 words: one writer's plain stores, exact up to 2^53,
+ * where an Int32 count would wrap in a long-lived server.
+ */
+const RECEIVED = 0;
+const DROPPED = 1;
+const STARTED = 2;
+const COMPLETED = 3;
+const FIRST_OUTCOME = 4;
+
+/** A Record, so that the compiler catches an Outcome left out here. */
+const OUTCOMES = Object.keys({
+  ok: 0,
+  failed: 0,
+  frame_too_large: 0,
+  protocol: 0,
+  bad_request: 0,
+  unknown_method: 0,
+  overloaded: 0,
+  deadline_exceeded: 0,
+  worker_died: 0,
+  handler: 0,
+  shutting_down: 0,
+  connection_closed: 0,
+  transport_unavailable: 0,
+} satisfies Record<Outcome, 0>) as Outcome[];
+const OUTCOME_WORD = new Map(OUTCOMES.map((outcome, i) => [outcome, FIRST_OUTCOME + i]));
+const WORDS = FIRST_OUTCOME + OUTCOMES.length;
+
+export interface TallyCounts {
+  /** Frames read. */
+  readonly received: number;
+  /** Late results dropped (the request had been answered with deadline_exceeded, or its connection went away). */
+  readonly dropped: number;
+  /** Requests the worker took on, and finished (answered or dropped). */
+  readonly started: number;
+  readonly completed: number;
+  /** Requests answered, by outcome; only those with a count. */
+  readonly outcomes: ReadonlyMap<Outcome, number>;
+}
+
+export class WorkerTally {
+  private readonly words: Float64Array;
+
+  constructor(readonly buffer = new SharedArrayBuffer(WORDS * Float64Array.BYTES_PER_ELEMENT)) {
+    this.words = new Float64Array(buffer);
+  }
+
+  // Written by the worker.
+
+  frameReceived(): void {
+    this.words[RECEIVED]++;
+  }
+
+  requestStarted(): void {
+    this.words[STARTED]++;
+  }
+
+  /** A request was answered with `outcome`; `ran` when the worker had taken it on. */
+  requestDone(outcome: Outcome, ran: boolean): void {
+    if (ran) this.words[COMPLETED]++;
+    this.words[OUTCOME_WORD.get(outcome)!]++;
+  }
+
+  /** A result came after its request had been answered or its connection detached. */
+  resultDropped(): void {
+    this.words[DROPPED]++;
+    this.words[COMPLETED]++;
+  }
+
+  // Read by the main thread.
+
+  read(): TallyCounts {
+    const { words } = this;
+    const outcomes = new Map<Outcome, number>();
+    OUTCOMES.forEach((outcome, i) => {
+      const count = words[FIRST_OUTCOME + i]!;
+      if (count > 0) outcomes.set(outcome, count);
+    });
+    return { received: words[RECEIVED]!, dropped: words[DROPPED]!, started: words[STARTED]!, completed: words[COMPLETED]!, outcomes };
+  }
+}
