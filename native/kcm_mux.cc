@@ -19,7 +19,8 @@ namespace kmux {
 
 Napi::Function KcmMux::Define(Napi::Env env) {
   return DefineClass(env, "KcmMux", {InstanceMethod("fds", &KcmMux::Fds), InstanceMethod("close", &KcmMux::Close),
-                                       InstanceMethod("framed", &KcmMux::Framed), InstanceMethod("unsent", &KcmMux::Unsent)});
+                                       InstanceMethod("framed", &KcmMux::Framed), InstanceMethod("unsent", &KcmMux::Unsent),
+                                       InstanceMethod("restartTransmit", &KcmMux::RestartTransmit)});
 }
 
 KcmMux::KcmMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KcmMux>(info) {
@@ -30,6 +31,7 @@ KcmMux::KcmMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KcmMux>(info) 
   try {
     KcmParser parser = LoadKcmParser(max_frame);
     parser_state_ = std::move(parser.state);
+    program_ = std::move(parser.program);
     tcp_ = DupFd(tcp_fd);
     // strparser refuses (EMSGSIZE) a message above the TCP socket's sk_rcvbuf and
     // stalls near it; twice the largest frame leaves TCP room for the next one.
@@ -41,11 +43,8 @@ KcmMux::KcmMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KcmMux>(info) 
     // message whole on either type (message_watcher.h says why).
     UniqueFd kcm(socket(AF_KCM, SOCK_SEQPACKET | SOCK_CLOEXEC, KCMPROTO_CONNECTED));
     if (!kcm.Valid()) ThrowErrno("socket(AF_KCM, SOCK_SEQPACKET, KCMPROTO_CONNECTED)");
-    kcm_attach attach{tcp_.Get(), parser.program.Get()};
-    // KCM keeps its own references to the program and to the TCP socket's file.
-    if (ioctl(kcm.Get(), SIOCKCMATTACH, &attach) != 0) ThrowErrno("ioctl(SIOCKCMATTACH)");
-    attached_ = true;
     sockets_.push_back(std::move(kcm));
+    Attach();
     while (sockets_.size() < count) {
       kcm_clone clone{};
       if (ioctl(sockets_[0].Get(), SIOCKCMCLONE, &clone) != 0) ThrowErrno("ioctl(SIOCKCMCLONE)");
@@ -100,6 +99,35 @@ Napi::Value KcmMux::Unsent(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), total);
 }
 
+void KcmMux::Attach() {
+  kcm_attach attach{tcp_.Get(), program_.Get()};
+  // KCM keeps its own references to the program and to the TCP socket's file.
+  if (ioctl(sockets_[0].Get(), SIOCKCMATTACH, &attach) != 0) ThrowErrno("ioctl(SIOCKCMATTACH)");
+  attached_ = true;
+}
+
+Napi::Value KcmMux::RestartTransmit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!attached_) throw SysError(env, "restartTransmit (mux closed)", EBADF);
+  try {
+    uint32_t meminfo[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof meminfo;
+    if (getsockopt(tcp_.Get(), SOL_SOCKET, SO_MEMINFO, meminfo, &len) != 0) ThrowErrno("getsockopt(SO_MEMINFO)");
+    // TCP still holds reply bytes: the psock may be sending a message part by part, and a
+    // new one would start that message again from its first byte.
+    if (meminfo[SK_MEMINFO_WMEM_QUEUED] != 0) return Napi::Boolean::New(env, false);
+    // The abort left EPIPE pending on the TCP socket: the new psock's first send would fail too.
+    GetIntOpt(tcp_.Get(), SOL_SOCKET, SO_ERROR, "getsockopt(SO_ERROR)");
+    kcm_unattach unattach{tcp_.Get()};
+    attached_ = false;
+    if (ioctl(sockets_[0].Get(), SIOCKCMUNATTACH, &unattach) != 0) ThrowErrno("ioctl(SIOCKCMUNATTACH)");
+    Attach();
+  } catch (const SysFailure& failure) {
+    throw SysError(env, failure);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
 Napi::Value KcmMux::Close(const Napi::CallbackInfo& info) {
   const int err = Release();
   if (err != 0) throw SysError(info.Env(), "ioctl(SIOCKCMUNATTACH)", err);
@@ -117,6 +145,7 @@ int KcmMux::Release() {
     attached_ = false;
   }
   sockets_.clear();
+  program_.Reset(-1);
   parser_state_.Reset(-1);
   tcp_.Reset(-1);
   return err;

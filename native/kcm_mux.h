@@ -31,10 +31,22 @@ class KcmMux : public Napi::ObjectWrap<KcmMux> {
    * socket); unattaching now would drop it, so a clean close waits for 0.
    */
   Napi::Value Unsent(const Napi::CallbackInfo& info);
+  /**
+   * Gives the TCP socket a fresh psock once KCM stopped transmitting on the old one for good:
+   * after the peer's FIN, KCM's state-change hook sets EPIPE on the TCP socket, and a reply
+   * send that meets it aborts the psock (kcm_abort_tx_psock), leaving every later reply queued
+   * on the KCM sockets; a new attach takes them. Unattaching drops a parsed message no KCM
+   * socket took yet, so only call it once every request was read. Returns false, doing
+   * nothing, while TCP still holds reply bytes (the transmit is alive).
+   */
+  Napi::Value RestartTransmit(const Napi::CallbackInfo& info);
+  /** Attaches the TCP socket through sockets_[0] with the parser. */
+  void Attach();
   /** Unattaches and closes everything; returns the errno of a failed unattach, or 0. */
   int Release();
 
   UniqueFd tcp_;                  // our duplicate of the caller's TCP fd
+  UniqueFd program_;              // the parser, kept for RestartTransmit's new attach
   UniqueFd parser_state_;         // the parser's state map (KcmParserState)
   std::vector<UniqueFd> sockets_; // [0] is the KCM socket the TCP socket is attached through
   HangupWatch hangup_;

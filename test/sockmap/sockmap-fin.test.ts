@@ -20,5 +20,6 @@ describe('sockmap transport: requests sent with the FIN', () => {
     const result = await finBursts(port, 50, 40, 16, true);
     console.log(`### sockmap FIN bursts: ${result.connections} connections, short: ${JSON.stringify(result.short.slice(0, 10))}`);
     expect(result.short).toEqual([]);
+    expect(result.wrong).toBe(0);
   });
 });

@@ -9,6 +9,7 @@ export interface NativeKcmMux {
   close(): void;
   framed(): FrameTally;
   unsent(): number;
+  restartTransmit(): boolean;
 }
 export interface NativeKcmMuxClass {
   new (tcpFd: number, maxFrameBytes: number, sockets: number, onHangup: (error: HangupError) => void): NativeKcmMux;
@@ -46,6 +47,15 @@ export interface KcmMux {
    */
   unsent(): number;
   /**
+   * Gives the connection a fresh transmit once KCM stopped its own for good. After the peer's
+   * FIN, KCM sets EPIPE on the TCP socket; a reply send that meets it stops the mux's transmit
+   * (kcm_abort_tx_psock) and later replies stay queued (unsent() stays above 0). This
+   * unattaches and re-attaches the TCP socket, which sends them. Unattaching drops a parsed
+   * message that no KCM socket took yet: call it only once every request was read. Returns
+   * false, doing nothing, while TCP itself still holds reply bytes (the transmit is alive).
+   */
+  restartTransmit(): boolean;
+  /**
    * Unattaches the TCP socket (SIOCKCMUNATTACH), closes the KCM sockets and the
    * mux's duplicate of the TCP fd; idempotent. Stop the watchers on fds first.
    * The caller's TCP fd stays open and works as a plain socket again. Throws a
@@ -72,5 +82,11 @@ export function createKcmMux(tcpFd: number, options: KcmMuxOptions): KcmMux {
   checkInt('sockets', options.sockets, 1, 1024);
   const native = new Native(tcpFd, options.maxFrameBytes, options.sockets, options.onHangup);
   const fds = Object.freeze(native.fds());
-  return { fds, framed: () => native.framed(), unsent: () => native.unsent(), close: () => native.close() };
+  return {
+    fds,
+    framed: () => native.framed(),
+    unsent: () => native.unsent(),
+    restartTransmit: () => native.restartTransmit(),
+    close: () => native.close(),
+  };
 }

@@ -74,6 +74,8 @@ export interface ServerStatsSnapshot {
     readonly sockmap?: SockmapEntries;
     /** Connections a kernel transport served in user space: the kernel refused them (sockmap: closed before the accept). */
     readonly userspaceFallbacks?: number;
+    /** KCM connections whose transmit the kernel stopped at the peer's FIN and kmux restarted (their replies then went out). */
+    readonly transmitRestarts?: number;
   };
   /** The user-space transport's byte budget (maxBufferedBytes): bytes held now and at most, requests shed and reads paused for it. */
   readonly buffers?: BufferStats;

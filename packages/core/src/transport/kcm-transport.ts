@@ -15,7 +15,14 @@ export function kcmPath(options: { maxFrameBytes: number; workers: number }): Ke
     spread: 'any',
     open(tcpFd, onHangup) {
       const mux = createKcmMux(tcpFd, { maxFrameBytes: options.maxFrameBytes, sockets: options.workers, onHangup });
-      return { readFds: mux.fds, replyFds: mux.fds, framed: () => mux.framed(), unsent: () => mux.unsent(), close: () => mux.close() };
+      return {
+        readFds: mux.fds,
+        replyFds: mux.fds,
+        framed: () => mux.framed(),
+        unsent: () => mux.unsent(),
+        restartTransmit: () => mux.restartTransmit(),
+        close: () => mux.close(),
+      };
     },
     kernelStats() {
       const kcm = readKcmProcStats();

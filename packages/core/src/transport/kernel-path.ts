@@ -39,6 +39,11 @@ export interface KernelBinding {
   framed(): FrameTally;
   /** Reply bytes still queued in kernel objects that close() would drop (KCM sockets); 0 when none. */
   unsent(): number;
+  /**
+   * KCM only: restarts a transmit the kernel stopped after the peer's FIN, once every request
+   * was read (see KcmMux.restartTransmit); false while the transmit is alive.
+   */
+  restartTransmit?(): boolean;
   /** Lets go of the connection's kernel objects; only once no worker watches its fds. */
   close(): void;
 }

@@ -31,6 +31,8 @@ interface KernelConnection {
   /** Slots whose `detached` is still awaited. */
   readonly awaiting: Set<number>;
   cause: Cause | null;
+  /** The peer sent its FIN: KCM may have stopped transmitting (see releaseWhenSent). */
+  peerClosed: boolean;
   warnTimer: NodeJS.Timeout | null;
   /** The parser's frame count when the idle sweep last looked, and when it last saw it move. */
   parsedSeen: number;
@@ -43,6 +45,8 @@ const PEER_CLOSED = new Set(['EOF', 'EPIPE']);
 const SLOW_DETACH_MS = 5000;
 /** How long a clean close waits for the kernel to take the replies already sent (releaseWhenSent). */
 const UNSENT_WAIT_MS = 1000;
+/** How long replies may sit unsent, with TCP idle, before the transmit counts as stopped. */
+const STALLED_MS = 20;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -55,6 +59,7 @@ export class KernelTransport implements ServerTransport {
   /** Serves the connections the kernel refused (see accept()); made at the first. */
   private fallback: UserspaceTransport | null = null;
   private fallbacks = 0;
+  private transmitRestarts = 0;
   private warnedFull = false;
   private nextId = 1;
 
@@ -125,6 +130,7 @@ export class KernelTransport implements ServerTransport {
       detaching: false,
       awaiting: new Set(),
       cause: null,
+      peerClosed: false,
       warnTimer: null,
       parsedSeen: 0,
       parsedAt: 0,
@@ -201,7 +207,11 @@ export class KernelTransport implements ServerTransport {
 
   kernelStats() {
     const stats = this.path.kernelStats();
-    return this.fallbacks > 0 ? { ...stats, userspaceFallbacks: this.fallbacks } : stats;
+    return {
+      ...stats,
+      ...(this.fallbacks > 0 && { userspaceFallbacks: this.fallbacks }),
+      ...(this.transmitRestarts > 0 && { transmitRestarts: this.transmitRestarts }),
+    };
   }
 
   async drainAndClose(timeoutMs: number): Promise<void> {
@@ -239,7 +249,10 @@ export class KernelTransport implements ServerTransport {
   private onHangup(id: number, error: HangupError): void {
     const connection = this.connections.get(id);
     if (!connection) return;
-    if (PEER_CLOSED.has(error.code)) return this.finish(connection, Date.now() + this.context.options.deadlineMs);
+    if (PEER_CLOSED.has(error.code)) {
+      connection.peerClosed = true;
+      return this.finish(connection, Date.now() + this.context.options.deadlineMs);
+    }
     // EBADF: libuv's word for POLLERR when SO_ERROR was already empty, because a worker's reply
     // send took the socket's error first (a parser abort, say); that worker reports the reason.
     const unexplained = error.code === 'EBADF';
@@ -312,21 +325,30 @@ export class KernelTransport implements ServerTransport {
    * socket keeps a sent message until the TCP socket takes it, and unattaching drops it. A
    * connection closed for a cause is released at once: nobody waits for its replies. Checked
    * on the next timer tick while bytes remain, for up to UNSENT_WAIT_MS: past it the replies
-   * are dropped and counted (`replies_unsent`). That happens to a peer that reads nothing, and
-   * on KCM after a FIN: KCM's state-change hook sets EPIPE on the TCP socket, and a transmit
-   * that runs before the hangup watch reads it fails and stops the mux's transmit for good
-   * (kcm_abort_tx_psock); see the KCM notes in the README.
+   * are dropped and counted (`replies_unsent`), as for a peer that reads nothing.
+   *
+   * After the peer's FIN, KCM's state-change hook sets EPIPE on the TCP socket, and a reply
+   * send that meets it stops the mux's transmit for good (kcm_abort_tx_psock): replies that
+   * sit still for STALLED_MS while TCP holds none get a fresh transmit (restartTransmit), safe
+   * here because every request was read.
    */
-  private releaseWhenSent(connection: KernelConnection, giveUpAt = Date.now() + UNSENT_WAIT_MS): void {
+  private releaseWhenSent(connection: KernelConnection, giveUpAt = Date.now() + UNSENT_WAIT_MS, stall = { unsent: 0, since: 0 }): void {
     if (!this.connections.has(connection.id)) return;
     let unsent = 0;
     try {
       if (!connection.cause) unsent = connection.binding.unsent();
+      const now = Date.now();
+      if (unsent !== stall.unsent) Object.assign(stall, { unsent, since: now });
+      else if (unsent > 0 && connection.peerClosed && now - stall.since >= STALLED_MS && connection.binding.restartTransmit?.()) {
+        this.transmitRestarts++;
+        Object.assign(stall, { since: now });
+        giveUpAt = now + UNSENT_WAIT_MS;
+      }
     } catch (error) {
       this.context.options.logger.warn(`kmux: connection ${connection.id}: ${(error as Error).message}`);
     }
     if (unsent > 0 && Date.now() < giveUpAt) {
-      setTimeout(() => this.releaseWhenSent(connection, giveUpAt), 1).unref();
+      setTimeout(() => this.releaseWhenSent(connection, giveUpAt, stall), 1).unref();
       return;
     }
     if (unsent > 0) connection.cause = { reason: 'replies_unsent', message: `${unsent} reply bytes the kernel did not send` };
