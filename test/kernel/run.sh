@@ -30,7 +30,7 @@ for series in "${SERIES_LIST[@]}"; do
   report=$RESULTS/$series.json
   rm -f "$report"
   start=$(date +%s)
-  test/kernel/vm/run-in-vm.sh -k "$series" --rw "$RESULTS" --timeout "${KMUX_KERNEL_TIMEOUT:-900}" -- \
+  test/kernel/vm/run-in-vm.sh -k "$series" --rw "$RESULTS" --timeout "${KMUX_KERNEL_TIMEOUT:-1800}" -- \
     env KMUX_KERNEL_SERIES="$series" KMUX_KERNEL_RESULTS="$report" \
     node node_modules/vitest/vitest.mjs run --config test/kernel/vitest.kernel.config.ts ${KMUX_KERNEL_TESTS:-}
   rc=$?
