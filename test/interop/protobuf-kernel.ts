@@ -4,44 +4,29 @@
 // statuses and deadlines come from the protobuf codec's worker half (peek, errorReply).
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type Server } from '@kmux/core';
-import {
-  Status,
-  createProtobufClient,
-  decodeResponseEnvelope,
-  encodeRequestEnvelope,
-  loadService,
-  protobufClientCodec,
-  type ProtobufClient,
-} from '@kmux/protobuf';
+import { Status } from '@kmux/protobuf';
 import {
   PRICING_BUNDLE,
-  PRICING_SERVICE,
   expectedQuote,
   generatePythonBindings,
+  rawEnvelopeConnection,
   runPythonClient,
-  startPricingServer,
-  type PricingMethods,
+  servePricing,
 } from './protobuf-pricing.js';
 
-export function describeProtobufOverKernel(transport: 'kcm' | 'sockmap', label = transport): void {
+export function describeProtobufOverKernel(transport: 'kcm' | 'sockmap', label: string = transport): void {
   describe(`${label}: protobuf Pricing service on the ${transport} transport`, () => {
-    let server: Server;
-    let port: number;
-    let client: ProtobufClient<PricingMethods>;
     let generated: string;
     beforeAll(async () => {
       generated = await generatePythonBindings();
-      ({ server, port } = await startPricingServer(PRICING_BUNDLE, { transport, methodDeadlines: { Sleep: 1_500 } }));
-      client = createProtobufClient<PricingMethods>(await loadService(PRICING_BUNDLE, PRICING_SERVICE), { port, timeoutMs: 60_000 });
     });
     afterAll(async () => {
-      client?.close();
-      await server?.close();
       if (generated) await rm(generated, { recursive: true, force: true });
     });
+    const pricing = servePricing(PRICING_BUNDLE, { transport, clientTimeoutMs: 60_000 });
 
     it('kmux client: results, handler statuses and pipelined calls', async () => {
+      const { server, client } = pricing;
       expect(server.transport?.name).toBe(transport);
       expect(await client.getPrice({ sku: 'kb-001' })).toMatchObject({ sku: 'kb-001', unitPriceCents: 8900, currency: 'EUR' });
       const lines = [
@@ -58,12 +43,7 @@ export function describeProtobufOverKernel(transport: 'kcm' | 'sockmap', label =
     });
 
     it('raw envelopes: UNIMPLEMENTED, INVALID_ARGUMENT, DEADLINE_EXCEEDED (envelope and per-method), and a non-envelope closes', async () => {
-      const connection = new Client({ port, codec: protobufClientCodec, timeoutMs: 60_000 });
-      let id = 0;
-      const call = async (method: string, payload: Uint8Array, deadlineMs = 0) => {
-        id++;
-        return decodeResponseEnvelope(await connection.request(id, encodeRequestEnvelope({ id, method, deadlineMs, payload })));
-      };
+      const { connection, call } = rawEnvelopeConnection(pricing.port, 60_000);
       try {
         expect(await call('Refund', new Uint8Array(0))).toMatchObject({ status: Status.UNIMPLEMENTED });
         const malformed = await call('GetPrice', Buffer.from([0x0a, 0xff, 0xff, 0xff]));
@@ -85,7 +65,7 @@ export function describeProtobufOverKernel(transport: 'kcm' | 'sockmap', label =
     });
 
     it('the Python client passes all its checks', async () => {
-      const lines = await runPythonClient(port, generated, 100_000);
+      const lines = await runPythonClient(pricing.port, generated, 100_000);
       expect(lines.filter((line) => line.startsWith('passed:'))).toHaveLength(10);
       expect(lines.at(-1)).toBe('ok');
     });

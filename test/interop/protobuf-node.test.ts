@@ -1,44 +1,18 @@
 // kmux's protobuf client, and raw envelopes through the core Client, against a kmux Server
 // with 2 workers serving the example Pricing service, loaded from either schema form.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Client, type Server } from '@kmux/core';
-import {
-  Status,
-  createProtobufClient,
-  decodeResponseEnvelope,
-  encodeRequestEnvelope,
-  loadService,
-  protobufClientCodec,
-  type ProtobufClient,
-} from '@kmux/protobuf';
-import { PRICING_SERVICE, SCHEMAS, expectedQuote, startPricingServer, type PricingMethods } from './protobuf-pricing.js';
+import { describe, expect, it, vi } from 'vitest';
+import { Status } from '@kmux/protobuf';
+import { SCHEMAS, expectedQuote, rawEnvelopeConnection, servePricing } from './protobuf-pricing.js';
 
 for (const [form, schema] of SCHEMAS) {
   describe(`protobuf interop, service from a ${form}`, () => {
-    let server: Server;
-    let port: number;
-    let client: ProtobufClient<PricingMethods>;
-    beforeAll(async () => {
-      ({ server, port } = await startPricingServer(schema, { methodDeadlines: { Sleep: 1_500 } }));
-      client = createProtobufClient<PricingMethods>(await loadService(schema, PRICING_SERVICE), { port });
-    });
-    afterAll(async () => {
-      client.close();
-      await server.close();
-    });
+    const pricing = servePricing(schema);
 
     /** A raw connection speaking the envelope, for what the typed client never sends. */
-    function rawConnection() {
-      const connection = new Client({ port, codec: protobufClientCodec, timeoutMs: 10_000 });
-      let id = 0;
-      const call = async (method: string, payload: Uint8Array, deadlineMs = 0) => {
-        id++;
-        return decodeResponseEnvelope(await connection.request(id, encodeRequestEnvelope({ id, method, deadlineMs, payload })));
-      };
-      return { connection, call };
-    }
+    const rawConnection = () => rawEnvelopeConnection(pricing.port, 10_000);
 
     it('returns decoded messages for cheap and CPU-heavy calls', async () => {
+      const { client } = pricing;
       expect(await client.getPrice({ sku: 'kb-001' })).toMatchObject({
         sku: 'kb-001',
         title: 'Mechanical keyboard',
@@ -56,6 +30,7 @@ for (const [form, schema] of SCHEMAS) {
     });
 
     it('rejects with an RpcError carrying the status: the handler’s, or INVALID_ARGUMENT for a request that does not verify', async () => {
+      const { server, client } = pricing;
       await expect(client.getPrice({ sku: 'zz-999' })).rejects.toMatchObject({
         name: 'RpcError',
         status: Status.NOT_FOUND,
@@ -74,6 +49,7 @@ for (const [form, schema] of SCHEMAS) {
     });
 
     it('pipelines calls on one connection: fast replies overtake a slow one, each matched to its call', async () => {
+      const { client } = pricing;
       await Promise.all(Array.from({ length: 20 }, () => client.echo({ data: Buffer.from('warm-up') })));
       const finished: string[] = [];
       const slow = client.sleep({ ms: 800 }).then(({ ms }) => finished.push(`sleep ${ms}`));
@@ -92,6 +68,7 @@ for (const [form, schema] of SCHEMAS) {
     });
 
     it("honours deadlines: the one sent in the envelope, the server's per method, and the client call's own", async () => {
+      const { server, client } = pricing;
       const deadlineOutcomes = () => server.stats().requests.outcomes.deadline_exceeded ?? 0;
       const sleep5s = Buffer.from([0x08, 0x88, 0x27]); // SleepRequest { ms: 5000 }
       // The raw connection's own timer is 10 s: only the server's reading of the envelope can answer sooner.
@@ -128,6 +105,7 @@ for (const [form, schema] of SCHEMAS) {
     });
 
     it('answers UNIMPLEMENTED and INVALID_ARGUMENT on the same connection, and closes it for a frame that is no envelope', async () => {
+      const { server } = pricing;
       const { connection, call } = rawConnection();
       try {
         expect(await call('Refund', new Uint8Array(0))).toMatchObject({

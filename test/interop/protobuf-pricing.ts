@@ -1,6 +1,7 @@
 // The example Pricing service (examples/protobuf) as the protobuf interop tests use it: a
-// kmux Server with 2 workers, the client's types, and the answers the handler must give,
-// computed here from the rules in pricing.proto rather than by the handler's code.
+// kmux Server with 2 workers (alone, or with kmux's client for a describe block), a raw
+// envelope connection, the client's types, and the answers the handler must give, computed
+// here from the rules in pricing.proto rather than by the handler's code.
 import { execFile } from 'node:child_process';
 import { pbkdf2Sync } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
@@ -8,8 +9,19 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Server, type ServerOptions } from '@kmux/core';
-import { ENVELOPE_PROTO, protobufCodec, type UnaryCall } from '@kmux/protobuf';
+import { afterAll, beforeAll } from 'vitest';
+import { Client, Server, type ServerOptions } from '@kmux/core';
+import {
+  ENVELOPE_PROTO,
+  createProtobufClient,
+  decodeResponseEnvelope,
+  encodeRequestEnvelope,
+  loadService,
+  protobufClientCodec,
+  protobufCodec,
+  type ProtobufClient,
+  type UnaryCall,
+} from '@kmux/protobuf';
 
 export const PRICING_DIR = fileURLToPath(new URL('../../examples/protobuf/', import.meta.url));
 export const PRICING_PROTO = `${PRICING_DIR}pricing.proto`;
@@ -58,6 +70,63 @@ export async function startPricingServer(schema: string, options: Pick<ServerOpt
   });
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   return { server, port };
+}
+
+/** The server and client a describe block shares (see servePricing). */
+export interface PricingService {
+  readonly server: Server;
+  readonly port: number;
+  /** kmux's typed protobuf client, on one connection. */
+  readonly client: ProtobufClient<PricingMethods>;
+}
+
+/**
+ * Registers, in the calling describe block, a beforeAll that serves Pricing from `schema`
+ * (Sleep's deadline 1.5 s) and connects kmux's protobuf client to it, and an afterAll that
+ * closes both. The fields read the running service, so use them inside tests and hooks.
+ */
+export function servePricing(
+  schema: string,
+  { clientTimeoutMs, ...serverOptions }: Pick<ServerOptions, 'transport'> & { clientTimeoutMs?: number } = {},
+): PricingService {
+  let server: Server | undefined;
+  let port: number | undefined;
+  let client: ProtobufClient<PricingMethods> | undefined;
+  beforeAll(async () => {
+    ({ server, port } = await startPricingServer(schema, { ...serverOptions, methodDeadlines: { Sleep: 1_500 } }));
+    client = createProtobufClient<PricingMethods>(await loadService(schema, PRICING_SERVICE), { port, timeoutMs: clientTimeoutMs });
+  });
+  afterAll(async () => {
+    client?.close();
+    await server?.close();
+  });
+  return {
+    get server() {
+      return started(server);
+    },
+    get port() {
+      return started(port);
+    },
+    get client() {
+      return started(client);
+    },
+  };
+}
+
+function started<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error('the Pricing service has not started (it starts in beforeAll)');
+  return value;
+}
+
+/** A raw connection speaking the envelope through the core Client, for what the typed client never sends. */
+export function rawEnvelopeConnection(port: number, timeoutMs: number) {
+  const connection = new Client({ port, codec: protobufClientCodec, timeoutMs });
+  let id = 0;
+  const call = async (method: string, payload: Uint8Array, deadlineMs = 0) => {
+    id++;
+    return decodeResponseEnvelope(await connection.request(id, encodeRequestEnvelope({ id, method, deadlineMs, payload })));
+  };
+  return { connection, call };
 }
 
 const UNIT_PRICE_CENTS: Record<string, number> = { 'kb-001': 8900, 'ms-002': 2900, 'mn-003': 24900 };

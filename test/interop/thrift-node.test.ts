@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Server } from '@kmux/core';
 import { createThriftClient, type ThriftProtocolName } from '@kmux/thrift';
-import { Catalog, catalogTypes, expectedHashRounds, startCatalogServer, thrift } from './catalog.js';
+import { Catalog, catalogTypes, expectPipelinedOutOfOrder, startCatalogServer, stockClient, thrift } from './catalog.js';
 
 const { TApplicationException, TApplicationExceptionType } = thrift.Thrift;
 
@@ -16,49 +16,17 @@ for (const protocol of ['binary', 'compact'] as const satisfies readonly ThriftP
     });
     afterAll(() => server.close());
 
-    /** The stock client over one framed connection, its callback methods as promises. */
-    function stockClient() {
-      const connection = thrift.createConnection('127.0.0.1', port, {
-        transport: thrift.TFramedTransport,
-        protocol: protocol === 'binary' ? thrift.TBinaryProtocol : thrift.TCompactProtocol,
-      });
-      const client = thrift.createClient(Catalog, connection);
-      const call = (method: string, ...args: unknown[]): Promise<any> =>
-        new Promise((resolve, reject) => client[method](...args, (error: unknown, value: unknown) => (error ? reject(error) : resolve(value))));
-      return { call, close: () => connection.end() };
-    }
-
     it('stock client: pipelined calls complete out of order, each matched to its own reply', async () => {
-      const { call, close } = stockClient();
+      const { call, close } = stockClient(port, protocol);
       try {
-        // Warm both workers up first, so no fast call waits for a worker to load the service.
-        await Promise.all(Array.from({ length: 20 }, () => call('echo', Buffer.from('warm-up'))));
-        const finished: string[] = [];
-        const slow = call('sleep', 1500).then((ms) => finished.push(`sleep ${ms}`));
-        const echoes = Array.from({ length: 200 }, (_, i) => {
-          const payload = Buffer.from(`payload ${i} `.repeat(1 + (i % 7)));
-          return call('echo', payload).then((reply: Buffer) => {
-            expect(reply).toEqual(payload);
-            finished.push('echo');
-          });
-        });
-        const data = Buffer.from('catalog');
-        const hashes = [1, 50, 400].map((rounds) =>
-          call('hashRounds', data, rounds).then((digest: Buffer) => expect(digest).toEqual(expectedHashRounds(data, rounds))),
-        );
-        const item = call('lookup', new catalogTypes.Query({ sku: 'ms-002' }));
-        await Promise.all([slow, ...echoes, ...hashes]);
-        expect(await item).toMatchObject({ sku: 'ms-002', title: 'Wireless mouse', priceCents: 2900 });
-        // The slow call went out first; the 200 fast ones overtook it on the same connection.
-        expect(finished).toHaveLength(201);
-        expect(finished.at(-1)).toBe('sleep 1500');
+        await expectPipelinedOutOfOrder(call, 1500);
       } finally {
         close();
       }
     });
 
     it('stock client: declared exceptions arrive as their declared types', async () => {
-      const { call, close } = stockClient();
+      const { call, close } = stockClient(port, protocol);
       try {
         const notFound = await call('lookup', new catalogTypes.Query({ sku: 'nope-1' })).catch((e: unknown) => e);
         expect(notFound).toBeInstanceOf(catalogTypes.ItemNotFound);

@@ -8,7 +8,8 @@ import { createProtobufClient, loadService, RpcError, Status, type UnaryCall } f
 import { describe, expect, it } from 'vitest';
 // The built modules: peers and client processes run as compiled entry modules, as in the bench.
 import { CatalogGrpcClient } from '../dist/grpc/catalog-grpc.js';
-import { runGrpcLoad } from '../dist/grpc/grpc-load.js';
+import { runGrpcLoad, type GrpcLoadSpec } from '../dist/grpc/grpc-load.js';
+import type { LoadResult } from '../dist/load/load-generator.js';
 import { startPeer, type RunningPeer } from '../dist/peers/spawn-peer.js';
 import { CATALOG_PROTO, CATALOG_PROTO_SERVICE, type BlobMessage, type HashRoundsRequest } from '../dist/service/catalog-proto.js';
 
@@ -55,10 +56,33 @@ describe('kmux-protobuf peer', () => {
 });
 
 type Callback<T> = (error: grpc.ServiceError | null, reply?: T) => void;
-type GrpcCatalog = grpc.Client & {
+/** A generic grpc-js client (methods by name, untyped) with the Catalog's two methods. */
+type GrpcCatalog = InstanceType<typeof CatalogGrpcClient> & {
   echo(request: BlobMessage, callback: Callback<BlobMessage>): void;
   hashRounds(request: HashRoundsRequest, callback: Callback<BlobMessage>): void;
 };
+
+/**
+ * The gRPC load driver against a fresh grpc peer: 3 connections from 2 client processes, 0.3 s of
+ * warm-up, 1 s measured; the peer must then shut down cleanly.
+ */
+async function grpcLoadOnFreshPeer(spec: Pick<GrpcLoadSpec, 'depth' | 'ratePerSecond' | 'calls'>): Promise<LoadResult> {
+  const peer = await startPeer('grpc', { workers: 2 });
+  try {
+    return await runGrpcLoad({
+      host: '127.0.0.1',
+      port: peer.port,
+      connections: 3,
+      warmupSeconds: 0.3,
+      durationSeconds: 1,
+      drainTimeoutMs: 2000,
+      processes: 2,
+      ...spec,
+    });
+  } finally {
+    await expectCleanShutdown(peer);
+  }
+}
 
 describe('grpc peer', () => {
   it('answers echo and hashRounds to a grpc-js client, INVALID_ARGUMENT for bad rounds; shuts down cleanly', async () => {
@@ -81,64 +105,36 @@ describe('grpc peer', () => {
   });
 
   it('the gRPC load driver runs a closed loop over two client processes and reports a LoadResult', async () => {
-    const peer = await startPeer('grpc', { workers: 2 });
-    try {
-      const result = await runGrpcLoad({
-        host: '127.0.0.1',
-        port: peer.port,
-        connections: 3,
-        depth: 4,
-        warmupSeconds: 0.3,
-        durationSeconds: 1,
-        drainTimeoutMs: 2000,
-        processes: 2,
-        calls: [
-          { method: 'echo', request: { data: Buffer.alloc(64, 7) }, weight: 3 },
-          { method: 'hashRounds', request: { data, rounds: 0 }, label: 'bad rounds' },
-        ],
-      });
-      expect(result).toMatchObject({ connections: 3, depth: 4, lost: 0, fatal: null });
-      const [echo, bad] = result.perTemplate;
-      expect(echo).toMatchObject({ label: 'echo', errors: 0 });
-      // Every bad-rounds call fails with its status: errors, as Thrift EXCEPTION replies are.
-      expect(bad).toMatchObject({ label: 'bad rounds' });
-      expect(bad!.errors).toBe(bad!.requests);
-      expect(result.errors).toBe(bad!.errors);
-      expect(result.requests).toBe(echo!.requests + bad!.requests);
-      // About 3 echoes per bad call, as weighted.
-      expect(echo!.requests / bad!.requests).toBeGreaterThan(2);
-      expect(echo!.requests / bad!.requests).toBeLessThan(4);
-      expect(result.latency.count).toBe(result.requests);
-      expect(result.requestsPerSecond).toBeCloseTo(result.requests / result.seconds);
-      expect(result.generatorCpuPercent).toBeGreaterThan(0);
-      expect(result.maxSendLagUs).toBeUndefined();
-    } finally {
-      await expectCleanShutdown(peer);
-    }
+    const result = await grpcLoadOnFreshPeer({
+      depth: 4,
+      calls: [
+        { method: 'echo', request: { data: Buffer.alloc(64, 7) }, weight: 3 },
+        { method: 'hashRounds', request: { data, rounds: 0 }, label: 'bad rounds' },
+      ],
+    });
+    expect(result).toMatchObject({ connections: 3, depth: 4, lost: 0, fatal: null });
+    const [echo, bad] = result.perTemplate;
+    expect(echo).toMatchObject({ label: 'echo', errors: 0 });
+    // Every bad-rounds call fails with its status: errors, as Thrift EXCEPTION replies are.
+    expect(bad).toMatchObject({ label: 'bad rounds' });
+    expect(bad!.errors).toBe(bad!.requests);
+    expect(result.errors).toBe(bad!.errors);
+    expect(result.requests).toBe(echo!.requests + bad!.requests);
+    // About 3 echoes per bad call, as weighted.
+    expect(echo!.requests / bad!.requests).toBeGreaterThan(2);
+    expect(echo!.requests / bad!.requests).toBeLessThan(4);
+    expect(result.latency.count).toBe(result.requests);
+    expect(result.requestsPerSecond).toBeCloseTo(result.requests / result.seconds);
+    expect(result.generatorCpuPercent).toBeGreaterThan(0);
+    expect(result.maxSendLagUs).toBeUndefined();
   });
 
   it('the gRPC load driver runs an open loop: the scheduled calls of the window, measured from their intended times', async () => {
-    const peer = await startPeer('grpc', { workers: 2 });
-    try {
-      const result = await runGrpcLoad({
-        host: '127.0.0.1',
-        port: peer.port,
-        connections: 3,
-        depth: 1,
-        ratePerSecond: 300,
-        warmupSeconds: 0.3,
-        durationSeconds: 1,
-        drainTimeoutMs: 2000,
-        processes: 2,
-        calls: [{ method: 'echo', request: { data: Buffer.alloc(64, 7) } }],
-      });
-      expect(result).toMatchObject({ depth: 0, errors: 0, lost: 0, fatal: null });
-      // The schedule catches up whenever the client falls behind, so the count follows the rate, not the server.
-      expect(result.requests / result.seconds).toBeGreaterThan(240);
-      expect(result.requests / result.seconds).toBeLessThan(360);
-      expect(result.maxSendLagUs).toBeGreaterThanOrEqual(0);
-    } finally {
-      await expectCleanShutdown(peer);
-    }
+    const result = await grpcLoadOnFreshPeer({ depth: 1, ratePerSecond: 300, calls: [{ method: 'echo', request: { data: Buffer.alloc(64, 7) } }] });
+    expect(result).toMatchObject({ depth: 0, errors: 0, lost: 0, fatal: null });
+    // The schedule catches up whenever the client falls behind, so the count follows the rate, not the server.
+    expect(result.requests / result.seconds).toBeGreaterThan(240);
+    expect(result.requests / result.seconds).toBeLessThan(360);
+    expect(result.maxSendLagUs).toBeGreaterThanOrEqual(0);
   });
 });

@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { BroadcastChannel } from 'node:worker_threads';
 import {
   FrameSplitter,
   KmuxError,
@@ -107,15 +108,32 @@ const startedTags = new Map<string, number>();
 const startWaiters = new Map<string, (threadId: number) => void>();
 let nextTag = 0;
 
+/** What a gated handler announces once it has started (fixtures/handlers.mjs). */
+interface StartedMessage {
+  readonly started: string;
+  readonly threadId: number;
+}
+
+function isStartedMessage(data: unknown): data is StartedMessage {
+  return (
+    typeof data === 'object' &&
+    data !== null &&
+    'started' in data &&
+    typeof data.started === 'string' &&
+    'threadId' in data &&
+    typeof data.threadId === 'number'
+  );
+}
+
 function channel(): BroadcastChannel {
   if (!gateChannel) {
     gateChannel = new BroadcastChannel(GATE_CHANNEL);
-    (gateChannel as unknown as { unref(): void }).unref();
+    gateChannel.unref();
     gateChannel.onmessage = (event) => {
-      const { started: tag, threadId } = (event as MessageEvent<{ started?: string; threadId: number }>).data;
-      if (tag === undefined) return;
-      startedTags.set(tag, threadId);
-      startWaiters.get(tag)?.(threadId);
+      const data: unknown = event.data;
+      if (!isStartedMessage(data)) return;
+      startedTags.set(data.started, data.threadId);
+      startWaiters.get(data.started)?.(data.threadId);
     };
   }
   return gateChannel;

@@ -25,10 +25,20 @@ export function protocolClass(protocol: ThriftProtocolName): typeof thrift.TBina
   return protocol === 'binary' ? thrift.TBinaryProtocol : thrift.TCompactProtocol;
 }
 
+/** A buffered transport that hands each message it flushes to `sink`. */
+export function capturingTransport(sink: (message: Buffer) => void): thrift.TBufferedTransport {
+  return new thrift.TBufferedTransport(undefined, (message) => {
+    if (message === undefined) throw new Error('TBufferedTransport flushed without a message');
+    sink(message);
+  });
+}
+
 /** A generated Catalog client whose flushed requests land in `sent`. */
 function capturingClient(protocol: ThriftProtocolName, sent: Buffer[]) {
-  const transport = new thrift.TBufferedTransport(undefined, (message: Buffer) => sent.push(message));
-  return new Catalog.Client(transport, protocolClass(protocol));
+  return new Catalog.Client(
+    capturingTransport((message) => sent.push(message)),
+    protocolClass(protocol),
+  );
 }
 
 /** The request message for `method(args)` with the given seqid. */

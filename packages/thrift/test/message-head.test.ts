@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import thrift from 'thrift';
 import { ProtocolError } from '@kmux/core';
 import { thriftCodec, type ThriftProtocolName } from '@kmux/thrift';
-import { CATALOG_SERVICE, FIXTURE_HANDLER, PROTOCOLS, encodeCall } from './helpers.js';
+import { CATALOG_SERVICE, FIXTURE_HANDLER, PROTOCOLS, capturingTransport, encodeCall } from './helpers.js';
 
 const codec = (protocol: ThriftProtocolName) => thriftCodec({ service: CATALOG_SERVICE, handler: FIXTURE_HANDLER, protocol });
 
 /** A message header written by the thrift library itself. */
 function libraryHeader(protocol: ThriftProtocolName | 'binary-nonstrict', name: string, type: number, seqid: number): Buffer {
   let out = Buffer.alloc(0);
-  const transport = new thrift.TBufferedTransport(undefined, (message: Buffer) => (out = message));
+  const transport = capturingTransport((message) => (out = message));
   const writer =
     protocol === 'compact'
       ? new thrift.TCompactProtocol(transport)
