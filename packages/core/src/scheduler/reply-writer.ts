@@ -37,6 +37,11 @@ export class ReplyWriter {
   private head = 0;
   /** Bytes of the head frame already sent. */
   private offset = 0;
+  /**
+   * The write lock is ours: from a frame's first send to its last byte. Not `offset > 0`: a first
+   * send can take nothing (a full socket) or throw, and the lock must still be let go.
+   */
+  private locked = false;
   private blocked = false;
   private closed = false;
   private queuedBytes = 0;
@@ -72,7 +77,7 @@ export class ReplyWriter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.offset > 0) this.unlock();
+    if (this.locked) this.unlock();
     this.queue.length = 0;
     this.head = 0;
     this.queuedBytes = 0;
@@ -83,7 +88,7 @@ export class ReplyWriter {
     this.blocked = false;
     while (!this.closed && this.head < this.queue.length) {
       const item = this.queue[this.head]!;
-      if (this.offset === 0 && !this.tryLock()) return;
+      if (!this.locked && !this.tryLock()) return;
       let taken: number;
       try {
         taken = this.sink.send(this.offset === 0 ? item.frame : item.frame.subarray(this.offset));
@@ -111,18 +116,23 @@ export class ReplyWriter {
   };
 
   private tryLock(): boolean {
-    if (!this.lock) return true;
-    const { array, index } = this.lock;
-    const holder = Atomics.compareExchange(array, index, 0, this.tag);
-    if (holder === 0) return true;
-    this.blocked = true;
-    const wait = Atomics.waitAsync(array, index, holder, LOCK_RETRY_MS);
-    if (wait.async) void wait.value.then(this.pump);
-    else setImmediate(this.pump); // the holder let go between the exchange and the wait
-    return false;
+    if (this.lock) {
+      const { array, index } = this.lock;
+      const holder = Atomics.compareExchange(array, index, 0, this.tag);
+      if (holder !== 0) {
+        this.blocked = true;
+        const wait = Atomics.waitAsync(array, index, holder, LOCK_RETRY_MS);
+        if (wait.async) void wait.value.then(this.pump);
+        else setImmediate(this.pump); // the holder let go between the exchange and the wait
+        return false;
+      }
+    }
+    this.locked = true;
+    return true;
   }
 
   private unlock(): void {
+    this.locked = false;
     if (!this.lock) return;
     Atomics.store(this.lock.array, this.lock.index, 0);
     Atomics.notify(this.lock.array, this.lock.index);
