@@ -30,11 +30,11 @@ export function timeoutMs(ci: number, soak = 60 * 60_000): number {
 type TransportName = 'userspace' | 'kcm' | 'sockmap';
 
 /**
- * Transports every reliability suite runs on, each in turn: `KMUX_TRANSPORTS=userspace,sockmap`
- * (default: user space; sockmap joins the default once overload.test.ts passes there, see
- * test/reliability/README.md). KCM runs in the kernel VM (test/kernel/run.sh sets `kcm`).
+ * Transports every reliability suite runs on, each in turn: `KMUX_TRANSPORTS` (default
+ * `userspace,sockmap`; sockmap needs a host that may load BPF, as test/sockmap does). KCM runs
+ * in the kernel VM (test/kernel/run.sh sets `kcm`).
  */
-export const TRANSPORTS: readonly TransportName[] = (process.env.KMUX_TRANSPORTS ?? 'userspace')
+export const TRANSPORTS: readonly TransportName[] = (process.env.KMUX_TRANSPORTS ?? 'userspace,sockmap')
   .split(',')
   .map((name) => name.trim())
   .filter(Boolean) as TransportName[];

@@ -1,45 +1,93 @@
 /**
- * How many requests one worker runs at once on a kernel transport (`workerQueueDepth`),
- * across all its connections. A request read past the bound is held, in its connection,
- * until a running one is answered; held requests start first come, first served, one
- * connection after another.
+ * What one worker takes on, on a kernel transport: its share of the server's requests in
+ * flight, and how many of those it runs at once.
  *
- * So that the held ones stay few, the worker stops reading once it is full and reads
- * again when half of its bound is free: on KCM the backlog then stays in the kernel,
- * which hands further messages to the other workers' KCM sockets (and closes the TCP
- * window when every worker is full). sockmap's redirect has no backpressure (the kernel
- * would queue without bound), so a sockmap worker keeps reading, and its held requests
- * are bounded by maxInFlightPerConnection / maxInFlight instead (past them: overloaded).
+ * Admission. A request read is admitted while the server has fewer than `maxInFlight` in
+ * flight (counted across workers in shared memory) and this worker fewer than its share,
+ * maxInFlight / workers: it cannot hand a request it read to another worker, so more would
+ * only wait behind its own while the others shed. Past either: answered overloaded at once.
+ *
+ * Running. At most `workerQueueDepth` run at once, over all the worker's connections; one
+ * admitted past that is held, in its connection, until a running one is answered. Held
+ * requests start first come, first served, one connection after another. Requests also
+ * start back to back for at most TURN_MS of an event-loop turn: what comes after is held
+ * and starts in the next turn, so a worker whose handlers are synchronous still goes back
+ * to its event loop every TURN_MS to read. Its backlog is then read, counted and shed past
+ * the limits, instead of waiting uncounted in the kernel.
+ *
+ * Reading. sockmap's redirect has no backpressure (the kernel would queue without bound),
+ * so a sockmap worker always reads. A KCM worker stops reading once it is full (at its
+ * depth, or holding) and reads again when half of its depth is free: the backlog stays in
+ * the kernel, which hands further messages to the other workers' KCM sockets (and closes
+ * the TCP window when every worker is full). But not once less than a depth is left of its
+ * share: it could take on little of that backlog anyway, so it reads it and sheds the rest
+ * at once, rather than let it age in its KCM sockets, unbounded in time and past its
+ * deadline. So on KCM overload is shed, as on the other transports, when maxInFlight is
+ * about workers × workerQueueDepth or less; with more, a full worker's backlog waits in the
+ * kernel (backpressure into TCP) instead.
  */
+import { ServerCounters } from './shared-counters.js';
+import type { AttachMessage } from './worker-messages.js';
+
+/** How long requests start back to back before the worker yields to its event loop to read. */
+export const TURN_MS = 1;
 
 /** A connection as the budget sees it. */
 export interface BudgetClient {
   /** Starts the oldest held request that is still unanswered; false when there is none. */
   startHeld(): boolean;
   readonly hasHeld: boolean;
-  /** Stop (false) or resume (true) reading from the kernel, where the transport allows it. */
+  /** Stop (false) or resume (true) reading from the kernel. */
   setReading(on: boolean): void;
 }
 
 export class WorkerBudget {
+  private readonly depth: number;
+  private readonly maxInFlight: number;
+  /** This worker's part of maxInFlight. */
+  private readonly share: number;
+  /** The server's requests in flight, counted by all its workers. */
+  private readonly server: ServerCounters;
+  /** KCM: a full worker may leave its backlog in the kernel. sockmap: never. */
+  private readonly canPause: boolean;
+  /** Requests admitted and not finished. */
+  private admitted = 0;
   private running = 0;
   private reading = true;
   private draining = false;
+  /** When the current turn's starts must stop (performance.now() ms); 0 before a turn's first start. */
+  private turnEndsAt = 0;
   /** Connections with held requests, in the order they get their next turn. */
   private readonly waiting = new Set<BudgetClient>();
 
+  /** Made from any of the worker's attach messages: the limits and counters are the server's. */
   constructor(
-    private readonly depth: number,
+    attach: Pick<AttachMessage, 'transport' | 'workers' | 'serverCounters' | 'limits'>,
     private readonly clients: () => Iterable<BudgetClient>,
-  ) {}
-
-  get runningCount(): number {
-    return this.running;
+  ) {
+    const { maxInFlight, workerQueueDepth } = attach.limits;
+    this.depth = workerQueueDepth;
+    this.maxInFlight = maxInFlight;
+    this.share = Math.ceil(maxInFlight / attach.workers);
+    this.server = new ServerCounters(attach.serverCounters);
+    this.canPause = attach.transport === 'kcm';
   }
 
-  /** A request was read: true when it may run now (it then counts until done()). */
+  /** Whether a connection attached now should read. */
+  get isReading(): boolean {
+    return this.reading;
+  }
+
+  /** A request was read: takes one of the server's in-flight places; false past this worker's share or maxInFlight. */
+  admit(): boolean {
+    if (this.admitted >= this.share || !this.server.tryAcquire(this.maxInFlight)) return false;
+    this.admitted++;
+    return true;
+  }
+
+  /** An admitted request may run now (it then counts until finished()); else hold() it. */
   take(): boolean {
-    if (this.running >= this.depth || this.waiting.size > 0) return false;
+    if (this.running >= this.depth || this.waiting.size > 0 || !this.turnHasTime()) return false;
     this.running++;
     this.update();
     return true;
@@ -51,9 +99,11 @@ export class WorkerBudget {
     this.update();
   }
 
-  /** A request that take() (or a held start) admitted is answered. */
-  done(): void {
-    this.running--;
+  /** An admitted request is answered or dropped; `started` when take() or a held start ran it. */
+  finished(started: boolean): void {
+    this.admitted--;
+    this.server.release();
+    if (started) this.running--;
     this.drain();
   }
 
@@ -64,11 +114,11 @@ export class WorkerBudget {
   }
 
   private drain(): void {
-    // A held request that completes at once calls done() from inside this loop.
+    // A held request that completes at once calls finished() from inside this loop.
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.running < this.depth && this.waiting.size > 0) {
+      while (this.running < this.depth && this.waiting.size > 0 && this.turnHasTime()) {
         const client = this.waiting.values().next().value as BudgetClient;
         this.waiting.delete(client);
         this.running++;
@@ -81,16 +131,29 @@ export class WorkerBudget {
     this.update();
   }
 
-  private update(): void {
-    const full = this.running >= this.depth || this.waiting.size > 0;
-    const roomy = this.running <= this.depth >> 1 && this.waiting.size === 0;
-    if (this.reading ? !full : !roomy) return;
-    this.reading = !this.reading;
-    for (const client of this.clients()) client.setReading(this.reading);
+  /** Whether this turn may start another request; its first start schedules the next turn's drain. */
+  private turnHasTime(): boolean {
+    const now = performance.now();
+    if (this.turnEndsAt === 0) {
+      this.turnEndsAt = now + TURN_MS;
+      setImmediate(this.nextTurn);
+    }
+    return now < this.turnEndsAt;
   }
 
-  /** Whether a connection attached now should read. */
-  get isReading(): boolean {
-    return this.reading;
+  private readonly nextTurn = (): void => {
+    this.turnEndsAt = 0;
+    this.drain();
+  };
+
+  private update(): void {
+    if (!this.canPause) return;
+    const full = this.running >= this.depth || this.waiting.size > 0;
+    const roomy = this.running <= this.depth >> 1 && this.waiting.size === 0;
+    const shareNearlyTaken = this.admitted > this.share - this.depth;
+    const read = shareNearlyTaken || (this.reading ? !full : roomy);
+    if (read === this.reading) return;
+    this.reading = read;
+    for (const client of this.clients()) client.setReading(read);
   }
 }

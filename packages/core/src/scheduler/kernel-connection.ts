@@ -14,7 +14,7 @@ import type { Outcome } from '../stats/server-stats.js';
 import type { WorkerStatsRecorder } from '../stats/stats-delta.js';
 import type { BudgetClient, WorkerBudget } from './kernel-budget.js';
 import { ReplyWriter, kcmSink, tcpSink } from './reply-writer.js';
-import { ConnectionCounters, ServerCounters } from './shared-counters.js';
+import { ConnectionCounters } from './shared-counters.js';
 import { PARSER_ERROR_REASONS, type AttachMessage, type DetachMessage, type FrameExpectation } from './worker-messages.js';
 
 /** A worker codec that can serve kernel transports. */
@@ -52,10 +52,9 @@ export class KernelConnection implements BudgetClient {
   private readonly watcher: MessageWatcher;
   private readonly writer: ReplyWriter;
   private readonly counters: ConnectionCounters;
-  private readonly server: ServerCounters;
   /** Requests taken on and not yet fully answered (reply on the socket, or dropped). */
   private readonly calls = new Set<Call>();
-  /** Read while the worker was at its bound; they start as its running requests finish. */
+  /** Admitted while the worker was at its depth or out of time this turn; they start as the budget lets them. */
   private held: Call[] = [];
   private mode: 'serving' | DetachMessage['mode'] = 'serving';
   private graceTimer: NodeJS.Timeout | null = null;
@@ -76,7 +75,6 @@ export class KernelConnection implements BudgetClient {
     private readonly hooks: KernelConnectionHooks,
   ) {
     this.counters = new ConnectionCounters(attach.counters, attach.workers);
-    this.server = new ServerCounters(attach.serverCounters);
     this.watcher = new MessageWatcher(attach.fd, {
       maxFrameBytes: attach.limits.maxFrameBytes,
       // One wakeup takes no more from a KCM socket than the worker may run.
@@ -101,8 +99,6 @@ export class KernelConnection implements BudgetClient {
   }
 
   setReading(on: boolean): void {
-    // Only KCM pushes back: a paused sockmap target would queue in the kernel without bound.
-    if (this.attach.transport !== 'kcm') return;
     if (on) this.watcher.resume();
     else this.watcher.pause();
   }
@@ -170,7 +166,7 @@ export class KernelConnection implements BudgetClient {
     if (this.counters.inFlight() >= maxInFlightPerConnection) {
       return this.reject(body, head, new OverloadedError('connection', maxInFlightPerConnection));
     }
-    if (!this.server.tryAcquire(maxInFlight)) return this.reject(body, head, new OverloadedError('server', maxInFlight));
+    if (!this.budget.admit()) return this.reject(body, head, new OverloadedError('server', maxInFlight));
     this.counters.add(this.attach.slot, 1);
     this.stats.requestStarted();
     const timeoutMs = timeoutFor(head, this.attach.limits);
@@ -263,8 +259,7 @@ export class KernelConnection implements BudgetClient {
     // client waiting on a slow batch must not be dropped as idle in the gap before its next request.
     this.counters.touch(this.attach.slot, Date.now());
     this.counters.add(this.attach.slot, -1);
-    this.server.release();
-    if (call.started) this.budget.done();
+    this.budget.finished(call.started);
     this.detachIfDrained();
   }
 

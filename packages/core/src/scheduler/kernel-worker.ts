@@ -47,7 +47,7 @@ export class KernelWorker {
 
   private attach(message: Extract<WorkerControl, { type: 'attach' }>): void {
     const id = message.connection;
-    this.budget ??= new WorkerBudget(message.limits.workerQueueDepth, () => this.connections.values());
+    this.budget ??= new WorkerBudget(message, () => this.connections.values());
     this.stats ??= new WorkerStatsRecorder(new WorkerTally(message.tally));
     const connection = new KernelConnection(message, this.codec, this.stats, this.budget, {
       failed: (reason, text) => this.post({ type: 'connection-failed', connection: id, reason, message: text }),

@@ -38,7 +38,10 @@ export interface ServerOptions {
   readonly maxConnections?: number;
   /** Requests in flight on one connection; past it requests get an "overloaded" error reply. Default 1,024. */
   readonly maxInFlightPerConnection?: number;
-  /** Requests in flight in the whole server; past it requests get an "overloaded" error reply. Default 16,384. */
+  /**
+   * Requests in flight in the whole server; past it requests get an "overloaded" error reply. On
+   * kernel transports each worker takes at most maxInFlight / workers of them. Default 16,384.
+   */
   readonly maxInFlight?: number;
   /** Requests a worker holds at once; the rest wait in the main thread for the least-loaded worker. Default 32. */
   readonly workerQueueDepth?: number;

@@ -1,0 +1,132 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TURN_MS, WorkerBudget, type BudgetClient } from '../../src/scheduler/kernel-budget.js';
+import { ServerCounters } from '../../src/scheduler/shared-counters.js';
+import type { KernelLimits } from '../../src/scheduler/worker-messages.js';
+
+/** A connection that records what the budget does to it. Its requests are names. */
+class FakeConnection implements BudgetClient {
+  readonly held: string[] = [];
+  readonly started: string[] = [];
+  reading = true;
+
+  get hasHeld(): boolean {
+    return this.held.length > 0;
+  }
+
+  startHeld(): boolean {
+    const request = this.held.shift();
+    if (request === undefined) return false;
+    this.started.push(request);
+    return true;
+  }
+
+  setReading(on: boolean): void {
+    this.reading = on;
+  }
+}
+
+interface Setup {
+  readonly transport: 'kcm' | 'sockmap';
+  readonly maxInFlight: number;
+  readonly workerQueueDepth: number;
+  readonly workers?: number;
+  /** The server's in-flight count, when other workers' budgets share it. */
+  readonly server?: ServerCounters;
+}
+
+/** One worker's budget over `connection`, as KernelConnection drives it. */
+function worker({ transport, maxInFlight, workerQueueDepth, workers = 1, server = new ServerCounters() }: Setup) {
+  const connection = new FakeConnection();
+  const limits = { maxInFlight, workerQueueDepth } as KernelLimits;
+  const budget = new WorkerBudget({ transport, workers, serverCounters: server.buffer, limits }, () => [connection]);
+  return {
+    budget,
+    connection,
+    /** A request is read: true when admitted (then run at once or held), false when shed. */
+    read(request: string): boolean {
+      if (!budget.admit()) return false;
+      if (budget.take()) connection.started.push(request);
+      else {
+        connection.held.push(request);
+        budget.hold(connection);
+      }
+      return true;
+    },
+  };
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('WorkerBudget', () => {
+  // The clock moves only when a test says so (a handler running): a slow test machine changes nothing.
+  beforeEach(() => vi.useFakeTimers({ toFake: ['performance'] }));
+  afterEach(() => vi.useRealTimers());
+
+  it('runs up to workerQueueDepth at once and starts held requests as running ones finish', () => {
+    const { budget, connection, read } = worker({ transport: 'sockmap', maxInFlight: 100, workerQueueDepth: 2 });
+    expect([read('a'), read('b'), read('c')]).toEqual([true, true, true]);
+    expect(connection.started).toEqual(['a', 'b']);
+    budget.finished(true);
+    expect(connection.started).toEqual(['a', 'b', 'c']);
+  });
+
+  it('goes back to the event loop after TURN_MS of synchronous handlers, so that it reads (and sheds) meanwhile', async () => {
+    const { budget, connection, read } = worker({ transport: 'sockmap', maxInFlight: 100, workerQueueDepth: 32 });
+    read('a');
+    vi.advanceTimersByTime(TURN_MS); // a's handler ran that long
+    budget.finished(true);
+    // Far below the depth, but this turn's time is spent: held, counted as in flight.
+    read('b');
+    expect(connection.started).toEqual(['a']);
+    expect(connection.held).toEqual(['b']);
+    await nextTurn();
+    expect(connection.started).toEqual(['a', 'b']);
+  });
+
+  it('sheds past maxInFlight, counted across workers, and past the worker\'s share of it', () => {
+    const server = new ServerCounters();
+    const one = worker({ transport: 'sockmap', maxInFlight: 5, workerQueueDepth: 1, workers: 2, server });
+    const two = worker({ transport: 'sockmap', maxInFlight: 5, workerQueueDepth: 1, workers: 2, server });
+    // Shares of 3: the fourth one read by a worker waits for nobody else, it is shed.
+    expect([one.read('a'), one.read('b'), one.read('c'), one.read('d')]).toEqual([true, true, true, false]);
+    expect([two.read('e'), two.read('f'), two.read('g')]).toEqual([true, true, false]);
+    expect(server.inFlight).toBe(5);
+    two.budget.finished(true);
+    expect(one.read('h')).toBe(false);
+    expect(two.read('i')).toBe(true);
+  });
+
+  it('sockmap: never stops reading, whatever it holds (the kernel would queue without bound)', () => {
+    const { connection, read } = worker({ transport: 'sockmap', maxInFlight: 100, workerQueueDepth: 2 });
+    for (const request of ['a', 'b', 'c', 'd']) read(request);
+    expect(connection.held).toEqual(['c', 'd']);
+    expect(connection.reading).toBe(true);
+  });
+
+  it('KCM: stops reading at workerQueueDepth while much of its share is free, reads again at half of the depth', () => {
+    const { budget, connection, read } = worker({ transport: 'kcm', maxInFlight: 100, workerQueueDepth: 4 });
+    for (const request of ['a', 'b', 'c']) read(request);
+    expect(connection.reading).toBe(true);
+    read('d');
+    expect(connection.reading).toBe(false);
+    budget.finished(true);
+    expect(connection.reading).toBe(false);
+    budget.finished(true);
+    expect(connection.reading).toBe(true);
+  });
+
+  it('KCM: reads on at its depth once less than a depth of its share is left, to shed the backlog rather than leave it in the kernel', () => {
+    const { budget, connection, read } = worker({ transport: 'kcm', maxInFlight: 8, workerQueueDepth: 4 });
+    for (const request of ['a', 'b', 'c', 'd']) read(request);
+    // At its depth with half of its share free: the kernel may give the backlog to another worker.
+    expect(connection.reading).toBe(false);
+    read('e'); // the rest of the batch it was reading
+    expect(connection.reading).toBe(true);
+    expect(['f', 'g', 'h', 'i'].map((request) => read(request))).toEqual([true, true, true, false]);
+
+    for (let i = 0; i < 4; i++) budget.finished(true);
+    expect(connection.started).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
+    // At its depth again, with a depth of its share free: it leaves the backlog to the kernel.
+    expect(connection.reading).toBe(false);
+  });
+});
