@@ -20,7 +20,8 @@ namespace kmux {
 Napi::Function KcmMux::Define(Napi::Env env) {
   return DefineClass(env, "KcmMux", {InstanceMethod("fds", &KcmMux::Fds), InstanceMethod("close", &KcmMux::Close),
                                        InstanceMethod("framed", &KcmMux::Framed), InstanceMethod("unsent", &KcmMux::Unsent),
-                                       InstanceMethod("restartTransmit", &KcmMux::RestartTransmit)});
+                                       InstanceMethod("restartTransmit", &KcmMux::RestartTransmit),
+                                       InstanceMethod("socketError", &KcmMux::SocketError)});
 }
 
 KcmMux::KcmMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KcmMux>(info) {
@@ -126,6 +127,15 @@ Napi::Value KcmMux::RestartTransmit(const Napi::CallbackInfo& info) {
     throw SysError(env, failure);
   }
   return Napi::Boolean::New(env, true);
+}
+
+Napi::Value KcmMux::SocketError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!tcp_.Valid()) throw SysError(env, "socketError (mux closed)", EBADF);
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(tcp_.Get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) throw SysError(env, "getsockopt(SO_ERROR)", errno);
+  return err == 0 ? env.Null() : Napi::String::New(env, ErrnoName(err));
 }
 
 Napi::Value KcmMux::Close(const Napi::CallbackInfo& info) {

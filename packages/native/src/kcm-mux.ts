@@ -10,6 +10,7 @@ export interface NativeKcmMux {
   framed(): FrameTally;
   unsent(): number;
   restartTransmit(): boolean;
+  socketError(): string | null;
 }
 export interface NativeKcmMuxClass {
   new (tcpFd: number, maxFrameBytes: number, sockets: number, onHangup: (error: HangupError) => void): NativeKcmMux;
@@ -56,6 +57,12 @@ export interface KcmMux {
    */
   restartTransmit(): boolean;
   /**
+   * Takes the TCP socket's pending error (SO_ERROR) and returns its code ('EMSGSIZE', 'EPROTO',
+   * 'EPIPE', ...), or null when none. The hangup report comes once: after a FIN (EPIPE), this is
+   * how a parser abort that followed it is seen.
+   */
+  socketError(): string | null;
+  /**
    * Unattaches the TCP socket (SIOCKCMUNATTACH), closes the KCM sockets and the
    * mux's duplicate of the TCP fd; idempotent. Stop the watchers on fds first.
    * The caller's TCP fd stays open and works as a plain socket again. Throws a
@@ -87,6 +94,7 @@ export function createKcmMux(tcpFd: number, options: KcmMuxOptions): KcmMux {
     framed: () => native.framed(),
     unsent: () => native.unsent(),
     restartTransmit: () => native.restartTransmit(),
+    socketError: () => native.socketError(),
     close: () => native.close(),
   };
 }

@@ -271,8 +271,13 @@ export class KernelConnection implements BudgetClient {
 
   private fail(reason: string, message: string): void {
     if (this.done || this.failed) return;
-    // Already being detached: the main thread is closing the connection anyway.
-    if (this.mode !== 'serving') return this.finishDetach();
+    if (this.mode !== 'serving') {
+      // Already being detached: the main thread closes the connection anyway. A verdict on what
+      // the peer sent is still reported, so that the close is counted under it (a client that
+      // sends a bad frame and its FIN at once).
+      if (reason === 'protocol') this.hooks.failed(reason, message);
+      return this.finishDetach();
+    }
     this.failed = true;
     this.watcher.close();
     this.writer.close();

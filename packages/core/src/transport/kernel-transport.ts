@@ -28,6 +28,8 @@ interface KernelConnection {
   readonly counters: ConnectionCounters;
   readonly acceptedAt: number;
   detaching: boolean;
+  /** A detach that lets the workers finish (not `abort`): what a replacement worker is told too. */
+  draining: { mode: DetachMessage['mode']; giveUpAt: number; frames: number | undefined } | null;
   /** Slots whose `detached` is still awaited. */
   readonly awaiting: Set<number>;
   cause: Cause | null;
@@ -128,6 +130,7 @@ export class KernelTransport implements ServerTransport {
       counters: ConnectionCounters.create(options.workers),
       acceptedAt: Date.now(),
       detaching: false,
+      draining: null,
       awaiting: new Set(),
       cause: null,
       peerClosed: false,
@@ -150,9 +153,16 @@ export class KernelTransport implements ServerTransport {
 
   workerReady(slot: number): void {
     this.fallback?.workerReady();
-    // A replacement worker takes over the dead one's fds on every surviving connection.
+    // A replacement worker takes over the dead one's fds on every surviving connection, also
+    // one being drained: KCM may have queued some of its last requests on the dead one's socket.
     for (const connection of this.connections.values()) {
-      if (!connection.detaching) this.attach(connection, slot);
+      if (!connection.detaching) {
+        this.attach(connection, slot);
+      } else if (connection.draining && this.path.survivesWorkerDeath) {
+        this.attach(connection, slot);
+        const { mode, giveUpAt, frames } = connection.draining;
+        this.sendDetach(connection, slot, mode, Math.max(0, giveUpAt - Date.now()), frames);
+      }
     }
   }
 
@@ -163,11 +173,13 @@ export class KernelTransport implements ServerTransport {
       const lost = connection.counters.resetSlot(slot);
       this.server.release(lost);
       this.context.counters.requestsLost('worker_died', lost);
-      if (connection.detaching) {
-        this.detachedFrom(connection, slot);
-      } else if (lost > 0 || !this.path.survivesWorkerDeath) {
-        // Its clients would wait for replies that never come: closing tells them at once.
+      if (lost > 0 || !this.path.survivesWorkerDeath) {
+        // Its clients would wait for replies that never come (also one that half-closed and
+        // waits for the rest): closing tells them at once.
+        connection.awaiting.delete(slot); // it will never answer the detach
         this.detach(connection, 'abort', 0, { reason: 'worker_died', message: `worker ${slot} died: ${reason}` });
+      } else if (connection.detaching) {
+        this.detachedFrom(connection, slot);
       }
     }
   }
@@ -275,6 +287,13 @@ export class KernelTransport implements ServerTransport {
       this.context.options.logger.warn(`kmux: counting connection ${connection.id}'s frames: ${(error as Error).message}`);
       total = 'unknown';
     }
+    if (total === 'pending') {
+      // The parser stopped at a bad length after the FIN was reported (the hangup watch
+      // reports once): no more frames come, and the close is counted under the parser's reason.
+      const code = connection.binding.parserError?.();
+      const reason = code && PARSER_ERROR_REASONS[code];
+      if (reason) return this.detach(connection, 'abort', 0, { reason, message: `the parser stopped after the peer's FIN: ${code}` });
+    }
     if (total === 'pending' && Date.now() < giveUpAt) {
       setTimeout(() => this.finish(connection, giveUpAt), 1).unref();
       return;
@@ -293,17 +312,20 @@ export class KernelTransport implements ServerTransport {
     connection.cause ??= cause;
     if (connection.detaching && mode !== 'abort') return;
     connection.detaching = true;
+    connection.draining = mode === 'abort' ? null : { mode, giveUpAt: Date.now() + graceMs, frames };
     const { workers } = this.context.options;
-    for (let slot = 0; slot < workers; slot++) {
-      const message: DetachMessage = { type: 'detach', connection: connection.id, mode, graceMs, expect: this.expectation(frames, slot) };
-      if (this.context.pool.control(slot, message)) connection.awaiting.add(slot);
-    }
+    for (let slot = 0; slot < workers; slot++) this.sendDetach(connection, slot, mode, graceMs, frames);
     if (connection.awaiting.size === 0) return this.releaseWhenSent(connection);
     connection.warnTimer ??= setTimeout(() => {
       const slots = [...connection.awaiting].join(', ');
       this.context.options.logger.warn(`kmux: connection ${connection.id} still waits for worker(s) ${slots} to detach`);
     }, graceMs + SLOW_DETACH_MS);
     connection.warnTimer.unref();
+  }
+
+  private sendDetach(connection: KernelConnection, slot: number, mode: DetachMessage['mode'], graceMs: number, frames: number | undefined): void {
+    const message: DetachMessage = { type: 'detach', connection: connection.id, mode, graceMs, expect: this.expectation(frames, slot) };
+    if (this.context.pool.control(slot, message)) connection.awaiting.add(slot);
   }
 
   /** What worker `slot` must read of a connection's `frames` before it detaches. */
