@@ -11,20 +11,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { encodeFrame, encodeRawRequest, type Server } from '@kmux/core';
 import { TRANSPORTS, report, timeoutMs } from './lib/mode.js';
 import { MiB, closeAll, rss, startServer, until } from './lib/harness.js';
-import { FrameSocket, WIRES } from './lib/wire.js';
+import { OpenSockets, WIRES } from './lib/wire.js';
 
 const wire = WIRES.raw;
-const sockets: FrameSocket[] = [];
-afterEach(() => {
-  for (const socket of sockets.splice(0)) socket.destroy();
-});
+const sockets = new OpenSockets();
+const { open } = sockets;
+afterEach(() => sockets.destroyAll());
 afterAll(closeAll);
-
-async function open(port: number): Promise<FrameSocket> {
-  const socket = await FrameSocket.open(port);
-  sockets.push(socket);
-  return socket;
-}
 
 /** One request on a fresh connection; resolves with its decoded reply. */
 async function call(port: number, id: number, payload: string): Promise<ReturnType<typeof wire.decode>> {

@@ -14,21 +14,16 @@ import { encodeFrame, encodeRawRequest } from '@kmux/core';
 import { TRANSPORTS, report, sized, timeoutMs } from './lib/mode.js';
 import { MiB, closeAll, held, listenForGates, openFds, percentile, release, rss, startServer, until } from './lib/harness.js';
 import { startGoodClient } from './lib/good-client.js';
-import { FrameSocket, WIRES } from './lib/wire.js';
+import { OpenSockets, WIRES, type FrameSocket } from './lib/wire.js';
 
 const wire = WIRES.raw;
-const sockets: FrameSocket[] = [];
+const sockets = new OpenSockets();
+const { open } = sockets;
 afterEach(() => {
   release('*');
-  for (const socket of sockets.splice(0)) socket.destroy();
+  sockets.destroyAll();
 });
 afterAll(closeAll);
-
-async function open(port: number): Promise<FrameSocket> {
-  const socket = await FrameSocket.open(port);
-  sockets.push(socket);
-  return socket;
-}
 
 function written(socket: FrameSocket, bytes: Buffer): Promise<number> {
   return new Promise((resolve) => socket.socket.write(bytes, () => resolve(performance.now())));

@@ -247,3 +247,18 @@ export class FrameSocket {
     this.socket.destroy();
   }
 }
+
+/** The sockets a suite's tests open, destroyed together after each test. */
+export class OpenSockets {
+  private readonly sockets: FrameSocket[] = [];
+
+  readonly open = async (port: number): Promise<FrameSocket> => {
+    const socket = await FrameSocket.open(port);
+    this.sockets.push(socket);
+    return socket;
+  };
+
+  destroyAll(): void {
+    for (const socket of this.sockets.splice(0)) socket.destroy();
+  }
+}
