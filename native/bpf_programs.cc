@@ -106,6 +106,7 @@ KcmParser LoadKcmParser(uint32_t max_frame_bytes) {
   a.MovImm(R0, 0);
   a.Exit();
   a.Bind(too_big);
+  a.StoreImm(BPF_W, R9, offsetof(KcmParserState, refused), EMSGSIZE);
   a.MovImm(R0, -EMSGSIZE);
   a.Exit();
   a.Bind(lost);

@@ -37,6 +37,7 @@ struct KcmParserState {
   uint32_t valid;      // next_seq and start_seq are set (the first call sets them)
   uint32_t start_seq;  // sequence number of the stream's first byte: end = next_seq - start_seq
   uint32_t parsed;     // messages whose length the parser returned
+  uint32_t refused;    // EMSGSIZE once it refused a length: the socket's own error may be overwritten
 };
 
 /**

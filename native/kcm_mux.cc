@@ -21,7 +21,7 @@ Napi::Function KcmMux::Define(Napi::Env env) {
   return DefineClass(env, "KcmMux", {InstanceMethod("fds", &KcmMux::Fds), InstanceMethod("close", &KcmMux::Close),
                                        InstanceMethod("framed", &KcmMux::Framed), InstanceMethod("unsent", &KcmMux::Unsent),
                                        InstanceMethod("restartTransmit", &KcmMux::RestartTransmit),
-                                       InstanceMethod("socketError", &KcmMux::SocketError)});
+                                       InstanceMethod("parserError", &KcmMux::ParserError)});
 }
 
 KcmMux::KcmMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KcmMux>(info) {
@@ -129,13 +129,17 @@ Napi::Value KcmMux::RestartTransmit(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-Napi::Value KcmMux::SocketError(const Napi::CallbackInfo& info) {
+Napi::Value KcmMux::ParserError(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!tcp_.Valid()) throw SysError(env, "socketError (mux closed)", EBADF);
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(tcp_.Get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) throw SysError(env, "getsockopt(SO_ERROR)", errno);
-  return err == 0 ? env.Null() : Napi::String::New(env, ErrnoName(err));
+  if (!parser_state_.Valid()) throw SysError(env, "parserError (mux closed)", EBADF);
+  const uint32_t key = 0;
+  KcmParserState state{}, scratch{};
+  try {
+    ReadStable(parser_state_.Get(), &key, &state, &scratch, sizeof state);
+  } catch (const SysFailure& failure) {
+    throw SysError(env, failure);
+  }
+  return state.refused == 0 ? env.Null() : Napi::String::New(env, ErrnoName(static_cast<int>(state.refused)));
 }
 
 Napi::Value KcmMux::Close(const Napi::CallbackInfo& info) {

@@ -40,8 +40,8 @@ class KcmMux : public Napi::ObjectWrap<KcmMux> {
    * nothing, while TCP still holds reply bytes (the transmit is alive).
    */
   Napi::Value RestartTransmit(const Napi::CallbackInfo& info);
-  /** Takes the TCP socket's pending error: its code, or null. */
-  Napi::Value SocketError(const Napi::CallbackInfo& info);
+  /** 'EMSGSIZE' once the parser refused a length (KcmParserState.refused), else null. */
+  Napi::Value ParserError(const Napi::CallbackInfo& info);
   /** Attaches the TCP socket through sockets_[0] with the parser. */
   void Attach();
   /** Unattaches and closes everything; returns the errno of a failed unattach, or 0. */

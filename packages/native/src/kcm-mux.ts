@@ -10,7 +10,7 @@ export interface NativeKcmMux {
   framed(): FrameTally;
   unsent(): number;
   restartTransmit(): boolean;
-  socketError(): string | null;
+  parserError(): string | null;
 }
 export interface NativeKcmMuxClass {
   new (tcpFd: number, maxFrameBytes: number, sockets: number, onHangup: (error: HangupError) => void): NativeKcmMux;
@@ -57,11 +57,11 @@ export interface KcmMux {
    */
   restartTransmit(): boolean;
   /**
-   * Takes the TCP socket's pending error (SO_ERROR) and returns its code ('EMSGSIZE', 'EPROTO',
-   * 'EPIPE', ...), or null when none. The hangup report comes once: after a FIN (EPIPE), this is
-   * how a parser abort that followed it is seen.
+   * 'EMSGSIZE' once the parser refused a length over maxFrameBytes, else null. The hangup report
+   * may not say so: it comes once, and a reply send that fails on the aborted socket makes KCM
+   * overwrite the socket's error with EPIPE, which otherwise means the peer's FIN.
    */
-  socketError(): string | null;
+  parserError(): string | null;
   /**
    * Unattaches the TCP socket (SIOCKCMUNATTACH), closes the KCM sockets and the
    * mux's duplicate of the TCP fd; idempotent. Stop the watchers on fds first.
@@ -94,7 +94,7 @@ export function createKcmMux(tcpFd: number, options: KcmMuxOptions): KcmMux {
     framed: () => native.framed(),
     unsent: () => native.unsent(),
     restartTransmit: () => native.restartTransmit(),
-    socketError: () => native.socketError(),
+    parserError: () => native.parserError(),
     close: () => native.close(),
   };
 }

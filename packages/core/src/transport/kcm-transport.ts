@@ -21,7 +21,7 @@ export function kcmPath(options: { maxFrameBytes: number; workers: number }): Ke
         framed: () => mux.framed(),
         unsent: () => mux.unsent(),
         restartTransmit: () => mux.restartTransmit(),
-        parserError: () => mux.socketError(),
+        parserError: () => mux.parserError(),
         close: () => mux.close(),
       };
     },

@@ -44,7 +44,7 @@ export interface KernelBinding {
    * was read (see KcmMux.restartTransmit); false while the transmit is alive.
    */
   restartTransmit?(): boolean;
-  /** KCM only: the error code the TCP socket holds (the parser's EMSGSIZE or EPROTO), taking it; null when none. */
+  /** KCM only: 'EMSGSIZE' once the parser refused a length (see KcmMux.parserError), else null. */
   parserError?(): string | null;
   /** Lets go of the connection's kernel objects; only once no worker watches its fds. */
   close(): void;

@@ -261,14 +261,18 @@ export class KernelTransport implements ServerTransport {
   private onHangup(id: number, error: HangupError): void {
     const connection = this.connections.get(id);
     if (!connection) return;
-    if (PEER_CLOSED.has(error.code)) {
+    // KCM reports a parser abort as EPIPE, which is also its word for a FIN, once a reply send
+    // failed on the aborted socket: the parser's own record says which it was.
+    const refused = this.parserError(connection);
+    if (PEER_CLOSED.has(error.code) && !refused) {
       connection.peerClosed = true;
       return this.finish(connection, Date.now() + this.context.options.deadlineMs);
     }
     // EBADF: libuv's word for POLLERR when SO_ERROR was already empty, because a worker's reply
     // send took the socket's error first (a parser abort, say); that worker reports the reason.
-    const unexplained = error.code === 'EBADF';
-    this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[error.code] ?? 'socket_error', message: error.message, unexplained });
+    const code = refused ?? error.code;
+    const unexplained = code === 'EBADF';
+    this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[code] ?? 'socket_error', message: refused ? `the parser refused a length: ${refused}` : error.message, unexplained });
   }
 
   /**
@@ -288,11 +292,10 @@ export class KernelTransport implements ServerTransport {
       total = 'unknown';
     }
     if (total === 'pending') {
-      // The parser stopped at a bad length after the FIN was reported (the hangup watch
-      // reports once): no more frames come, and the close is counted under the parser's reason.
-      const code = connection.binding.parserError?.();
-      const reason = code && PARSER_ERROR_REASONS[code];
-      if (reason) return this.detach(connection, 'abort', 0, { reason, message: `the parser stopped after the peer's FIN: ${code}` });
+      // The parser refused a length after the FIN was reported (the hangup watch reports once):
+      // no more frames come, and the close is counted under the parser's reason.
+      const refused = this.parserError(connection);
+      if (refused) return this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[refused] ?? 'protocol', message: `the parser refused a length: ${refused}` });
     }
     if (total === 'pending' && Date.now() < giveUpAt) {
       setTimeout(() => this.finish(connection, giveUpAt), 1).unref();
@@ -300,6 +303,15 @@ export class KernelTransport implements ServerTransport {
     }
     const graceMs = Math.max(0, giveUpAt - Date.now());
     this.detach(connection, 'finish', graceMs, null, typeof total === 'number' ? total : undefined);
+  }
+
+  private parserError(connection: KernelConnection): string | null {
+    try {
+      return connection.binding.parserError?.() ?? null;
+    } catch (error) {
+      this.context.options.logger.warn(`kmux: reading connection ${connection.id}'s parser state: ${(error as Error).message}`);
+      return null;
+    }
   }
 
   /**
