@@ -26,6 +26,9 @@ import { FrameSocket, WIRES, type Wire, type WireName } from './lib/wire.js';
 
 afterAll(closeAll);
 
+/** How long a client waits for any reply or close before it reports the server stalled. */
+const STALL_MS = 30_000;
+
 interface ChaosPlan {
   readonly connections: number;
   readonly requestsPerConnection: number;
@@ -105,20 +108,34 @@ async function runConnection(wire: Wire, port: number, index: number, plan: Chao
       const frames: Buffer[] = [];
       while (outstanding.size < plan.window - shedStreak && tally.sent < plan.requestsPerConnection) {
         const id = nextId++;
-        const crash = random() < plan.crashRate;
+        // Halfway, connection 0 kills a worker and connection 1 drops, whatever the seed draws.
+        const halfway = tally.sent === Math.floor(plan.requestsPerConnection / 2);
+        const crash = random() < plan.crashRate || (halfway && index === 0 && plan.crashRate > 0);
         const payload = Buffer.from(`c${index}/g${generation}/r${id}/${Math.floor(random() * 1e9)}`);
         outstanding.set(id, { payload, crash });
         frames.push(encodeFrame(crash ? wire.crash(id) : wire.work(id, payload)));
         tally.sent++;
         if (crash) tally.crashesSent++;
-        if (random() < plan.dropRate) {
+        if (random() < plan.dropRate || (halfway && index === 1 && plan.dropRate > 0)) {
           dropped = true;
           break;
         }
       }
       if (frames.length) socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
       if (dropped) break;
-      await new Promise<void>((resolve) => (wake = resolve));
+      // A server that neither answers nor closes would otherwise hang the test until its
+      // timeout with nothing said: fail with what was left outstanding instead.
+      let stallTimer: NodeJS.Timeout | undefined;
+      const progressed = await Promise.race([
+        new Promise<boolean>((resolve) => (wake = () => resolve(true))),
+        new Promise<boolean>((resolve) => (stallTimer = setTimeout(() => resolve(false), STALL_MS))),
+      ]);
+      clearTimeout(stallTimer);
+      if (!progressed) {
+        fail(`no reply and no close for ${STALL_MS / 1000} s, ${outstanding.size} outstanding (ids ${[...outstanding.keys()].slice(0, 10).join(', ')})`);
+        socket.destroy();
+        return tally;
+      }
     }
     if (dropped) {
       // Mid-request: whatever is outstanding will never be answered to us.
@@ -182,6 +199,10 @@ async function chaosRound(wireName: WireName, transport: string, plan: ChaosPlan
   const errors: Record<string, number> = {};
   for (const t of tallies) for (const [kind, n] of Object.entries(t.errors)) errors[kind] = (errors[kind] ?? 0) + n;
   const failures = tallies.flatMap((t) => t.failures);
+  if (failures.length) {
+    const { requests, workers, kernel, connectionErrors } = running.server.stats();
+    failures.unshift(`server at the failure: ${JSON.stringify({ requests, workers, kernel, connectionErrors })}`);
+  }
 
   await until(() => running.server.stats().connections.open === 0, 'every connection to close', 10_000);
   const stats = running.server.stats();
