@@ -101,6 +101,51 @@ for (const transport of TRANSPORTS) {
       timeoutMs(30_000),
     );
 
+    if (transport === 'kcm') {
+      // A full KCM worker stops reading, and the backlog waits in the kernel: with the default
+      // limits that backpressure bounds what a connection has in flight long before
+      // maxInFlightPerConnection could (README, "Backpressure").
+      it(
+        `maxInFlightPerConnection (1,024) on KCM: the workers hold at most workers × 2 × workerQueueDepth (${2 * 2 * DOCUMENTED.workerQueueDepth!}), the kernel holds the rest, none is shed and all are answered once`,
+        async () => {
+          const { server, port } = await startServer(wire, transport);
+          listenForGates();
+          const count = DOCUMENTED.maxInFlightPerConnection!;
+          const bound = 2 * 2 * DOCUMENTED.workerQueueDepth!;
+          const tag = `defaults-kcm-${Date.now()}`;
+          const socket = await FrameSocket.open(port);
+          sockets.push(socket);
+          const answered = new Map<number, number>();
+          const failures: string[] = [];
+          socket.onFrame = (body) => {
+            const reply = wire.decode(body);
+            if (!reply.ok) failures.push(`id ${reply.id}: ${reply.kind}`);
+            answered.set(reply.id, (answered.get(reply.id) ?? 0) + 1);
+          };
+          socket.write(Buffer.concat(Array.from({ length: count }, (_, i) => encodeFrame(encodeRawRequest(i + 1, 'hold', Buffer.from(tag))))));
+          await held(tag);
+          await until(() => server.stats().requests.inFlight >= DOCUMENTED.workerQueueDepth!, 'the workers to fill');
+          // Held long enough for a worker that kept reading to have read far past its bound.
+          let most = 0;
+          for (const stop = Date.now() + 1000; Date.now() < stop; ) {
+            most = Math.max(most, server.stats().requests.inFlight);
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          expect(most).toBeLessThanOrEqual(bound);
+          expect(server.stats().requests.received).toBeLessThanOrEqual(bound);
+          expect(answered.size).toBe(0);
+
+          release(tag);
+          await until(() => answered.size === count, `all ${count} answered (now ${answered.size})`, 60_000);
+          expect(failures).toEqual([]);
+          expect([...answered.values()].every((n) => n === 1)).toBe(true);
+          expect(server.stats().requests.outcomes.overloaded ?? 0).toBe(0);
+        },
+        timeoutMs(30_000),
+      );
+      return;
+    }
+
     it(
       'maxInFlightPerConnection (1,024) and maxInFlight (16,384): the first request past each is answered "overloaded"',
       async () => {
