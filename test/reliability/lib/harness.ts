@@ -89,10 +89,10 @@ export function rss(): number {
 export const MiB = 1024 * 1024;
 
 /** Polls `condition` until it holds; for state with no event to wait on (server stats). */
-export async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+export async function until(condition: () => boolean, what: string | (() => string), timeoutMs = 10_000): Promise<void> {
   const giveUp = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > giveUp) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > giveUp) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
