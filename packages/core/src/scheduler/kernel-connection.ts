@@ -11,7 +11,7 @@ import { DeadlineExceededError, KmuxError, OverloadedError } from '../errors.js'
 import { encodeFrame } from '../framing/frame-splitter.js';
 import { timeoutFor } from '../server/timeouts.js';
 import type { Outcome } from '../stats/server-stats.js';
-import type { WorkerStatsRecorder } from '../stats/stats-delta.js';
+import type { WorkerStatsRecorder } from '../stats/worker-recorder.js';
 import type { BudgetClient, WorkerBudget } from './kernel-budget.js';
 import { ReplyWriter, kcmSink, tcpSink } from './reply-writer.js';
 import { ConnectionCounters } from './shared-counters.js';
@@ -115,10 +115,6 @@ export class KernelConnection implements BudgetClient {
     return false;
   }
 
-  get inFlight(): number {
-    return this.calls.size;
-  }
-
   detach(mode: DetachMessage['mode'], graceMs: number, expect?: FrameExpectation): void {
     if (this.done) return;
     if (mode === 'finish' && expect) this.expect = expect;
@@ -208,7 +204,7 @@ export class KernelConnection implements BudgetClient {
     call.timer = setTimeout(() => {
       call.timer = null;
       const error = new DeadlineExceededError(call.head.method, call.timeoutMs);
-      this.answer(call, this.codec.errorReply(body, error), 'deadline_exceeded', false);
+      this.answer(call, this.codec.errorReply(body, error), 'deadline_exceeded', !call.started);
     }, Math.max(0, call.deadline - Date.now()));
   }
 
@@ -227,11 +223,12 @@ export class KernelConnection implements BudgetClient {
     this.answer(call, this.codec.errorReply(body, new KmuxError('handler', 'internal error in the codec')), 'handler', true);
   }
 
-  private answer(call: Call, reply: Buffer | null, outcome: Outcome, ran: boolean): void {
+  /** `completed`: the worker is done with the call (its result is in, or it never started: it never will). */
+  private answer(call: Call, reply: Buffer | null, outcome: Outcome, completed: boolean): void {
     call.answered = true;
     if (call.timer) clearTimeout(call.timer);
     call.timer = null;
-    this.stats.requestDone(call.head.method, outcome, (performance.now() - call.receivedAt) * 1000, ran);
+    this.stats.requestDone(call.head.method, outcome, (performance.now() - call.receivedAt) * 1000, completed);
     // A oneway request owes no reply, even if the codec produced one.
     if (reply && !call.head.oneway) this.send(reply, () => this.release(call));
     else this.release(call);
@@ -326,7 +323,7 @@ export class KernelConnection implements BudgetClient {
     this.dropHeld();
     for (const call of this.calls) {
       // Late results of these are dropped (and counted) by complete().
-      if (!call.answered) this.stats.requestDone(call.head.method, 'connection_closed', (performance.now() - call.receivedAt) * 1000, false);
+      if (!call.answered) this.stats.requestDone(call.head.method, 'connection_closed', (performance.now() - call.receivedAt) * 1000, !call.started);
       call.answered = true;
       if (call.timer) clearTimeout(call.timer);
       this.release(call);

@@ -1,4 +1,3 @@
-import type { WorkerStatsDelta } from '../stats/stats-delta.js';
 import type { DeadlinePolicy } from '../server/timeouts.js';
 
 /**
@@ -87,7 +86,8 @@ export type WorkerMessage =
   | KernelWorkerMessage;
 
 export type KernelWorkerMessage =
-  | { readonly type: 'stats'; readonly delta: WorkerStatsDelta }
+  /** The worker counts `name` in `buffer` (a MethodTally's) from now on; posted before the method's first count. */
+  | { readonly type: 'method'; readonly name: string; readonly buffer: SharedArrayBuffer }
   | { readonly type: 'detached'; readonly connection: number }
   /** The codec threw instead of producing a reply (a codec bug); the request got a generic error reply. */
   | { readonly type: 'codec-threw'; readonly message: string }

@@ -1,4 +1,4 @@
-import { MessageChannel, type MessagePort, type ResourceLimits } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { WorkerCodecSpec } from '../codec/codec.js';
 import type { ServeTask } from './worker-entry.js';
@@ -13,7 +13,7 @@ export interface WorkerPoolEvents {
   onWorkerExit(slot: number, reason: string): void;
   /** The worker in `slot` (new or replacement) is serving. */
   onWorkerReady(slot: number, threadId: number): void;
-  /** A kernel transport's message from the worker in `slot` (stats, detached, ...). */
+  /** A kernel transport's message from the worker in `slot` (a method's tally, detached, ...). */
   onKernelMessage(slot: number, message: KernelWorkerMessage): void;
 }
 
@@ -114,7 +114,7 @@ export class WorkerPool {
     const task: ServeTask = { port: port2, codec: this.options.codec };
     return new Promise<void>((resolveReady, rejectReady) => {
       let ready = false;
-      port1.on('message', (message: WorkerMessage) => {
+      const onMessage = (message: WorkerMessage): void => {
         switch (message.type) {
           case 'replies':
             this.events.onReplies(slot, message.batch);
@@ -122,7 +122,7 @@ export class WorkerPool {
           case 'codec-error':
             this.events.onCodecError(slot, message.key, message.message);
             break;
-          case 'stats':
+          case 'method':
           case 'detached':
           case 'connection-failed':
           case 'codec-threw':
@@ -136,11 +136,12 @@ export class WorkerPool {
             resolveReady();
             break;
         }
-      });
+      };
+      port1.on('message', onMessage);
       this.piscina.run(task, { transferList: [port2] }).then(
-        () => this.onSlotEnded(slot, port1, 'worker stopped serving'),
+        () => this.onSlotEnded(slot, port1, onMessage, 'worker stopped serving'),
         (error: unknown) => {
-          if (ready) this.onSlotEnded(slot, port1, error instanceof Error ? error.message : String(error));
+          if (ready) this.onSlotEnded(slot, port1, onMessage, error instanceof Error ? error.message : String(error));
           else {
             port1.close();
             rejectReady(error);
@@ -150,7 +151,10 @@ export class WorkerPool {
     });
   }
 
-  private onSlotEnded(slot: number, port: MessagePort, reason: string): void {
+  private onSlotEnded(slot: number, port: MessagePort, onMessage: (message: WorkerMessage) => void, reason: string): void {
+    // What the worker posted just before it died (a method's tally, then process.exit in the
+    // handler) may still be queued when its exit is reported: deliver it, as closing drops it.
+    for (let queued = receiveMessageOnPort(port); queued; queued = receiveMessageOnPort(port)) onMessage(queued.message as WorkerMessage);
     port.close();
     const current = this.slots[slot];
     if (current?.port === port) this.slots[slot] = { port: null, threadId: -1 };

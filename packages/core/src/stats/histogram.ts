@@ -28,85 +28,109 @@ export interface HistogramData {
   readonly max: number;
 }
 
-export class Histogram {
-  private readonly subBuckets: number;
-  private readonly counts: Float64Array;
-  private total = 0;
-  private sum = 0;
-  private minValue = Number.POSITIVE_INFINITY;
-  private maxValue = 0;
+/**
+ * A histogram's Float64 words: count, sum, min and max (min only once count > 0, so that
+ * zeroed memory is an empty histogram), then one word per bucket.
+ */
+const COUNT = 0;
+const SUM = 1;
+const MIN = 2;
+const MAX = 3;
+const HEADER = 4;
 
-  constructor(private readonly precisionBits = 4) {
+export class Histogram {
+  /** The words a histogram of `precisionBits` takes: the size of memory to give the constructor. */
+  static words(precisionBits = 4): number {
+    return HEADER + (MAX_MAGNITUDE + 2 - precisionBits) * (1 << precisionBits);
+  }
+
+  private readonly subBuckets: number;
+  private readonly words: Float64Array;
+
+  /**
+   * `words`: the memory to count in, zeroed or another Histogram's of the same precision, e.g.
+   * shared with a thread that reads what this one records; by default memory of its own.
+   */
+  constructor(
+    private readonly precisionBits = 4,
+    words?: Float64Array,
+  ) {
     if (!Number.isInteger(precisionBits) || precisionBits < 1 || precisionBits > 16) {
       throw new RangeError(`precisionBits must be an integer from 1 to 16, got ${precisionBits}`);
     }
     this.subBuckets = 1 << precisionBits;
-    this.counts = new Float64Array((MAX_MAGNITUDE + 2 - precisionBits) * this.subBuckets);
+    const size = Histogram.words(precisionBits);
+    if (words && words.length !== size) throw new RangeError(`a histogram of ${precisionBits} bits takes ${size} words, got ${words.length}`);
+    this.words = words ?? new Float64Array(size);
   }
 
   record(value: number): void {
-    this.counts[this.bucketOf(value)]++;
-    this.total++;
-    this.sum += value;
-    if (value < this.minValue) this.minValue = value;
-    if (value > this.maxValue) this.maxValue = value;
+    const words = this.words;
+    words[HEADER + this.bucketOf(value)]++;
+    if (words[COUNT] === 0 || value < words[MIN]!) words[MIN] = value;
+    if (value > words[MAX]!) words[MAX] = value;
+    words[SUM] += value;
+    words[COUNT]++;
   }
 
   get count(): number {
-    return this.total;
+    return this.words[COUNT]!;
   }
 
   /** Forgets everything recorded (e.g. a benchmark's warm-up). */
   reset(): void {
-    this.counts.fill(0);
-    this.total = 0;
-    this.sum = 0;
-    this.minValue = Number.POSITIVE_INFINITY;
-    this.maxValue = 0;
+    this.words.fill(0);
   }
 
   /** Value at or below which `percent` % of the recorded values lie. */
   percentile(percent: number): number {
-    if (this.total === 0) return 0;
-    const rank = Math.max(1, Math.ceil((percent / 100) * this.total));
+    const { words } = this;
+    if (words[COUNT] === 0) return 0;
+    const rank = Math.max(1, Math.ceil((percent / 100) * words[COUNT]!));
     let seen = 0;
-    for (let i = 0; i < this.counts.length; i++) {
-      seen += this.counts[i]!;
-      if (seen >= rank) return Math.min(this.bucketUpperBound(i), this.maxValue);
+    for (let i = HEADER; i < words.length; i++) {
+      seen += words[i]!;
+      if (seen >= rank) return Math.min(this.bucketUpperBound(i - HEADER), words[MAX]!);
     }
-    return this.maxValue;
+    return words[MAX]!;
   }
 
   merge(other: Histogram): void {
     this.mergeData(other.toData());
   }
 
-  /** The recorded values as data: what a worker thread posts to the main thread. */
+  /** A copy of the recorded values as data, to post to another thread or process. */
   toData(): HistogramData {
-    return { counts: this.counts, total: this.total, sum: this.sum, min: this.minValue, max: this.maxValue };
+    const { words } = this;
+    const count = words[COUNT]!;
+    return { counts: words.slice(HEADER), total: count, sum: words[SUM]!, min: count ? words[MIN]! : Infinity, max: words[MAX]! };
   }
 
   mergeData(other: HistogramData): void {
-    if (other.counts.length !== this.counts.length) {
+    const { words } = this;
+    if (other.counts.length !== words.length - HEADER) {
       throw new RangeError('cannot merge histograms of different precision');
     }
-    for (let i = 0; i < this.counts.length; i++) this.counts[i]! += other.counts[i]!;
-    this.total += other.total;
-    this.sum += other.sum;
-    this.minValue = Math.min(this.minValue, other.min);
-    this.maxValue = Math.max(this.maxValue, other.max);
+    if (other.total === 0) return;
+    for (let i = 0; i < other.counts.length; i++) words[HEADER + i]! += other.counts[i]!;
+    words[MIN] = words[COUNT] === 0 ? other.min : Math.min(words[MIN]!, other.min);
+    words[MAX] = Math.max(words[MAX]!, other.max);
+    words[SUM] += other.sum;
+    words[COUNT] += other.total;
   }
 
   summary(): Percentiles {
+    const { words } = this;
+    const count = words[COUNT]!;
     return {
-      count: this.total,
-      min: this.total ? this.minValue : 0,
-      mean: this.total ? this.sum / this.total : 0,
+      count,
+      min: count ? words[MIN]! : 0,
+      mean: count ? words[SUM]! / count : 0,
       p50: this.percentile(50),
       p90: this.percentile(90),
       p99: this.percentile(99),
       p999: this.percentile(99.9),
-      max: this.maxValue,
+      max: words[MAX]!,
     };
   }
 

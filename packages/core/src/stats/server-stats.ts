@@ -4,8 +4,7 @@ import { Histogram, type Percentiles } from './histogram.js';
 import type { KcmProcStats } from './kcm-proc.js';
 import type { TlsStatsSnapshot } from '../tls/server-tls.js';
 import type { TlsStat } from '../tls/tls-stat.js';
-import type { WorkerStatsDelta } from './stats-delta.js';
-import { WorkerTally, type TallyCounts } from './worker-tally.js';
+import { MethodTally, WorkerTally, type TallyCounts } from './worker-tally.js';
 
 /** Distinct method names with their own stats; the rest are counted under OTHER_METHODS. */
 export const MAX_TRACKED_METHODS = 256;
@@ -18,6 +17,12 @@ interface MethodCounters {
   calls: number;
   failures: number;
   readonly latencyUs: Histogram;
+}
+
+/** A kernel-transport worker's tally of one method, and the counters here it adds to. */
+interface WorkerMethod {
+  readonly counters: MethodCounters;
+  readonly tally: MethodTally;
 }
 
 interface WorkerCounters {
@@ -110,8 +115,9 @@ export class ServerStats {
   private readonly latencyUs = new Histogram();
   private readonly methods = new Map<string, MethodCounters>();
   private readonly workers: WorkerCounters[];
-  /** Each slot's current worker's own counts (kernel transports; see WorkerTally). */
+  /** Each slot's current worker's own counts, and its method tallies (kernel transports; see worker-tally.ts). */
   private readonly tallies: WorkerTally[];
+  private readonly workerMethods: WorkerMethod[][];
 
   constructor(workerCount: number) {
     this.workers = Array.from({ length: workerCount }, () => ({
@@ -124,11 +130,17 @@ export class ServerStats {
       latencyUs: new Histogram(),
     }));
     this.tallies = Array.from({ length: workerCount }, () => new WorkerTally());
+    this.workerMethods = Array.from({ length: workerCount }, () => []);
   }
 
   /** The shared memory the worker now in `slot` counts its requests in, on a kernel transport. */
   workerTally(slot: number): SharedArrayBuffer {
     return this.tallies[slot]!.buffer;
+  }
+
+  /** The worker in `slot` counts `method` in `buffer` (a MethodTally's), from now on. */
+  workerMethod(slot: number, method: string, buffer: SharedArrayBuffer): void {
+    this.workerMethods[slot]!.push({ counters: this.methodCounters(method), tally: new MethodTally(buffer) });
   }
 
   workerReady(slot: number, threadId: number): void {
@@ -145,6 +157,8 @@ export class ServerStats {
     // Its counts are final: keep them, and give the slot's next worker a fresh tally.
     this.addTally(slot, this.tallies[slot]!.read());
     this.tallies[slot] = new WorkerTally();
+    for (const { counters, tally } of this.workerMethods[slot]!) addMethod(counters, worker.latencyUs, this.latencyUs, tally);
+    this.workerMethods[slot] = [];
   }
 
   private addTally(slot: number, counts: TallyCounts): void {
@@ -185,21 +199,6 @@ export class ServerStats {
     if (count > 0) this.countOutcome(outcome, count);
   }
 
-  /** Adds the per-method counts a worker on a kernel transport reported (its others are in its tally). */
-  mergeWorkerDelta(slot: number, delta: WorkerStatsDelta): void {
-    const worker = this.workers[slot]!;
-    worker.inFlight = delta.inFlight;
-    for (const [method, m] of Object.entries(delta.methods)) {
-      const counters = this.methodCounters(method);
-      counters.calls += m.calls;
-      counters.failures += m.failures;
-      // On a kernel transport the worker's own latency is the request's: it read the frame.
-      counters.latencyUs.mergeData(m.latencyUs);
-      worker.latencyUs.mergeData(m.latencyUs);
-      this.latencyUs.mergeData(m.latencyUs);
-    }
-  }
-
   private countOutcome(outcome: Outcome, n: number): void {
     this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + n);
   }
@@ -221,8 +220,15 @@ export class ServerStats {
 
   snapshot(inFlight: number, queued: number, kernel?: ServerStatsSnapshot['kernel']): ServerStatsSnapshot {
     const { buffers } = this;
-    // Live workers' tallies: read now, not merged until their worker exits.
+    // Live workers' tallies: read now, not merged until their worker exits (their method
+    // tallies are added to copies of the histograms here).
     const live = this.tallies.map((tally) => tally.read());
+    const latencyUs = copy(this.latencyUs);
+    const methods = new Map([...this.methods.values()].map((m) => [m, { ...m, latencyUs: copy(m.latencyUs) }]));
+    const workerLatencyUs = this.workers.map((w) => copy(w.latencyUs));
+    this.workerMethods.forEach((list, slot) => {
+      for (const { counters, tally } of list) addMethod(methods.get(counters)!, workerLatencyUs[slot]!, latencyUs, tally);
+    });
     const sum = (pick: (counts: TallyCounts) => number): number => live.reduce((n, counts) => n + pick(counts), 0);
     const outcomes = new Map(this.outcomes);
     for (const counts of live) for (const [outcome, n] of counts.outcomes) outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + n);
@@ -242,12 +248,12 @@ export class ServerStats {
         outcomes: Object.fromEntries(outcomes),
       },
       connectionErrors: Object.fromEntries(this.connectionErrors),
-      latencyUs: this.latencyUs.summary(),
+      latencyUs: latencyUs.summary(),
       methods: Object.fromEntries(
-        [...this.methods].map(([name, m]) => [
-          name,
-          { calls: m.calls, failures: m.failures, latencyUs: m.latencyUs.summary() },
-        ]),
+        [...this.methods].map(([name, counters]) => {
+          const m = methods.get(counters)!;
+          return [name, { calls: m.calls, failures: m.failures, latencyUs: m.latencyUs.summary() }];
+        }),
       ),
       workers: this.workers.map((w, slot) => ({
         slot,
@@ -255,10 +261,27 @@ export class ServerStats {
         live: w.live,
         dispatched: w.dispatched + live[slot]!.started,
         completed: w.completed + live[slot]!.completed,
-        inFlight: w.inFlight,
+        inFlight: w.inFlight + live[slot]!.started - live[slot]!.completed,
         restarts: w.restarts,
-        latencyUs: w.latencyUs.summary(),
+        latencyUs: workerLatencyUs[slot]!.summary(),
       })),
     };
   }
+}
+
+/** Adds a worker's method tally to its method's, its worker's and the server's counts. */
+function addMethod(counters: MethodCounters, workerLatencyUs: Histogram, latencyUs: Histogram, tally: MethodTally): void {
+  // On a kernel transport the worker's own latency is the request's: it read the frame.
+  const data = tally.latencyUs.toData();
+  counters.calls += data.total;
+  counters.failures += tally.failures;
+  counters.latencyUs.mergeData(data);
+  workerLatencyUs.mergeData(data);
+  latencyUs.mergeData(data);
+}
+
+function copy(histogram: Histogram): Histogram {
+  const out = new Histogram();
+  out.merge(histogram);
+  return out;
 }

@@ -1,12 +1,13 @@
+import { Histogram } from './histogram.js';
 import type { Outcome } from './server-stats.js';
 
 /**
  * The request counts of the worker in one slot on a kernel transport, in memory it shares
- * with the main thread. The worker alone writes them, as it counts; the main thread reads
- * them for stats() and adds them to its own totals once the worker has exited, so a killed
- * worker's counts survive it up to its last request (a report posted now and then would lose
- * what came after the last one). Float64 words: one writer's plain stores, exact up to 2^53,
- * where an Int32 count would wrap in a long-lived server.
+ * with the main thread; MethodTally below does the same per method. The worker alone writes
+ * them, as it counts; the main thread reads them for stats() and adds them to its own totals
+ * once the worker has exited, so a killed worker's counts survive it up to its last request (a
+ * report posted now and then would lose what came after the last one). Float64 words: one
+ * writer's plain stores, exact up to 2^53, where an Int32 count would wrap in a long-lived server.
  */
 const RECEIVED = 0;
 const DROPPED = 1;
@@ -38,7 +39,10 @@ export interface TallyCounts {
   readonly received: number;
   /** Late results dropped (the request had been answered with deadline_exceeded, or its connection went away). */
   readonly dropped: number;
-  /** Requests the worker took on, and finished (answered or dropped). */
+  /**
+   * Requests the worker took on, and those it is done with: its handler's result is in, or the
+   * request was answered before it started (so it never will); started − completed are in flight.
+   */
   readonly started: number;
   readonly completed: number;
   /** Requests answered, by outcome; only those with a count. */
@@ -62,9 +66,9 @@ export class WorkerTally {
     this.words[STARTED]++;
   }
 
-  /** A request was answered with `outcome`; `ran` when the worker had taken it on. */
-  requestDone(outcome: Outcome, ran: boolean): void {
-    if (ran) this.words[COMPLETED]++;
+  /** A request was answered with `outcome`; `completed` when the worker is done with it (see TallyCounts). */
+  requestDone(outcome: Outcome, completed: boolean): void {
+    if (completed) this.words[COMPLETED]++;
     this.words[OUTCOME_WORD.get(outcome)!]++;
   }
 
@@ -84,5 +88,30 @@ export class WorkerTally {
       if (count > 0) outcomes.set(outcome, count);
     });
     return { received: words[RECEIVED]!, dropped: words[DROPPED]!, started: words[STARTED]!, completed: words[COMPLETED]!, outcomes };
+  }
+}
+
+/**
+ * One method's calls, failures and latencies in a worker on a kernel transport: the worker
+ * makes one at the method's first call and posts its buffer to the main thread, which reads it
+ * as it reads the WorkerTally. Its calls are its latency histogram's count.
+ */
+export class MethodTally {
+  readonly latencyUs: Histogram;
+  private readonly failed: Float64Array;
+
+  constructor(readonly buffer = new SharedArrayBuffer((1 + Histogram.words()) * Float64Array.BYTES_PER_ELEMENT)) {
+    this.failed = new Float64Array(buffer, 0, 1);
+    this.latencyUs = new Histogram(undefined, new Float64Array(buffer, Float64Array.BYTES_PER_ELEMENT));
+  }
+
+  /** Written by the worker. */
+  record(ok: boolean, latencyUs: number): void {
+    if (!ok) this.failed[0]++;
+    this.latencyUs.record(latencyUs);
+  }
+
+  get failures(): number {
+    return this.failed[0]!;
   }
 }

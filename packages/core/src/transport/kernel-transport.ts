@@ -196,8 +196,8 @@ export class KernelTransport implements ServerTransport {
 
   kernelMessage(slot: number, message: KernelWorkerMessage): void {
     switch (message.type) {
-      case 'stats':
-        this.context.counters.mergeWorkerDelta(slot, message.delta);
+      case 'method':
+        this.context.counters.workerMethod(slot, message.name, message.buffer);
         break;
       case 'detached': {
         const connection = this.connections.get(message.connection);

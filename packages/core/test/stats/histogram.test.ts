@@ -107,3 +107,20 @@ describe('Histogram precision and reset', () => {
     expect(histogram.summary()).toMatchObject({ count: 0, min: 0, max: 0, p99: 0 });
   });
 });
+
+describe('Histogram in given memory', () => {
+  it('counts from zeroed memory on, and another Histogram on the same memory reads it', () => {
+    const memory = new Float64Array(new SharedArrayBuffer(Histogram.words() * Float64Array.BYTES_PER_ELEMENT));
+    const writer = new Histogram(4, memory);
+    const reader = new Histogram(4, memory);
+    expect(reader.summary()).toEqual(new Histogram().summary());
+    const own = new Histogram();
+    for (const v of [5, 17, 300, 4000, 2]) writer.record(v), own.record(v);
+    expect(reader.summary()).toEqual(own.summary());
+    expect(reader.toData()).toEqual(own.toData());
+  });
+
+  it('refuses memory of another size', () => {
+    expect(() => new Histogram(4, new Float64Array(Histogram.words(7)))).toThrow(RangeError);
+  });
+});

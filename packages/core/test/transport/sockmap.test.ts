@@ -33,7 +33,7 @@ describe('sockmap transport: requests', () => {
     const payloads = Array.from({ length: 1000 }, (_, i) => Buffer.from(`req-${i};`.padEnd(10 + ((i * 37) % 3000), 'x')));
     const replies = await Promise.all(payloads.map((p, i) => s.client.call(i % 3 === 0 ? 'asyncEcho' : 'echo', p)));
     replies.forEach((reply, i) => expect(reply.equals(payloads[i]!), `reply ${i}`).toBe(true));
-    // The verdict spreads one connection over both workers; they report per-method counts every 250 ms.
+    // The verdict spreads one connection over both workers; each posts a method's tally (shared memory) at its first call.
     const calls = (): number => (s.server.stats().methods.echo?.calls ?? 0) + (s.server.stats().methods.asyncEcho?.calls ?? 0);
     await until(() => calls() === 1000, 'the workers per-method stats');
     const stats = s.server.stats();
