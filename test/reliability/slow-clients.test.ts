@@ -176,6 +176,33 @@ for (const transport of TRANSPORTS) {
       timeoutMs(40_000),
     );
 
+    // Bug 6 (README): on the kernel transports a request counted as running until its reply was
+    // on the socket, so the unsent replies of a client that reads slowly stalled its worker.
+    it(
+      "holds up no other client's requests on its worker while the replies of a client that does not read wait to be sent",
+      async () => {
+        // One worker running two at a time, and room for all the replies asked for: nothing closes the non-reader.
+        const { server, port } = await startServer(wire, transport, { workers: 1, workerQueueDepth: 2, maxPendingWriteBytes: 256 * MiB });
+        const reader = await open(port);
+        reader.socket.pause();
+        // 64 MiB of replies: far more than the socket buffers between us hold.
+        const replies = 32;
+        reader.write(Buffer.concat(Array.from({ length: replies }, (_, i) => bigRequest(i + 1, 2 * MiB))));
+        await until(() => server.stats().requests.received === replies, `its ${replies} requests read`);
+        await until(() => server.stats().requests.inFlight < replies, 'its first replies sent');
+
+        const good = await startGoodClient(wire, port);
+        await good.progress(20, timeoutMs(5_000));
+        const result = await good.stop();
+        expect(result.errors).toEqual([]);
+        expect(reader.serverEnded).toBe(false);
+        // Its replies still wait: the kernel transports count them in flight until sent (user
+        // space once handed to the socket, which buffers them in the process).
+        if (transport !== 'userspace') expect(server.stats().requests.inFlight).toBeGreaterThan(0);
+      },
+      timeoutMs(30_000),
+    );
+
     // Bug 3 (README): an idle 'timeout' that fired while a request was in flight was lost.
     // User space only: a kernel transport closes a non-reader (write_backlog) before this.
     if (transport === 'userspace') it(

@@ -8,7 +8,8 @@
  * only wait behind its own while the others shed. Past either: answered overloaded at once.
  *
  * Running. At most `workerQueueDepth` run at once, over all the worker's connections; one
- * admitted past that is held, in its connection, until a running one is answered. Held
+ * admitted past that is held, in its connection, until a running one is answered (its reply
+ * need not be sent yet: a client that reads slowly holds in-flight places, not the worker). Held
  * requests start first come, first served, one connection after another. Requests also
  * start back to back for at most TURN_MS of an event-loop turn: what comes after is held
  * and starts in the next turn, so a worker whose handlers are synchronous still goes back
@@ -85,7 +86,7 @@ export class WorkerBudget {
     return true;
   }
 
-  /** An admitted request may run now (it then counts until finished()); else hold() it. */
+  /** An admitted request may run now (it then counts as running until answered()); else hold() it. */
   take(): boolean {
     if (this.running >= this.depth || this.waiting.size > 0 || !this.turnHasTime()) return false;
     this.running++;
@@ -99,12 +100,20 @@ export class WorkerBudget {
     this.update();
   }
 
-  /** An admitted request is answered or dropped; `started` when take() or a held start ran it. */
-  finished(started: boolean): void {
+  /**
+   * A running request is answered (or dropped): another may run. Its reply may still wait to be
+   * sent, to a client that reads slowly, but that must not stall the worker's other connections.
+   */
+  answered(): void {
+    this.running--;
+    this.drain();
+  }
+
+  /** An admitted request's reply is on the socket, or never will be: it no longer counts in flight. */
+  finished(): void {
     this.admitted--;
     this.server.release();
-    if (started) this.running--;
-    this.drain();
+    this.update();
   }
 
   /** The connection is gone, with whatever it held. */

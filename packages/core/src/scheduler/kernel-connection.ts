@@ -228,6 +228,7 @@ export class KernelConnection implements BudgetClient {
     call.answered = true;
     if (call.timer) clearTimeout(call.timer);
     call.timer = null;
+    if (call.started) this.budget.answered();
     this.stats.requestDone(call.head.method, outcome, (performance.now() - call.receivedAt) * 1000, completed);
     // A oneway request owes no reply, even if the codec produced one.
     if (reply && !call.head.oneway) this.send(reply, () => this.release(call));
@@ -256,7 +257,7 @@ export class KernelConnection implements BudgetClient {
     // client waiting on a slow batch must not be dropped as idle in the gap before its next request.
     this.counters.touch(this.attach.slot, Date.now());
     this.counters.add(this.attach.slot, -1);
-    this.budget.finished(call.started);
+    this.budget.finished();
     this.detachIfDrained();
   }
 
@@ -323,8 +324,11 @@ export class KernelConnection implements BudgetClient {
     this.dropHeld();
     for (const call of this.calls) {
       // Late results of these are dropped (and counted) by complete().
-      if (!call.answered) this.stats.requestDone(call.head.method, 'connection_closed', (performance.now() - call.receivedAt) * 1000, !call.started);
-      call.answered = true;
+      if (!call.answered) {
+        this.stats.requestDone(call.head.method, 'connection_closed', (performance.now() - call.receivedAt) * 1000, !call.started);
+        call.answered = true;
+        if (call.started) this.budget.answered();
+      }
       if (call.timer) clearTimeout(call.timer);
       this.release(call);
     }

@@ -57,6 +57,12 @@ function worker({ transport, maxInFlight, workerQueueDepth, workers = 1, server 
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A running request is answered and its reply sent, as KernelConnection reports it. */
+function done(budget: WorkerBudget): void {
+  budget.answered();
+  budget.finished();
+}
+
 describe('WorkerBudget', () => {
   // The clock moves only when a test says so (a handler running): a slow test machine changes nothing.
   beforeEach(() => vi.useFakeTimers({ toFake: ['performance'] }));
@@ -66,15 +72,27 @@ describe('WorkerBudget', () => {
     const { budget, connection, read } = worker({ transport: 'sockmap', maxInFlight: 100, workerQueueDepth: 2 });
     expect([read('a'), read('b'), read('c')]).toEqual([true, true, true]);
     expect(connection.started).toEqual(['a', 'b']);
-    budget.finished(true);
+    done(budget);
     expect(connection.started).toEqual(['a', 'b', 'c']);
+  });
+
+  it('starts a held request once a running one is answered, though its reply still waits to be sent (in flight until then)', () => {
+    const { budget, connection, read } = worker({ transport: 'sockmap', maxInFlight: 3, workerQueueDepth: 1 });
+    expect([read('a'), read('b')]).toEqual([true, true]);
+    // a is answered; its client reads slowly, so the reply is not out yet.
+    budget.answered();
+    expect(connection.started).toEqual(['a', 'b']);
+    // a still holds its in-flight place: one more fits, then the limit sheds.
+    expect([read('c'), read('d')]).toEqual([true, false]);
+    budget.finished();
+    expect(read('e')).toBe(true);
   });
 
   it('goes back to the event loop after TURN_MS of synchronous handlers, so that it reads (and sheds) meanwhile', async () => {
     const { budget, connection, read } = worker({ transport: 'sockmap', maxInFlight: 100, workerQueueDepth: 32 });
     read('a');
     vi.advanceTimersByTime(TURN_MS); // a's handler ran that long
-    budget.finished(true);
+    done(budget);
     // Far below the depth, but this turn's time is spent: held, counted as in flight.
     read('b');
     expect(connection.started).toEqual(['a']);
@@ -91,7 +109,7 @@ describe('WorkerBudget', () => {
     expect([one.read('a'), one.read('b'), one.read('c'), one.read('d')]).toEqual([true, true, true, false]);
     expect([two.read('e'), two.read('f'), two.read('g')]).toEqual([true, true, false]);
     expect(server.inFlight).toBe(5);
-    two.budget.finished(true);
+    done(two.budget);
     expect(one.read('h')).toBe(false);
     expect(two.read('i')).toBe(true);
   });
@@ -109,9 +127,9 @@ describe('WorkerBudget', () => {
     expect(connection.reading).toBe(true);
     read('d');
     expect(connection.reading).toBe(false);
-    budget.finished(true);
+    done(budget);
     expect(connection.reading).toBe(false);
-    budget.finished(true);
+    done(budget);
     expect(connection.reading).toBe(true);
   });
 
@@ -124,7 +142,7 @@ describe('WorkerBudget', () => {
     expect(connection.reading).toBe(true);
     expect(['f', 'g', 'h', 'i'].map((request) => read(request))).toEqual([true, true, true, false]);
 
-    for (let i = 0; i < 4; i++) budget.finished(true);
+    for (let i = 0; i < 4; i++) done(budget);
     expect(connection.started).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
     // At its depth again, with a depth of its share free: it leaves the backlog to the kernel.
     expect(connection.reading).toBe(false);
