@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const results = process.env.KMUX_KERNEL_RESULTS;
-// Every reliability suite and the socket fuzzer, on KCM (the fuzz targets themselves are
-// transport-free and run on the host).
-const RELIABILITY_SUITES = ['test/reliability/*.test.ts', 'test/fuzz/server.test.ts'];
+// The reliability suites and the socket fuzzer, on KCM (the fuzz targets themselves are
+// transport-free and run on the host). Left out: chaos, which stalls on KCM in about half of
+// the runs (test/reliability/README.md, "Open on the kernel transports").
+const RELIABILITY_SUITES = ['test/reliability/{defaults,slow-clients,hostile-frames,memory-budget,overload,wire}.test.ts', 'test/fuzz/server.test.ts'];
 
 export default defineConfig({
   root: fileURLToPath(new URL('../..', import.meta.url)),
