@@ -20,9 +20,13 @@ export interface StallResult {
 /**
  * Streams `count` gated requests on one connection and keeps the victim stalled until
  * `answeredBeforeRelease` replies came back from the others; then releases it and asserts
- * that each request is answered exactly once.
+ * that each request is answered exactly once. With `primeDepth` (sockmap: frames dealt round
+ * robin over 2 workers), the first 2 × primeDepth requests go first, and the rest only once
+ * the victim started its primeDepth: otherwise the other worker may fill the connection's
+ * in-flight bound before the victim reads its second frame, and the victim's depth is never
+ * reached.
  */
-export async function stallOneWorker(server: Server, port: number, count: number, answeredBeforeRelease: number): Promise<StallResult> {
+export async function stallOneWorker(server: Server, port: number, count: number, answeredBeforeRelease: number, primeDepth = 0): Promise<StallResult> {
   const conn = await RawConnection.open(port);
   const tags = Array.from({ length: count }, () => gateTag('stall'));
   let victim: number | undefined;
@@ -36,7 +40,12 @@ export async function stallOneWorker(server: Server, port: number, count: number
     });
   }
   try {
-    tags.forEach((tag, i) => conn.request(i, 'wait', tag));
+    const send = (from: number, to: number): void => {
+      for (let i = from; i < to; i++) conn.request(i, 'wait', tags[i]!);
+    };
+    send(0, 2 * primeDepth);
+    if (primeDepth > 0) await until(() => held.length === primeDepth, `the victim to start ${primeDepth}`);
+    send(2 * primeDepth, count);
     const victimSlot = () => server.stats().workers.find((w) => w.threadId === victim)?.slot;
     let victimHeldMax = 0;
     // The stall: the other workers answer what reaches them, the victim only takes what its bound allows.

@@ -65,7 +65,7 @@ describe('sockmap transport: a stalled worker', () => {
     try {
       const count = 600;
       // The verdict deals frames round-robin: half reach the other worker, which answers them.
-      const result = await stallOneWorker(server, port, count, count / 2);
+      const result = await stallOneWorker(server, port, count, count / 2, DEPTH);
       console.log(`### sockmap stalled worker: ${JSON.stringify(result)}`);
       expect(result.victimStarted).toBe(DEPTH);
       // No kernel backpressure: the victim keeps reading, and holds at most the connection's bound.
