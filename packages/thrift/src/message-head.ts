@@ -65,14 +65,18 @@ function readCompactHead(body: Buffer): MessageHead {
   return { name: body.toString('utf8', size.end, nameEnd), type, seqid: seqid.value | 0, length: nameEnd };
 }
 
-/** Unsigned LEB128 of at most 5 bytes, as the compact protocol writes an i32. */
+/**
+ * Unsigned LEB128 of at most 5 bytes, as the compact protocol writes an i32. The value is
+ * not cut to 32 bits (5 bytes hold 35): a name length past 2^32 must fail as too long, as
+ * the thrift library fails it, not wrap to a small one.
+ */
 function readVarint32(body: Buffer, start: number): { value: number; end: number } {
   let value = 0;
   for (let i = 0; i < 5; i++) {
     const byte = body[start + i];
     if (byte === undefined) throw new ProtocolError('thrift compact: truncated varint in message header');
     value += (byte & 0x7f) * 2 ** (7 * i);
-    if ((byte & 0x80) === 0) return { value: value >>> 0, end: start + i + 1 };
+    if ((byte & 0x80) === 0) return { value, end: start + i + 1 };
   }
   throw new ProtocolError('thrift compact: varint longer than 5 bytes in message header');
 }
