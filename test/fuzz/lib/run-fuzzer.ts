@@ -108,8 +108,10 @@ export function runFuzzer(run: FuzzOptions): Promise<FuzzResult> {
       void worker.terminate();
       resolve(result);
     };
-    const fail = (kind: Exclude<FuzzResult, { ok: true }>['kind'], message: string, input = currentInput()): void =>
-      settle({ ok: false, kind, message, input, finding: finding(kind, input) });
+    // Not once settled: terminate() makes the thread exit, and that must not save a 'crash'.
+    const fail = (kind: Exclude<FuzzResult, { ok: true }>['kind'], message: string, input = currentInput()): void => {
+      if (!settled) settle({ ok: false, kind, message, input, finding: finding(kind, input) });
+    };
 
     const watchdog = setInterval(() => {
       const count = Atomics.load(beat, 0);
