@@ -263,16 +263,16 @@ export class KernelTransport implements ServerTransport {
     if (!connection) return;
     // KCM reports a parser abort as EPIPE, which is also its word for a FIN, once a reply send
     // failed on the aborted socket: the parser's own record says which it was.
-    const refusal = this.refusal(connection);
-    if (refusal) return this.detach(connection, 'abort', 0, refusal);
-    if (PEER_CLOSED.has(error.code)) {
+    const refused = this.parserError(connection);
+    if (PEER_CLOSED.has(error.code) && !refused) {
       connection.peerClosed = true;
       return this.finish(connection, Date.now() + this.context.options.deadlineMs);
     }
     // EBADF: libuv's word for POLLERR when SO_ERROR was already empty, because a worker's reply
     // send took the socket's error first (a parser abort, say); that worker reports the reason.
-    const unexplained = error.code === 'EBADF';
-    this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[error.code] ?? 'socket_error', message: error.message, unexplained });
+    const code = refused ?? error.code;
+    const unexplained = code === 'EBADF';
+    this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[code] ?? 'socket_error', message: refused ? `the parser refused a length: ${refused}` : error.message, unexplained });
   }
 
   /**
@@ -294,8 +294,8 @@ export class KernelTransport implements ServerTransport {
     if (total === 'pending') {
       // The parser refused a length after the FIN was reported (the hangup watch reports once):
       // no more frames come, and the close is counted under the parser's reason.
-      const refusal = this.refusal(connection);
-      if (refusal) return this.detach(connection, 'abort', 0, refusal);
+      const refused = this.parserError(connection);
+      if (refused) return this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[refused] ?? 'protocol', message: `the parser refused a length: ${refused}` });
     }
     if (total === 'pending' && Date.now() < giveUpAt) {
       setTimeout(() => this.finish(connection, giveUpAt), 1).unref();
@@ -305,16 +305,13 @@ export class KernelTransport implements ServerTransport {
     this.detach(connection, 'finish', graceMs, null, typeof total === 'number' ? total : undefined);
   }
 
-  /** The close's cause when the parser refused a length (KCM's parser records it), else null. */
-  private refusal(connection: KernelConnection): Cause | null {
-    let refused: string | null;
+  private parserError(connection: KernelConnection): string | null {
     try {
-      refused = connection.binding.parserError?.() ?? null;
+      return connection.binding.parserError?.() ?? null;
     } catch (error) {
       this.context.options.logger.warn(`kmux: reading connection ${connection.id}'s parser state: ${(error as Error).message}`);
       return null;
     }
-    return refused ? { reason: PARSER_ERROR_REASONS[refused] ?? 'protocol', message: `the parser refused a length: ${refused}` } : null;
   }
 
   /**
