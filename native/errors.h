@@ -50,4 +50,17 @@ inline void CallFromLoop(Napi::Env env, const Napi::FunctionReference& fn, std::
   if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
 }
 
+/**
+ * Runs `body` in a libuv callback. Once its thread is stopping (a worker exiting or
+ * terminated), building a JS value fails and node-addon-api throws Napi::Error: unwound
+ * into libuv, that would terminate the whole process. Nobody is left to tell then.
+ */
+template <typename Body>
+void GuardLoopCallback(Body&& body) {
+  try {
+    body();
+  } catch (const Napi::Error&) {
+  }
+}
+
 }  // namespace kmux

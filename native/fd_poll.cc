@@ -60,17 +60,22 @@ void FdPoll::SetActive(bool active) {
 void FdPoll::OnEvent(void* self_ptr, int status, int events) {
   auto* self = static_cast<FdPoll*>(self_ptr);
   Napi::Env env = self->env_;
-  Napi::HandleScope scope(env);
   if (status < 0) {
     // libuv has stopped the handle (POLLERR); the socket's pending error says why.
     self->SetActive(false);
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    CallFromLoop(env, self->on_event_, {SysError(env, "poll", err != 0 ? err : -status).Value(), Napi::Number::New(env, 0)});
+    GuardLoopCallback([&] {
+      Napi::HandleScope scope(env);
+      CallFromLoop(env, self->on_event_, {SysError(env, "poll", err != 0 ? err : -status).Value(), Napi::Number::New(env, 0)});
+    });
     return;
   }
-  CallFromLoop(env, self->on_event_, {env.Null(), Napi::Number::New(env, events)});
+  GuardLoopCallback([&] {
+    Napi::HandleScope scope(env);
+    CallFromLoop(env, self->on_event_, {env.Null(), Napi::Number::New(env, events)});
+  });
 }
 
 }  // namespace kmux

@@ -43,21 +43,23 @@ void HangupWatch::OnEvent(void* self_ptr, int status, int /*events*/) {
     err = -status;
     call = "uv_poll";
   }
-  Napi::Env env = self->env_;
-  Napi::HandleScope scope(env);
-  Napi::Object report;
-  if (err != 0) {
-    report = SysError(env, "tcp socket: " + call, err).Value();
-  } else {
-    report = Napi::Error::New(env, "tcp socket: the peer closed the connection").Value();
-    report.Set("code", "EOF");
-    report.Set("errno", 0);
-    report.Set("syscall", "poll");
-  }
   // Stop before calling out: the callback may close the owner, and this object with it.
   Napi::FunctionReference callback = std::move(self->callback_);
   self->poll_.Close();
-  CallFromLoop(env, callback, {report});
+  Napi::Env env = self->env_;
+  GuardLoopCallback([&] {
+    Napi::HandleScope scope(env);
+    Napi::Object report;
+    if (err != 0) {
+      report = SysError(env, "tcp socket: " + call, err).Value();
+    } else {
+      report = Napi::Error::New(env, "tcp socket: the peer closed the connection").Value();
+      report.Set("code", "EOF");
+      report.Set("errno", 0);
+      report.Set("syscall", "poll");
+    }
+    CallFromLoop(env, callback, {report});
+  });
 }
 
 }  // namespace kmux

@@ -152,7 +152,7 @@ void MessageWatcher::OnEvent(void* self_ptr, int status, int events) {
   if ((events & UV_WRITABLE) != 0 && self->want_writable_) {
     self->want_writable_ = false;
     self->Arm();
-    CallFromLoop(self->env_, self->on_writable_, {});
+    GuardLoopCallback([self] { CallFromLoop(self->env_, self->on_writable_, {}); });
     if (self->stopped_) return;
   }
   if ((events & UV_READABLE) != 0 && !self->paused_) self->ReadBatch();
