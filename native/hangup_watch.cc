@@ -1,5 +1,7 @@
 #include "hangup_watch.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -9,6 +11,23 @@
 #include "sys_failure.h"
 
 namespace kmux {
+namespace {
+
+/**
+ * Why a TCP socket that polled POLLERR has an empty SO_ERROR by now: something took sk_err
+ * in between. KCM's own transmit does, when a reply send meets the EPIPE that KCM sets at
+ * the peer's FIN. TCP's state still tells a FIN (CLOSE_WAIT) from a reset (CLOSE); 0 if neither.
+ */
+int ErrorFromTcpState(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
+  if (info.tcpi_state == TCP_CLOSE_WAIT) return EPIPE;
+  if (info.tcpi_state == TCP_CLOSE) return ECONNRESET;
+  return 0;
+}
+
+}  // namespace
 
 void HangupWatch::Start(Napi::Env env, int fd, Napi::Function callback) {
   uv_loop_t* loop = nullptr;
@@ -40,8 +59,12 @@ void HangupWatch::OnEvent(void* self_ptr, int status, int /*events*/) {
   if (getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
     err = errno;
   } else if (err == 0 && status < 0) {
-    err = -status;
-    call = "uv_poll";
+    err = ErrorFromTcpState(self->fd_);
+    call = "poll (SO_ERROR already taken), TCP state";
+    if (err == 0) {
+      err = -status;  // libuv's EBADF, its word for any POLLERR
+      call = "uv_poll";
+    }
   }
   // Stop before calling out: the callback may close the owner, and this object with it.
   Napi::FunctionReference callback = std::move(self->callback_);

@@ -14,6 +14,9 @@ export interface SysError extends Error {
  * `Sockmap.add`): a SysError, or code "EOF" (errno 0) for a peer FIN that left
  * no error on the socket. KCM reports a FIN as EPIPE; a parser that met a
  * length above maxFrameBytes as EMSGSIZE; a parser that lost track as EPROTO.
+ * When the socket's error was taken before it could be read (KCM's transmit takes
+ * the FIN's EPIPE), TCP's state stands in: EPIPE in CLOSE_WAIT, ECONNRESET in CLOSE,
+ * else EBADF (libuv's code for any poll error).
  */
 export type HangupError = SysError;
 

@@ -268,8 +268,9 @@ export class KernelTransport implements ServerTransport {
       connection.peerClosed = true;
       return this.finish(connection, Date.now() + this.context.options.deadlineMs);
     }
-    // EBADF: libuv's word for POLLERR when SO_ERROR was already empty, because a worker's reply
-    // send took the socket's error first (a parser abort, say); that worker reports the reason.
+    // EBADF: libuv's word for POLLERR when SO_ERROR was already empty and TCP's state shows no
+    // FIN or reset either (hangup_watch.cc): a worker's reply send took the socket's error first
+    // (a parser abort, say); that worker reports the reason.
     const code = refused ?? error.code;
     const unexplained = code === 'EBADF';
     this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[code] ?? 'socket_error', message: refused ? `the parser refused a length: ${refused}` : error.message, unexplained });
