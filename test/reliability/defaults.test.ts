@@ -8,13 +8,14 @@ import { SOCKMAP_MAX_FRAME_BYTES, Server, TransportUnavailableError, encodeFrame
 import { resolveServerOptions } from '../../packages/core/dist/server/options.js';
 import { TRANSPORTS, timeoutMs } from './lib/mode.js';
 import { closeAll, held, listenForGates, release, startServer, until } from './lib/harness.js';
-import { FrameSocket, WIRES } from './lib/wire.js';
+import { OpenSockets, WIRES, type FrameSocket } from './lib/wire.js';
 
 const wire = WIRES.raw;
-const sockets: FrameSocket[] = [];
+const sockets = new OpenSockets();
+const { open } = sockets;
 afterEach(() => {
   release('*');
-  for (const socket of sockets.splice(0)) socket.destroy();
+  sockets.destroyAll();
 });
 afterAll(closeAll);
 
@@ -79,16 +80,14 @@ for (const transport of TRANSPORTS) {
       async () => {
         const { server, port } = await startServer(wire, transport);
         const limit = frameLimit;
-        const over = await FrameSocket.open(port);
-        sockets.push(over);
+        const over = await open(port);
         const header = Buffer.alloc(4);
         header.writeUInt32BE(limit + 1);
         over.write(header);
         await over.ended;
         await until(() => server.stats().connectionErrors.frame_too_large === 1, 'the refusal counted');
 
-        const exact = await FrameSocket.open(port);
-        sockets.push(exact);
+        const exact = await open(port);
         const payload = Buffer.alloc(limit - 5 - 'work'.length, 0x7a);
         const request = encodeFrame(encodeRawRequest(1, 'work', payload));
         expect(request.readUInt32BE(0)).toBe(limit);
@@ -113,8 +112,7 @@ for (const transport of TRANSPORTS) {
           const count = DOCUMENTED.maxInFlightPerConnection!;
           const bound = 2 * 2 * DOCUMENTED.workerQueueDepth!;
           const tag = `defaults-kcm-${Date.now()}`;
-          const socket = await FrameSocket.open(port);
-          sockets.push(socket);
+          const socket = await open(port);
           const answered = new Map<number, number>();
           const failures: string[] = [];
           socket.onFrame = (body) => {
@@ -166,8 +164,7 @@ for (const transport of TRANSPORTS) {
         };
         const full: FrameSocket[] = [];
         for (let c = 0; c < connections; c++) {
-          const socket = await FrameSocket.open(port);
-          sockets.push(socket);
+          const socket = await open(port);
           full.push(socket);
         }
         const first = full[0]!;
@@ -185,8 +182,7 @@ for (const transport of TRANSPORTS) {
         for (const socket of full.slice(1)) holdAll(socket);
         await until(() => server.stats().requests.inFlight === DOCUMENTED.maxInFlight, `${DOCUMENTED.maxInFlight} requests in flight`, 20_000);
         // A fresh connection, well within its own bound: past the server's.
-        const fresh = await FrameSocket.open(port);
-        sockets.push(fresh);
+        const fresh = await open(port);
         const reply = new Promise<Buffer>((resolve) => (fresh.onFrame = resolve));
         fresh.write(encodeFrame(encodeRawRequest(1, 'work', Buffer.from('y'))));
         const decoded = wire.decode(await reply);
