@@ -263,17 +263,17 @@ export class KernelTransport implements ServerTransport {
     if (!connection) return;
     // KCM reports a parser abort as EPIPE, which is also its word for a FIN, once a reply send
     // failed on the aborted socket: the parser's own record says which it was.
-    const refused = this.parserError(connection);
-    if (PEER_CLOSED.has(error.code) && !refused) {
+    const refusal = this.refusal(connection);
+    if (refusal) return this.detach(connection, 'abort', 0, refusal);
+    if (PEER_CLOSED.has(error.code)) {
       connection.peerClosed = true;
       return this.finish(connection, Date.now() + this.context.options.deadlineMs);
     }
     // EBADF: libuv's word for POLLERR when SO_ERROR was already empty and TCP's state shows no
     // FIN or reset either (hangup_watch.cc): a worker's reply send took the socket's error first
     // (a parser abort, say); that worker reports the reason.
-    const code = refused ?? error.code;
-    const unexplained = code === 'EBADF';
-    this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[code] ?? 'socket_error', message: refused ? `the parser refused a length: ${refused}` : error.message, unexplained });
+    const unexplained = error.code === 'EBADF';
+    this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[error.code] ?? 'socket_error', message: error.message, unexplained });
   }
 
   /**
@@ -295,8 +295,8 @@ export class KernelTransport implements ServerTransport {
     if (total === 'pending') {
       // The parser refused a length after the FIN was reported (the hangup watch reports once):
       // no more frames come, and the close is counted under the parser's reason.
-      const refused = this.parserError(connection);
-      if (refused) return this.detach(connection, 'abort', 0, { reason: PARSER_ERROR_REASONS[refused] ?? 'protocol', message: `the parser refused a length: ${refused}` });
+      const refusal = this.refusal(connection);
+      if (refusal) return this.detach(connection, 'abort', 0, refusal);
     }
     if (total === 'pending' && Date.now() < giveUpAt) {
       setTimeout(() => this.finish(connection, giveUpAt), 1).unref();
@@ -306,13 +306,16 @@ export class KernelTransport implements ServerTransport {
     this.detach(connection, 'finish', graceMs, null, typeof total === 'number' ? total : undefined);
   }
 
-  private parserError(connection: KernelConnection): string | null {
+  /** The close's cause when the parser refused a length (KCM's parser records it), else null. */
+  private refusal(connection: KernelConnection): Cause | null {
+    let refused: string | null;
     try {
-      return connection.binding.parserError?.() ?? null;
+      refused = connection.binding.parserError?.() ?? null;
     } catch (error) {
       this.context.options.logger.warn(`kmux: reading connection ${connection.id}'s parser state: ${(error as Error).message}`);
       return null;
     }
+    return refused ? { reason: PARSER_ERROR_REASONS[refused] ?? 'protocol', message: `the parser refused a length: ${refused}` } : null;
   }
 
   /**
