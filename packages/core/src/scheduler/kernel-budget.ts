@@ -123,7 +123,7 @@ export class WorkerBudget {
   }
 
   private drain(): void {
-    // A held request that completes at once calls finished() from inside this loop.
+    // A held request that is answered at once calls answered() from inside this loop.
     if (this.draining) return;
     this.draining = true;
     try {

@@ -230,14 +230,19 @@ export class KernelConnection implements BudgetClient {
 
   /** `completed`: the worker is done with the call (its result is in, or it never started: it never will). */
   private answer(call: Call, reply: Buffer | null, outcome: Outcome, completed: boolean): void {
-    call.answered = true;
-    if (call.timer) clearTimeout(call.timer);
-    call.timer = null;
-    if (call.started) this.budget.answered();
+    this.settle(call);
     this.stats.requestDone(call.head.method, outcome, (performance.now() - call.receivedAt) * 1000, completed);
     // A oneway request owes no reply, even if the codec produced one.
     if (reply && !call.head.oneway) this.send(reply, () => this.release(call));
     else this.release(call);
+  }
+
+  /** The call has its answer: no deadline any more, and a running one frees its place among the running. */
+  private settle(call: Call): void {
+    call.answered = true;
+    if (call.timer) clearTimeout(call.timer);
+    call.timer = null;
+    if (call.started) this.budget.answered();
   }
 
   /** Answers a request that never became in flight. */
@@ -331,10 +336,8 @@ export class KernelConnection implements BudgetClient {
       // Late results of these are dropped (and counted) by complete().
       if (!call.answered) {
         this.stats.requestDone(call.head.method, 'connection_closed', (performance.now() - call.receivedAt) * 1000, !call.started);
-        call.answered = true;
-        if (call.started) this.budget.answered();
+        this.settle(call);
       }
-      if (call.timer) clearTimeout(call.timer);
       this.release(call);
     }
     this.hooks.detached();
