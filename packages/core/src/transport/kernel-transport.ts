@@ -371,7 +371,10 @@ export class KernelTransport implements ServerTransport {
    * here because every request was read.
    */
   private releaseWhenSent(connection: KernelConnection, giveUpAt = Date.now() + UNSENT_WAIT_MS, stall = { unsent: 0, since: 0 }): void {
-    if (!this.connections.has(connection.id)) return;
+    // A dead worker's replacement attached meanwhile (workerReady) and reads what KCM left on
+    // its socket: closing the fds under its watcher would orphan those requests, and their
+    // in-flight places with them. Its detach starts the wait again.
+    if (!this.connections.has(connection.id) || connection.awaiting.size > 0) return;
     let unsent = 0;
     try {
       if (!connection.cause) unsent = connection.binding.unsent();
