@@ -51,6 +51,21 @@ inline void CallFromLoop(Napi::Env env, const Napi::FunctionReference& fn, std::
 }
 
 /**
+ * Whether this thread may still run JS. Once it is stopping (a worker exiting, terminated,
+ * or out of its heap limit) libuv still runs the rest of the loop turn's callbacks, but
+ * nothing can reach JS: a property check, which Node refuses then, tells.
+ */
+inline bool JsCanRun(napi_env env) {
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
+  napi_value object;
+  bool has = false;
+  const bool can = napi_create_object(env, &object) == napi_ok && napi_has_named_property(env, object, "kmux", &has) == napi_ok;
+  napi_close_handle_scope(env, scope);
+  return can;
+}
+
+/**
  * Runs `body` in a libuv callback. Once its thread is stopping (a worker exiting or
  * terminated), building a JS value fails and node-addon-api throws Napi::Error: unwound
  * into libuv, that would terminate the whole process. Nobody is left to tell then.

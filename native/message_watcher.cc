@@ -155,7 +155,11 @@ void MessageWatcher::OnEvent(void* self_ptr, int status, int events) {
     GuardLoopCallback([self] { CallFromLoop(self->env_, self->on_writable_, {}); });
     if (self->stopped_) return;
   }
-  if ((events & UV_READABLE) != 0 && !self->paused_) self->ReadBatch();
+  if ((events & UV_READABLE) == 0 || self->paused_) return;
+  // Whatever a stopping thread reads is lost with it; left unread, it waits in the kernel for
+  // the next reader (on KCM, the replacement worker). Also covers deaths no JS sees coming.
+  if (!JsCanRun(self->env_)) return self->Stop();
+  self->ReadBatch();
 }
 
 MessageWatcher::~MessageWatcher() = default;

@@ -20,6 +20,8 @@
 // receive buffer is full); resume() polls again. Level-triggered: messages that
 // arrived while paused are read at the next loop turn. flush() reads everything
 // the socket holds right now, paused or not: the last reads after a peer's FIN.
+// A wakeup on a thread that can no longer run JS (it is stopping) stops the watcher
+// without reading: the messages stay in the kernel for the next reader.
 #pragma once
 
 #include <napi.h>

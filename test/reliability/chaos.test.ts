@@ -21,7 +21,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '@kmux/core';
 import { SOAK, TRANSPORTS, report, sized, timeoutMs } from './lib/mode.js';
-import { MiB, closeAll, heapAfterGc, openFds, rss, rssSampler, startServer, until } from './lib/harness.js';
+import { MiB, closeAll, fdTargets, fdsOpenedSince, heapAfterGc, openFds, rss, rssSampler, startServer, until } from './lib/harness.js';
 import { FrameSocket, WIRES, type Wire, type WireName } from './lib/wire.js';
 
 afterAll(closeAll);
@@ -252,6 +252,7 @@ for (const transport of TRANSPORTS) {
           // Warm up first (module loading, JIT, socket and worker machinery), then take the baseline.
           await chaosRound(wireName, transport, { ...chaosPlan(wireName, transport), connections: 2, requestsPerConnection: 500, crashRate: 0.002, dropRate: 0.004 });
           const fds0 = openFds();
+          const fdsBefore = fdTargets();
           const heap0 = heapAfterGc();
           const rss0 = rss();
 
@@ -282,7 +283,7 @@ for (const transport of TRANSPORTS) {
           expect(result.stats.requests.dropped).toBeLessThanOrEqual(result.abandoned);
           expect(result.stats.connections.open).toBe(0);
 
-          await until(() => openFds() <= fds0, `open fds to return to ${fds0} (now ${openFds()})`, 10_000);
+          await until(() => openFds() <= fds0, () => `open fds to return to ${fds0}; new: ${fdsOpenedSince(fdsBefore).join(', ')}`, 10_000);
           const heapGrowth = heapAfterGc() - heap0;
           const rssGrowth = rss() - rss0;
           expect(heapGrowth).toBeLessThan(16 * MiB);

@@ -3,7 +3,7 @@
  * through startServer() with a transport from TRANSPORTS (mode.ts), so the same suites can
  * run over a kernel transport once one exists outside test/kernel.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { BroadcastChannel } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -71,6 +71,22 @@ export async function closeAll(): Promise<void> {
 /** Open file descriptors of this process. */
 export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** What each open fd is ("socket:[123]", "anon_inode:bpf-map", a path), by number. */
+export function fdTargets(): Map<string, string> {
+  const targets = new Map<string, string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      targets.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {} // closed since the listing (readdir's own fd among them)
+  }
+  return targets;
+}
+
+/** The fds open now that were not open (as the same thing) in `before`: "fd -> target" each. */
+export function fdsOpenedSince(before: Map<string, string>): string[] {
+  return [...fdTargets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`);
 }
 
 setFlagsFromString('--expose-gc');

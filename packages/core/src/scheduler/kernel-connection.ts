@@ -98,11 +98,6 @@ export class KernelConnection implements BudgetClient {
     return this.held.length > 0;
   }
 
-  /** The thread is exiting: read nothing more (KernelWorker says why). */
-  stopReading(): void {
-    this.watcher.close();
-  }
-
   setReading(on: boolean): void {
     if (on) this.watcher.resume();
     else this.watcher.pause();

@@ -28,15 +28,7 @@ export class KernelWorker {
   constructor(
     private readonly port: MessagePort,
     private readonly codec: KernelCodec,
-  ) {
-    // A handler that calls process.exit() ends the thread, but libuv still runs the rest of the
-    // loop iteration's events: a watcher would take requests off its socket with no JS left to
-    // serve them, and its connection (nothing of it in flight here) would wait for them for good.
-    // Closed watchers skip those events; the requests stay in the kernel for the replacement.
-    process.once('exit', () => {
-      for (const connection of this.connections.values()) connection.stopReading();
-    });
-  }
+  ) {}
 
   control(message: WorkerControl): void {
     if (message.type === 'attach') return this.attach(message);
