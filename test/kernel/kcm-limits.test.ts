@@ -67,7 +67,7 @@ describe(`kernel ${series}: KCM transport, a stalled worker`, () => {
     const { port } = await server.listen();
     try {
       const count = 1_000;
-      const result = await stallOneWorker(server, port, count, count / 2);
+      const result = await stallOneWorker(server, port, count, count / 2, DEPTH);
       console.log(`### ${series} KCM stalled worker: ${JSON.stringify(result)}`);
       expect(result.victimStarted).toBe(DEPTH);
       // Running + held: at most one batch (DEPTH messages) past the bound; the rest stayed in the kernel.

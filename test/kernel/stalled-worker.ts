@@ -20,20 +20,23 @@ export interface StallResult {
 /**
  * Streams `count` gated requests on one connection and keeps the victim stalled until
  * `answeredBeforeRelease` replies came back from the others; then releases it and asserts
- * that each request is answered exactly once. With `primeDepth` (sockmap: frames dealt round
- * robin over 2 workers), the first 2 × primeDepth requests go first, and the rest only once
- * the victim started its primeDepth: otherwise the other worker may fill the connection's
- * in-flight bound before the victim reads its second frame, and the victim's depth is never
- * reached.
+ * that each request is answered exactly once. The victim is first brought to `depth`: requests
+ * go one at a time, each once the last one started, until the victim holds `depth`; only then
+ * the rest. Which worker a frame reaches is the kernel's choice (sockmap deals them round
+ * robin; KCM gives each to a ready socket, which may be the other worker's hundreds of times
+ * running), so a stream sent at once may be answered by the other worker before the victim
+ * reached its bound, and the bound would go untested.
  */
-export async function stallOneWorker(server: Server, port: number, count: number, answeredBeforeRelease: number, primeDepth = 0): Promise<StallResult> {
+export async function stallOneWorker(server: Server, port: number, count: number, answeredBeforeRelease: number, depth: number): Promise<StallResult> {
   const conn = await RawConnection.open(port);
   const tags = Array.from({ length: count }, () => gateTag('stall'));
   let victim: number | undefined;
   let releasing = false;
   const held: string[] = [];
+  let startedCount = 0;
   for (const tag of tags) {
     void started(tag).then((threadId) => {
+      startedCount++;
       victim ??= threadId;
       if (threadId !== victim || releasing) release(tag);
       else held.push(tag);
@@ -43,9 +46,12 @@ export async function stallOneWorker(server: Server, port: number, count: number
     const send = (from: number, to: number): void => {
       for (let i = from; i < to; i++) conn.request(i, 'wait', tags[i]!);
     };
-    send(0, 2 * primeDepth);
-    if (primeDepth > 0) await until(() => held.length === primeDepth, `the victim to start ${primeDepth}`);
-    send(2 * primeDepth, count);
+    let sent = 0;
+    while (held.length < depth && sent < count) {
+      send(sent, ++sent);
+      await until(() => startedCount === sent, `request ${sent - 1} to start (the victim holds ${held.length} of ${depth})`);
+    }
+    send(sent, count);
     const victimSlot = () => server.stats().workers.find((w) => w.threadId === victim)?.slot;
     let victimHeldMax = 0;
     // The stall: the other workers answer what reaches them, the victim only takes what its bound allows.
