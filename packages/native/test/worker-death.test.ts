@@ -1,13 +1,11 @@
 // A worker thread that dies while it watches fds: nothing it read may vanish with it, and
 // nothing it throws may take the process down.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tcpPair } from './frames.js';
 
 const CONNECTIONS = 8;
 const FRAME = 16;
@@ -18,29 +16,6 @@ const burst = Buffer.concat(
     return frame;
   }),
 );
-const dir = mkdtempSync(join(tmpdir(), 'kmux-worker-death-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Unix socket pairs whose server ends are left unread (pauseOnConnect), for a worker to watch. */
-async function pairs(name: string): Promise<{ clients: net.Socket[]; accepted: net.Socket[]; close(): void }> {
-  const accepted: net.Socket[] = [];
-  const server = net.createServer({ pauseOnConnect: true }, (socket) => accepted.push(socket)).listen(join(dir, name));
-  await new Promise((resolve) => server.once('listening', resolve));
-  const clients = await Promise.all(
-    Array.from({ length: CONNECTIONS }, () => new Promise<net.Socket>((resolve) => {
-      const client = net.connect(join(dir, name), () => resolve(client));
-    })),
-  );
-  while (accepted.length < CONNECTIONS) await new Promise((resolve) => setTimeout(resolve, 1));
-  return {
-    clients,
-    accepted,
-    close() {
-      for (const socket of [...clients, ...accepted]) socket.destroy();
-      server.close();
-    },
-  };
-}
 
 /** Bytes that arrive on a paused socket once it is read, until it has been quiet for `quietMs`. */
 function drain(socket: net.Socket, quietMs = 100): Promise<number> {
@@ -61,13 +36,14 @@ describe('a worker that dies while watching', () => {
     // Without the JsCanRun() check in message_watcher.cc every watcher with data pending in the
     // dying loop turn read one more batch into the dead thread: up to 128 KiB per socket, here.
     for (let round = 0; round < 4; round++) {
-      const { clients, accepted, close } = await pairs(`oom-${round}.sock`);
+      const pairs = await Promise.all(Array.from({ length: CONNECTIONS }, tcpPair));
+      const clients = pairs.map((pair) => pair.client);
       try {
         const delivered = new Int32Array(new SharedArrayBuffer(4 * CONNECTIONS));
         const die = new Int32Array(new SharedArrayBuffer(4));
         const worker = new Worker(new URL('./fixtures/watch-until-oom.mjs', import.meta.url), {
           resourceLimits: { maxOldGenerationSizeMb: 32 },
-          workerData: { fds: accepted.map((socket) => (socket as unknown as { _handle: { fd: number } })._handle.fd), delivered: delivered.buffer, die: die.buffer },
+          workerData: { fds: pairs.map((pair) => pair.serverFd), delivered: delivered.buffer, die: die.buffer },
         });
         const ended = new Promise<string>((resolve) => {
           worker.once('error', (error: NodeJS.ErrnoException) => resolve(String(error.code)));
@@ -84,12 +60,12 @@ describe('a worker that dies while watching', () => {
         Atomics.store(die, 0, 1);
         expect(await ended).toBe('ERR_WORKER_OUT_OF_MEMORY');
         writing = false;
-        const left = await Promise.all(accepted.map((socket) => drain(socket)));
+        const left = await Promise.all(pairs.map((pair) => drain(pair.server)));
         // A stream watcher keeps a partial frame between reads: at most that may go with it.
         const lost = clients.map((client, i) => client.bytesWritten - delivered[i]! - left[i]!);
         expect(lost.filter((bytes) => bytes >= FRAME), `bytes lost per socket: ${lost.join(', ')}`).toEqual([]);
       } finally {
-        close();
+        for (const pair of pairs) pair.close();
       }
     }
   });
