@@ -11,7 +11,7 @@ export const TRANSPORT_PREFERENCE: readonly TransportName[] = ['kcm', 'sockmap',
  * Transports `auto` passes over even when available, and why; they run when asked for by
  * name. sockmap: on a 2-vCPU host it served no more requests per second than the batched
  * user-space transport (it used less CPU per request), as DESIGN.md measured too; the
- * numbers are in the README's "Transports" section.
+ * numbers are in docs/benchmarks.md ("Transports compared").
  */
 export const EXPLICIT_ONLY: Readonly<Partial<Record<TransportName, string>>> = {
   sockmap: 'sockmap runs only when asked for: on 2 vCPUs it measured no faster than the user-space transport',
