@@ -105,6 +105,7 @@ async function main(): Promise<number> {
 
   console.log(`\n${tables.join('\n\n')}\n`);
   console.log('vs X: how much better kmux did than X on the scenario\'s measure (req/s; the fast calls\' p99; memory per connection);');
+  console.log('stock and piscina set TCP_NODELAY on every connection (as kmux does), so their tails are not Nagle\'s.');
   console.log(`"~": no round was free of other load on the machine.\n\n${describeCeiling(ceiling)}`);
   for (const s of skipped) console.log(`not run: ${s.server} × ${s.scenario} (${s.reason})`);
   const written = writeResults(

@@ -5,14 +5,18 @@ import type { PeerName } from './peers/spawn-peer.js';
 /**
  * How a scenario loads a server.
  * closed: C connections × D requests in flight, every reply sending the next (throughput).
- * open: requests on a fixed schedule at `loadFraction` of the capacity a short closed-loop
- *   probe (C×D of `probe`) just measured on the same server (latency at a given load).
+ * fixed-rate: requests on a fixed schedule at `ratePerSecond`, the same for every server
+ *   (latency at one offered load: the fair comparison of tails).
+ * capacity-fraction: requests on a fixed schedule at `loadFraction` of the capacity a short
+ *   closed-loop probe (C×D of `probe`) just measured on the same server, so every server
+ *   gets its own rate.
  * idle: connections held open without traffic (memory per connection).
  */
 export type ScenarioLoad =
   | { readonly kind: 'closed'; readonly connections: number; readonly depth: number }
+  | { readonly kind: 'fixed-rate'; readonly connections: number; readonly ratePerSecond: number }
   | {
-      readonly kind: 'open';
+      readonly kind: 'capacity-fraction';
       readonly connections: number;
       readonly loadFraction: number;
       readonly probe: { readonly connections: number; readonly depth: number };
@@ -43,6 +47,8 @@ export const HASH_INPUT_BYTES = 1024;
 export const CPU_CALL_MICROS = 1000;
 const FAST_CALL_MICROS = 50;
 const SLOW_CALL_MICROS = 5000;
+/** The one rate every server is offered in the mixed scenarios (DESIGN.md's tail-latency runs). */
+export const MIXED_RATE_PER_SECOND = 1000;
 const IDLE_CONNECTIONS = 10_000;
 
 /** The methods a scenario calls; the echo-only C server can run scenarios that call only echo. */
@@ -67,6 +73,8 @@ export function benchScenarios(rounds: number, idleConnections = IDLE_CONNECTION
     weight,
   });
   const beatStock = { stock: 1.0 };
+  // Issue 12: fast-call p99 ≤ 0.3× stock's and ≤ 0.6× piscina's (advantage = peer p99 / kmux p99).
+  const mixedTargets = { stock: 1 / 0.3, piscina: 1 / 0.6 };
   return [
     {
       name: 'echo-64B',
@@ -93,15 +101,37 @@ export function benchScenarios(rounds: number, idleConnections = IDLE_CONNECTION
       targets: { stock: 1.8, piscina: 1.0, grpc: 1.0 },
     },
     {
-      name: 'mixed',
+      name: 'mixed-same-method',
       description:
-        `19 fast (≈${FAST_CALL_MICROS} µs) : 1 slow (≈${SLOW_CALL_MICROS / 1000} ms) hashRounds over 2 connections, ` +
-        'open loop at 60% of the capacity a closed-loop probe measured: the fast calls\' p99 is the tail-latency case',
-      load: { kind: 'open', connections: 2, loadFraction: 0.6, probe: { connections: 2, depth: 8 } },
+        `19 fast (≈${FAST_CALL_MICROS} µs) : 1 slow (≈${SLOW_CALL_MICROS / 1000} ms) calls of the same method (hashRounds, ` +
+        `different rounds), ${MIXED_RATE_PER_SECOND} req/s open loop over 2 connections for every server: the fast calls' p99`,
+      load: { kind: 'fixed-rate', connections: 2, ratePerSecond: MIXED_RATE_PER_SECOND },
       calls: [hash(FAST_CALL_MICROS, 'fast', 19), hash(SLOW_CALL_MICROS, 'slow')],
       metric: 'focus-p99',
       focus: 'fast',
-      targets: { stock: 1.0, piscina: 1.0, grpc: 1.0 },
+      targets: mixedTargets,
+    },
+    {
+      name: 'mixed-methods',
+      description:
+        `19 fast echo(1 KiB) : 1 slow hashRounds (≈${SLOW_CALL_MICROS / 1000} ms), ` +
+        `${MIXED_RATE_PER_SECOND} req/s open loop over 2 connections for every server: the fast calls' p99`,
+      load: { kind: 'fixed-rate', connections: 2, ratePerSecond: MIXED_RATE_PER_SECOND },
+      calls: [{ ...echo(1024), label: 'fast', weight: 19 }, hash(SLOW_CALL_MICROS, 'slow')],
+      metric: 'focus-p99',
+      focus: 'fast',
+      targets: mixedTargets,
+    },
+    {
+      name: 'mixed-at-60pct-of-own-capacity',
+      description:
+        `the mixed-same-method calls, open loop at 60% of the capacity a closed-loop probe measured on each server ` +
+        '(so each server gets a different rate: compare tails with the fixed-rate scenarios)',
+      load: { kind: 'capacity-fraction', connections: 2, loadFraction: 0.6, probe: { connections: 2, depth: 8 } },
+      calls: [hash(FAST_CALL_MICROS, 'fast', 19), hash(SLOW_CALL_MICROS, 'slow')],
+      metric: 'focus-p99',
+      focus: 'fast',
+      targets: {},
     },
     {
       name: 'idle',

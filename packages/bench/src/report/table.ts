@@ -22,13 +22,14 @@ export function describeLoad(scenario: Scenario, row: BenchRow): string {
   const { load } = scenario;
   if (load.kind === 'closed') return `${load.connections}×${load.depth}`;
   if (load.kind === 'idle') return `${formatNumber(load.connections)} idle`;
+  if (load.kind === 'fixed-rate') return `${formatNumber(row.offeredPerSecond)}/s`;
   return `${formatNumber(row.offeredPerSecond)}/s of ${formatNumber(row.capacityPerSecond)}`;
 }
 
 /** A comparison as a table cell: "1.9×", with the target when there is one ("1.9× ≥1.8 ok"). */
 export function describeComparison(c: Comparison): string {
   const basis = c.clean ? '' : '~';
-  const verdict = c.target === null ? '' : ` ≥${c.target} ${c.met ? 'ok' : 'MISSED'}`;
+  const verdict = c.target === null ? '' : ` ≥${Number(c.target.toPrecision(2))} ${c.met ? 'ok' : 'MISSED'}`;
   return `${basis}${formatRatio(c.ratio)}${verdict}`;
 }
 

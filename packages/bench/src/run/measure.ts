@@ -156,7 +156,10 @@ export async function measure(scenario: Scenario, server: PeerName, options: Mea
     let result: LoadResult;
     if (load.kind === 'closed') {
       result = await drive(peer, calls, { ...timing, connections: load.connections, shape: { kind: 'closed', depth: load.depth } }, options, events);
-    } else if (load.kind === 'open') {
+    } else if (load.kind === 'fixed-rate') {
+      offeredPerSecond = load.ratePerSecond;
+      result = await drive(peer, calls, { ...timing, connections: load.connections, shape: { kind: 'open', ratePerSecond: offeredPerSecond } }, options, events);
+    } else if (load.kind === 'capacity-fraction') {
       options.onStage?.('probing capacity (closed loop)');
       const probeTiming = { warmupSeconds: Math.min(1, options.warmupSeconds), durationSeconds: options.probeSeconds };
       const probe = await drive(peer, calls, { ...probeTiming, connections: load.probe.connections, shape: { kind: 'closed', depth: load.probe.depth } }, options, { onProgress: options.onProgress });
