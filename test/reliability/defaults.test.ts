@@ -25,6 +25,7 @@ const DOCUMENTED: Record<string, number> = {
   maxInFlightPerConnection: 1024,
   maxInFlight: 16_384,
   workerQueueDepth: 32,
+  busyWorkerGraceUs: 50,
   deadlineMs: 30_000,
   idleTimeoutMs: 120_000,
   maxPendingWriteBytes: 8 * 1024 * 1024,
@@ -185,9 +186,24 @@ for (const transport of TRANSPORTS) {
         const fresh = await open(port);
         const reply = new Promise<Buffer>((resolve) => (fresh.onFrame = resolve));
         fresh.write(encodeFrame(encodeRawRequest(1, 'work', Buffer.from('y'))));
-        const decoded = wire.decode(await reply);
-        expect(decoded).toMatchObject({ id: 1, ok: false, kind: 'overloaded' });
+        if (transport !== 'userspace') {
+          const decoded = wire.decode(await reply);
+          expect(decoded).toMatchObject({ id: 1, ok: false, kind: 'overloaded' });
+          expect(decoded.message).toContain(`server in-flight limit ${DOCUMENTED.maxInFlight}`);
+          return;
+        }
+        // User space: past maxInFlight only a connection holding its fair share (maxInFlight ÷
+        // open connections) is refused, so the fresh one is served once the holds end, and a
+        // greedy one is refused its request past that share.
+        const greedy = await open(port);
+        const share = Math.floor(DOCUMENTED.maxInFlight! / (connections + 2));
+        const refused = new Promise<Buffer>((resolve) => (greedy.onFrame = resolve));
+        greedy.write(Buffer.concat(Array.from({ length: share + 1 }, (_, i) => encodeFrame(encodeRawRequest(i + 1, 'hold', Buffer.from(tag))))));
+        const decoded = wire.decode(await refused);
+        expect(decoded).toMatchObject({ id: share + 1, ok: false, kind: 'overloaded' });
         expect(decoded.message).toContain(`server in-flight limit ${DOCUMENTED.maxInFlight}`);
+        release('*');
+        expect(wire.decode(await reply)).toMatchObject({ id: 1, ok: true });
       },
       timeoutMs(30_000),
     );

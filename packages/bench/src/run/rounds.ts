@@ -64,7 +64,8 @@ function summary(scenario: Scenario, run: Measurement): string {
   }
   if (scenario.metric === 'focus-p99') {
     const focus = run.perClass.find((c) => c.label === scenario.focus);
-    return `${n(run.offeredPerSecond ?? 0)} req/s offered (capacity ${n(run.capacityPerSecond ?? 0)}), ${scenario.focus} p99 ${n(focus?.latency.p99 ?? NaN)} µs, ${other}`;
+    const capacity = run.capacityPerSecond === undefined ? '' : ` (capacity ${n(run.capacityPerSecond)})`;
+    return `${n(run.offeredPerSecond ?? 0)} req/s offered${capacity}, ${scenario.focus} p99 ${n(focus?.latency.p99 ?? NaN)} µs, ${other}`;
   }
   return `${n(run.requestsPerSecond)} req/s, p99 ${n(run.latencyUs.p99)} µs, ${other}`;
 }

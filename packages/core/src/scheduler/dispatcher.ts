@@ -1,4 +1,6 @@
 import { RequestBatchWriter } from './batch.js';
+import { FairQueue } from './fair-queue.js';
+import { WorkerClocks } from './worker-clocks.js';
 import type { WorkerPool } from './worker-pool.js';
 
 /** What the dispatcher needs of a request. */
@@ -7,6 +9,10 @@ export interface Dispatchable {
   readonly deadline: number;
   /** Estimated service time, from the cost model. */
   readonly costUs: number;
+  /** The flow the request is queued fairly in: its connection. */
+  readonly flow: object;
+  /** A call of a method the server was told is slow (`slowMethods`): it runs only in the slow lane. */
+  readonly slow: boolean;
   /** Set by the dispatcher to the worker slot the request went to. */
   slot: number;
   /** Held only while the request waits in the queue; dropped once packed into a batch. */
@@ -23,36 +29,56 @@ export interface DispatcherHooks {
 export interface DispatcherLimits {
   /** Requests one worker may hold at once. */
   readonly workerQueueDepth: number;
-  /** Estimated service time one worker may hold before it gets no more (unless it has none). */
+  /** Estimated service time one busy worker may hold. */
   readonly workerBacklogUs: number;
+  /** A busy worker takes another request only while its current call has run less than this. */
+  readonly busyWorkerGraceUs: number;
+  /** Workers (the first slots) that may run slow-lane requests. */
+  readonly slowWorkers: number;
 }
+
+const ANY_LANE = 0;
+const SLOW_LANE = 1;
 
 /**
  * Spreads requests over worker slots and packs each slot's share of one event-loop turn
- * into a single batch. A request goes to the slot with the least estimated backlog, and a
- * slot takes more only while its backlog stays within `workerBacklogUs` (a slot whose
- * event loop is free always takes one, even while its async calls are pending) and its count within `workerQueueDepth`. So a worker busy with a slow
- * call holds nothing behind it: fast requests go to the workers that keep answering, or
- * wait here for whichever frees up first.
+ * into a single batch. The policy (the native multiplexer follows the same):
+ *
+ * 1. A request goes to a live worker whose event loop is free (it runs no synchronous call;
+ *    calls that went async may be pending) and that holds fewer than `workerQueueDepth`.
+ * 2. With no worker free, a busy one takes it only if its current call has run less than
+ *    `busyWorkerGraceUs` (or it has not yet started the batch it was sent), its estimated
+ *    synchronous backlog stays within `workerBacklogUs`, and it holds fewer than the depth.
+ *    A worker stuck in a long call gets nothing more, whatever its method's learned cost:
+ *    what it holds behind that call waits as long as the call runs.
+ * 3. Otherwise the request waits here, in a per-connection queue served round robin
+ *    (fair-queue.ts), for the first worker that qualifies: checked whenever a worker
+ *    answers, a call goes async, or a worker (re)starts.
+ * 4. Lanes: requests of `slowMethods` go only to free workers among the first `slowWorkers`
+ *    slots and wait in a queue of their own, so fast calls always find the other workers
+ *    free of them.
  */
 export class Dispatcher {
   private readonly batches: RequestBatchWriter[];
   private readonly count: number[];
+  /** Requests each slot holds that have not finished nor gone async: they occupy its event loop. */
+  private readonly running: number[];
   private readonly backlogUs: number[];
   /** key → [slot, estimated cost, gone async] of every request a worker holds. */
   private readonly held = new Map<number, readonly [number, number, boolean]>();
-  private readonly waiting: Dispatchable[] = [];
-  private waitingHead = 0;
+  private readonly waiting = [new FairQueue<Dispatchable>(), new FairQueue<Dispatchable>()];
   private flushScheduled = false;
   private nextStart = 0;
 
   constructor(
     private readonly pool: WorkerPool,
+    private readonly clocks: WorkerClocks,
     private readonly limits: DispatcherLimits,
     private readonly hooks: DispatcherHooks,
   ) {
     this.batches = Array.from({ length: pool.size }, () => new RequestBatchWriter());
     this.count = new Array<number>(pool.size).fill(0);
+    this.running = new Array<number>(pool.size).fill(0);
     this.backlogUs = new Array<number>(pool.size).fill(0);
   }
 
@@ -63,24 +89,26 @@ export class Dispatcher {
 
   /** Requests waiting for a slot with room. */
   get queued(): number {
-    return this.waiting.length - this.waitingHead;
+    return this.waiting[ANY_LANE]!.size + this.waiting[SLOW_LANE]!.size;
   }
 
   submit(request: Dispatchable): void {
-    const slot = this.queued === 0 ? this.slotFor(request.costUs) : -1;
-    if (slot < 0) this.waiting.push(request);
+    const queue = this.waiting[request.slow ? SLOW_LANE : ANY_LANE]!;
+    const slot = queue.size === 0 ? this.slotFor(request) : -1;
+    if (slot < 0) queue.push(request.flow, request);
     else this.assign(request, slot);
   }
 
   /**
    * Request `key` went asynchronous in its worker: it no longer occupies the worker's
-   * event loop, so its estimated cost leaves the backlog (it still counts against the depth).
+   * event loop, so it leaves the backlog (it still counts against the depth).
    */
   wentAsync(key: number): void {
     const entry = this.held.get(key);
     if (!entry || entry[2]) return;
     const [slot, costUs] = entry;
     this.held.set(key, [slot, costUs, true]);
+    this.running[slot]!--;
     this.backlogUs[slot]! -= costUs;
     this.drainWaiting();
   }
@@ -92,7 +120,10 @@ export class Dispatcher {
     this.held.delete(key);
     const [slot, costUs, async] = entry;
     this.count[slot]!--;
-    if (!async) this.backlogUs[slot]! -= costUs;
+    if (!async) {
+      this.running[slot]!--;
+      this.backlogUs[slot]! -= costUs;
+    }
     this.drainWaiting();
     return async;
   }
@@ -101,7 +132,9 @@ export class Dispatcher {
   workerExited(slot: number): void {
     for (const [key, [heldBy]] of this.held) if (heldBy === slot) this.held.delete(key);
     this.count[slot] = 0;
+    this.running[slot] = 0;
     this.backlogUs[slot] = 0;
+    this.clocks.idle(slot);
     this.batches[slot]!.take();
   }
 
@@ -111,57 +144,48 @@ export class Dispatcher {
   }
 
   private drainWaiting(): void {
-    while (this.queued > 0) {
-      const request = this.waiting[this.waitingHead]!;
-      if (!this.hooks.stillWanted(request)) {
-        this.popWaiting();
-        continue;
+    for (const queue of this.waiting) {
+      for (let request = queue.peek(); request; request = queue.peek()) {
+        if (!this.hooks.stillWanted(request)) {
+          queue.shift();
+          continue;
+        }
+        const slot = this.slotFor(request);
+        if (slot < 0) break;
+        queue.shift();
+        this.assign(request, slot);
       }
-      const slot = this.slotFor(request.costUs);
-      if (slot < 0) return;
-      this.popWaiting();
-      this.assign(request, slot);
     }
   }
 
-  private popWaiting(): void {
-    this.waiting[this.waitingHead++] = undefined as unknown as Dispatchable;
-    // Compact now and then instead of shift(), which is O(n) per call.
-    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
-      this.waiting.splice(0, this.waitingHead);
-      this.waitingHead = 0;
-    }
-  }
-
-  /** The live slot with the least backlog that has room for `costUs`; -1 if none. */
-  private slotFor(costUs: number): number {
-    const size = this.count.length;
-    let best = -1;
-    let bestBacklog = Number.POSITIVE_INFINITY;
+  /** A slot that may take `request` under the policy above; -1 if none. */
+  private slotFor(request: Dispatchable): number {
+    const size = request.slow ? Math.min(this.limits.slowWorkers, this.count.length) : this.count.length;
+    const { workerQueueDepth, workerBacklogUs, busyWorkerGraceUs } = this.limits;
     // Rotating the starting slot spreads ties instead of always favouring slot 0.
-    const start = this.nextStart;
-    this.nextStart = (start + 1) % size;
+    const start = this.nextStart++ % size;
+    let busy = -1;
+    let busyBacklog = Number.POSITIVE_INFINITY;
+    let now = 0;
     for (let i = 0; i < size; i++) {
       const slot = (start + i) % size;
-      const count = this.count[slot]!;
+      if (this.count[slot]! >= workerQueueDepth || !this.pool.isLive(slot)) continue;
+      if (this.running[slot] === 0) return slot;
+      if (request.slow) continue;
       const backlog = this.backlogUs[slot]!;
-      // A worker whose event loop is free (no synchronous backlog; async calls may be
-      // pending) takes any request; a busy one only while the budget allows. Below 1 µs is
-      // the float residue of adding and subtracting estimates.
-      const free = backlog < 1;
-      const hasRoom = count < this.limits.workerQueueDepth && (free || backlog + costUs <= this.limits.workerBacklogUs);
-      if (hasRoom && backlog < bestBacklog && this.pool.isLive(slot)) {
-        best = slot;
-        bestBacklog = backlog;
-        if (free) break;
-      }
+      if (backlog >= busyBacklog || backlog + request.costUs > workerBacklogUs) continue;
+      now ||= WorkerClocks.now();
+      if (this.clocks.runningUs(slot, now) >= busyWorkerGraceUs) continue;
+      busy = slot;
+      busyBacklog = backlog;
     }
-    return best;
+    return busy;
   }
 
   private assign(request: Dispatchable, slot: number): void {
     request.slot = slot;
     this.count[slot]!++;
+    this.running[slot]!++;
     this.backlogUs[slot]! += request.costUs;
     this.held.set(request.key, [slot, request.costUs, false]);
     this.hooks.assigned(slot);

@@ -11,12 +11,16 @@ import type { CreateWorkerCodec, WorkerCodec, WorkerResult } from '../codec/code
 import type { WorkerCodecSpec } from '../codec/codec.js';
 import { REPLY_FAILED, REPLY_WENT_ASYNC, ReplyBatchWriter, readRequestBatch } from './batch.js';
 import { KernelWorker, kernelUnsupported } from './kernel-worker.js';
+import { WorkerClocks } from './worker-clocks.js';
 import type { KernelCodec } from './kernel-connection.js';
 import type { WorkerControl, WorkerMessage } from './worker-messages.js';
 
 export interface ServeTask {
   readonly port: MessagePort;
   readonly codec: WorkerCodecSpec;
+  /** The pool's WorkerClocks buffer, and this worker's slot in it. */
+  readonly clocks: SharedArrayBuffer;
+  readonly slot: number;
 }
 
 /** A long synchronous run of handlers sends what it has finished at least this often. */
@@ -43,6 +47,8 @@ class BatchServer {
   constructor(
     private readonly port: MessagePort,
     private readonly codec: WorkerCodec,
+    private readonly clocks: WorkerClocks,
+    private readonly slot: number,
   ) {}
 
   serveBatch(batch: ArrayBuffer): void {
@@ -55,6 +61,7 @@ class BatchServer {
       }
       let result: WorkerResult | Promise<WorkerResult>;
       // Only the synchronous part counts as service time: it is what blocks this worker.
+      this.clocks.callStarted(this.slot);
       const started = performance.now();
       try {
         result = this.codec.handle(body, { deadline });
@@ -74,6 +81,7 @@ class BatchServer {
         this.complete(key, serviceUs, result);
       }
     });
+    this.clocks.idle(this.slot);
     this.flush();
   }
 
@@ -107,9 +115,9 @@ class BatchServer {
   }
 }
 
-export default async function serve({ port, codec: spec }: ServeTask): Promise<void> {
+export default async function serve({ port, codec: spec, clocks, slot }: ServeTask): Promise<void> {
   const codec = await loadCodec(spec);
-  const server = new BatchServer(port, codec);
+  const server = new BatchServer(port, codec, new WorkerClocks(clocks), slot);
   const unsupported = kernelUnsupported(codec);
   // Built on the first attach: only a kernel transport sends control messages.
   let kernel: KernelWorker | null = null;

@@ -2,6 +2,7 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort, type ResourceLi
 import { Piscina } from 'piscina';
 import type { WorkerCodecSpec } from '../codec/codec.js';
 import type { ServeTask } from './worker-entry.js';
+import { WorkerClocks } from './worker-clocks.js';
 import type { KernelWorkerMessage, WorkerControl, WorkerMessage } from './worker-messages.js';
 
 export interface WorkerPoolEvents {
@@ -40,6 +41,8 @@ const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url).href;
 export class WorkerPool {
   private readonly piscina: Piscina;
   private readonly slots: Slot[];
+  /** When each slot's current call started (see worker-clocks.ts). */
+  readonly clocks: WorkerClocks;
   private closing = false;
   private kernelSupport: string | null = null;
 
@@ -60,6 +63,7 @@ export class WorkerPool {
     // Errors reach the serve task's promise; this keeps a stray 'error' from crashing us.
     this.piscina.on('error', () => {});
     this.slots = Array.from({ length: options.size }, () => ({ port: null, threadId: -1 }));
+    this.clocks = WorkerClocks.create(options.size);
   }
 
   get size(): number {
@@ -111,7 +115,7 @@ export class WorkerPool {
 
   private startSlot(slot: number): Promise<void> {
     const { port1, port2 } = new MessageChannel();
-    const task: ServeTask = { port: port2, codec: this.options.codec };
+    const task: ServeTask = { port: port2, codec: this.options.codec, clocks: this.clocks.buffer, slot };
     return new Promise<void>((resolveReady, rejectReady) => {
       let ready = false;
       const onMessage = (message: WorkerMessage): void => {

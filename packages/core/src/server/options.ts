@@ -39,18 +39,36 @@ export interface ServerOptions {
   /** Requests in flight on one connection; past it requests get an "overloaded" error reply. Default 1,024. */
   readonly maxInFlightPerConnection?: number;
   /**
-   * Requests in flight in the whole server; past it requests get an "overloaded" error reply. On
-   * kernel transports each worker takes at most maxInFlight / workers of them. Default 16,384.
+   * Requests in flight in the whole server. Past it (user-space transport) a request gets an
+   * "overloaded" error reply only if its connection holds at least its fair share,
+   * maxInFlight ÷ open connections: a flooding connection cannot get a well-behaved one
+   * refused (so the total can pass maxInFlight by what connections under their share add, at
+   * most maxInFlight again). On kernel transports each worker takes at most
+   * maxInFlight / workers of them. Default 16,384.
    */
   readonly maxInFlight?: number;
   /** Requests a worker holds at once; the rest wait in the main thread for the least-loaded worker. Default 32. */
   readonly workerQueueDepth?: number;
   /**
-   * Estimated service time (µs) a worker may hold before it gets no more requests (an
+   * Estimated service time (µs) a busy worker may hold before it gets no more requests (an
    * idle worker always gets one). Estimates are per method, learned from the time each
    * call keeps a worker busy. Keeps cheap calls from queueing behind slow ones. Default 2,000.
    */
   readonly workerBacklogUs?: number;
+  /**
+   * A worker busy with a call takes another request only while that call has run less than
+   * this (µs); else the request waits in the main thread for the first worker that frees up.
+   * So a fast call never queues behind a long-running one, even when both are calls of the
+   * same method. Default 50. See docs/tail-latency.md.
+   */
+  readonly busyWorkerGraceUs?: number;
+  /**
+   * Methods known to be slow (e.g. ['report', 'export']): they run only on the first
+   * `slowWorkers` workers, so the others stay free for fast calls. Default none.
+   */
+  readonly slowMethods?: readonly string[];
+  /** Workers that may run `slowMethods`. Default half the workers (at least 1). */
+  readonly slowWorkers?: number;
   /** Default per-request deadline, from frame received to reply. Default 30 s. */
   readonly deadlineMs?: number;
   /** Per-method deadline overrides, by method name. */
@@ -115,6 +133,9 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     maxInFlight: positiveInteger('maxInFlight', options.maxInFlight ?? 16_384),
     workerQueueDepth: positiveInteger('workerQueueDepth', options.workerQueueDepth ?? 32),
     workerBacklogUs: positiveInteger('workerBacklogUs', options.workerBacklogUs ?? 2_000),
+    busyWorkerGraceUs: positiveInteger('busyWorkerGraceUs', options.busyWorkerGraceUs ?? 50),
+    slowMethods: options.slowMethods ?? [],
+    slowWorkers: positiveInteger('slowWorkers', options.slowWorkers ?? Math.max(1, Math.floor((options.workers ?? availableParallelism()) / 2))),
     deadlineMs: positiveInteger('deadlineMs', options.deadlineMs ?? 30_000),
     methodDeadlines: options.methodDeadlines ?? {},
     idleTimeoutMs: positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 120_000),
@@ -128,6 +149,9 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     logger: options.logger ?? console,
   };
   for (const [method, ms] of Object.entries(resolved.methodDeadlines)) positiveInteger(`methodDeadlines.${method}`, ms);
+  if (resolved.slowWorkers > resolved.workers) {
+    throw new RangeError(`slowWorkers (${resolved.slowWorkers}) must be at most workers (${resolved.workers})`);
+  }
   if (resolved.maxFrameBytes > 0x7fffffff) throw new RangeError('maxFrameBytes must fit in a signed 32-bit length');
   // Node turns a longer timer into 1 ms: a huge timeout would close everything at once.
   for (const name of ['deadlineMs', 'idleTimeoutMs', 'frameTimeoutMs'] as const) {

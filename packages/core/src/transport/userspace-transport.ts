@@ -36,6 +36,7 @@ export class UserspaceTransport implements ServerTransport {
   private readonly deadlines: DeadlineQueue;
   private readonly dispatcher: Dispatcher;
   private readonly costs = new CostModel();
+  private readonly slowMethods: ReadonlySet<string>;
   private readonly budget: BufferBudget;
   private nextKey = 1;
   private nextConnectionId = 1;
@@ -48,7 +49,8 @@ export class UserspaceTransport implements ServerTransport {
       (key) => this.inFlightRequests.has(key),
       (key) => this.expire(key),
     );
-    this.dispatcher = new Dispatcher(context.pool, context.options, {
+    this.slowMethods = new Set(context.options.slowMethods);
+    this.dispatcher = new Dispatcher(context.pool, context.pool.clocks, context.options, {
       stillWanted: (request) => this.inFlightRequests.has(request.key),
       assigned: (slot) => context.counters.dispatched(slot),
     });
@@ -184,7 +186,7 @@ export class UserspaceTransport implements ServerTransport {
     if (connection.inFlight >= options.maxInFlightPerConnection) {
       return this.reject(connection, head, new OverloadedError('connection', options.maxInFlightPerConnection));
     }
-    if (this.inFlightRequests.size >= options.maxInFlight) {
+    if (this.inFlightRequests.size >= options.maxInFlight && connection.inFlight >= this.fairShare()) {
       return this.reject(connection, head, new OverloadedError('server', options.maxInFlight));
     }
     if (this.budget.over) {
@@ -196,6 +198,8 @@ export class UserspaceTransport implements ServerTransport {
       key: this.allocateKey(),
       deadline: Date.now() + timeoutMs,
       costUs: this.costs.estimateUs(head.method),
+      flow: connection,
+      slow: this.slowMethods.has(head.method),
       slot: -1,
       body,
       connection,
@@ -208,6 +212,11 @@ export class UserspaceTransport implements ServerTransport {
     connection.requestStarted();
     this.deadlines.add(request.key, timeoutMs, request.deadline);
     this.dispatcher.submit(request);
+  }
+
+  /** A connection's share of maxInFlight: one holding less is never refused for the server's limit. */
+  private fairShare(): number {
+    return Math.max(1, Math.floor(this.context.options.maxInFlight / this.connections.size));
   }
 
   private allocateKey(): number {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { KmuxError } from '@kmux/core';
 import { cleanup, gateTag, rejection, release, startServer, started, until } from '../helpers.js';
 
 afterEach(cleanup);
@@ -121,5 +122,77 @@ describe('dispatch by estimated backlog', () => {
     const { client } = await startServer({ workers: 1, workerBacklogUs: 1 });
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => client.call('echo', `r${i}`)));
     expect(replies.map(String)).toEqual(Array.from({ length: 20 }, (_, i) => `r${i}`));
+  });
+});
+
+describe('the dispatch policy: a fast call never waits behind a running one', () => {
+  it('answers every fast call on the connection from another worker while one worker runs a long call of the same method', async () => {
+    // Defaults (depth 32, backlog 2 ms): only the running call's age keeps requests off the held worker.
+    const { client } = await startServer();
+    // The cost model learns that `work` costs a few µs: the long call below looks as cheap.
+    await Promise.all(Array.from({ length: 200 }, () => client.call('work', 'warm-up')));
+    const tag = gateTag('long');
+    const long = client.call('work', `gate:${tag}`);
+    const heldThread = await started(tag);
+    // The held call has now run far longer than busyWorkerGraceUs (50 µs).
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    const threads = await Promise.all(Array.from({ length: 200 }, () => client.call('work', 'fast', { timeoutMs: 5000 })));
+    expect(threads.map(Number).filter((thread) => thread === heldThread)).toEqual([]);
+    expect(new Set(threads.map(String)).size).toBe(1);
+
+    release(tag);
+    expect((await long).toString()).toBe(`released ${tag}`);
+  });
+
+  it('serves waiting requests round robin over connections: one request waits for one of each other connection, not a whole flood', async () => {
+    const { server, client, newClient } = await startServer({ workers: 1, workerQueueDepth: 1 });
+    const tag = gateTag('hold');
+    const held = client.call('wait', tag);
+    await started(tag);
+    const flooder = newClient();
+    const polite = newClient();
+    const order: string[] = [];
+    const note = (reply: Buffer) => order.push(reply.toString());
+    const flood = Array.from({ length: 50 }, (_, i) => flooder.call('echo', `flood ${i}`).then(note));
+    await until(() => server.stats().requests.queued === 50, 'the flood queued');
+    const politeCall = polite.call('echo', 'polite').then(note);
+    await until(() => server.stats().requests.queued === 51, 'the polite call queued');
+
+    release(tag);
+    await Promise.all([...flood, politeCall, held]);
+    // One FIFO would have run all 50 first; round robin runs it second.
+    expect(order.indexOf('polite')).toBe(1);
+    expect(order.filter((r) => r.startsWith('flood'))).toEqual(Array.from({ length: 50 }, (_, i) => `flood ${i}`));
+  });
+
+  it('never refuses a connection within its fair share of maxInFlight because another holds the rest', async () => {
+    const { server, client, newClient } = await startServer({ maxInFlight: 10, workers: 1 });
+    const tags = Array.from({ length: 20 }, (_, i) => gateTag(`greedy-${i}`));
+    const greedy = tags.map((tag) => client.call('wait', tag).then(String, (error: KmuxError) => error.kind));
+    await until(() => server.stats().requests.inFlight === 10, 'the greedy connection at the server limit');
+    const polite = newClient();
+    await polite.call('echo', 'connect');
+    // Two connections: a fair share is 5. The greedy one holds 10 and is refused; the polite one holds 0.
+    expect((await polite.call('echo', 'still served')).toString()).toBe('still served');
+    for (const tag of tags) release(tag);
+    const outcomes = await Promise.all(greedy);
+    expect(outcomes.filter((o) => o === 'overloaded')).toHaveLength(10);
+  });
+});
+
+describe('lanes', () => {
+  it('runs slowMethods only on slowWorkers workers, leaving the others to fast calls', async () => {
+    const { server, client } = await startServer({ workers: 2, slowMethods: ['spin'], slowWorkers: 1 });
+    const tags = [gateTag('slow-a'), gateTag('slow-b')];
+    const slow = tags.map((tag) => client.call('spin', tag));
+    const first = await started(tags[0]!);
+    await until(() => server.stats().requests.queued === 1, 'the second slow call waiting for the slow lane');
+    const fast = await Promise.all(Array.from({ length: 20 }, () => client.call('threadId', '')));
+    expect(fast.map(Number).filter((thread) => thread === first)).toEqual([]);
+    release(tags[0]!);
+    expect(await started(tags[1]!)).toBe(first);
+    release(tags[1]!);
+    await Promise.all(slow);
   });
 });

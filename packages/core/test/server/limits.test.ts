@@ -23,20 +23,22 @@ describe('in-flight bounds', () => {
     expect(server.stats().requests.outcomes).toMatchObject({ overloaded: 1, ok: 4 });
   });
 
-  it('answers "overloaded" past maxInFlight across connections', async () => {
+  it('answers "overloaded" past maxInFlight to a connection holding its fair share', async () => {
     const { server, client, newClient } = await startServer({ maxInFlight: 2 });
     const tags = [gateTag('a'), gateTag('b')];
-    const held = [client.call('wait', tags[0]!), newClient().call('wait', tags[1]!)];
+    const held = tags.map((tag) => client.call('wait', tag));
     await Promise.all(tags.map(started));
 
-    const third = newClient();
-    const error = await rejection(third.call('echo', 'x'));
+    // Two connections open: a share is 1, and `client` holds 2.
+    const other = newClient();
+    const error = await rejection(client.call('echo', 'x'));
     expect(error).toMatchObject({ kind: 'overloaded', message: expect.stringContaining('server in-flight limit 2') });
     expect(server.stats().methods.echo).toMatchObject({ calls: 1, failures: 1 });
+    expect((await other.call('echo', 'y')).toString()).toBe('y');
 
     release(tags[0]!);
     await held[0];
-    expect((await third.call('echo', 'y')).toString()).toBe('y');
+    expect((await client.call('echo', 'z')).toString()).toBe('z');
     release(tags[1]!);
     await held[1];
   });
