@@ -1,12 +1,18 @@
 #!/bin/bash
 # Builds what the test VM boots for one kernel series, under test/kernel/cache/<S>/:
-#   <the kernel .deb>        fetched with `apt-get download`, never installed
-#   kernel/                  the .deb unpacked with dpkg-deb -x, plus modules.dep from busybox depmod
+#   <the kernel .debs>       fetched with `apt-get download`, never installed
+#   kernel/                  the .debs unpacked with dpkg-deb -x, plus modules.dep from busybox depmod
 #   vmlinux                  the uncompressed kernel, booted directly through its PVH entry
 #   initramfs.cpio.gz        static busybox, the modules kmux needs, and init.sh as /init
 #   kver                     the kernel release, e.g. 6.1.0-42-amd64
 #
-#   build-guest.sh SERIES    6.1: Debian bookworm's kernel; 6.12: bookworm-backports'
+#   build-guest.sh SERIES    6.1: Debian bookworm's kernel; 6.12: bookworm-backports';
+#                            7.3: trixie-backports'
+#
+# Two package layouts: up to 6.12 linux-image-<kver> holds /boot/vmlinuz-<kver> and
+# /lib/modules/<kver>/*.ko; from 7.x it is a meta package over linux-base-<kver>
+# (modules.builtin), linux-binary-<kver> (/usr/lib/modules/<kver>/vmlinuz) and
+# linux-modules-<kver> (*.ko.xz).
 #
 # Packages come through a private apt state in cache/apt/<suite>/, so this
 # machine's apt sources are neither used nor changed and any Debian-like host
@@ -14,19 +20,21 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-SERIES=${1:?usage: build-guest.sh SERIES (6.1 or 6.12)}
+SERIES=${1:?usage: build-guest.sh SERIES (6.1, 6.12 or 7.3)}
 case "$SERIES" in
   6.1) SUITE=bookworm ;;
   6.12) SUITE=bookworm-backports ;;
-  *) echo "build-guest: unknown kernel series '$SERIES' (6.1 or 6.12)" >&2; exit 2 ;;
+  7.3) SUITE=trixie-backports ;;
+  *) echo "build-guest: unknown kernel series '$SERIES' (6.1, 6.12 or 7.3)" >&2; exit 2 ;;
 esac
 CACHE_ROOT=$(cd "$HERE/.." && pwd)/cache
 CACHE=$CACHE_ROOT/$SERIES
 mkdir -p "$CACHE"
 
-# ---- the kernel package, through a private apt state
+# ---- the kernel packages, through a private apt state
 APTDIR=$CACHE_ROOT/apt/$SUITE
 mkdir -p "$APTDIR/lists/partial" "$APTDIR/archives/partial" "$APTDIR/sources.list.d"
+# debian-archive-keyring.gpg holds the bookworm and trixie archive keys alike (bookworm's 2023.3+deb12u2 and later).
 echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${KMUX_DEBIAN_MIRROR:-http://deb.debian.org/debian} $SUITE main" \
   > "$APTDIR/sources.list"
 APT=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o "Dir::Etc::SourceParts=$APTDIR/sources.list.d"
@@ -36,37 +44,50 @@ apt_update() {
   echo "build-guest: apt-get update ($SUITE, private state in $APTDIR)"
   apt-get "${APT[@]}" update
 }
-# linux-image-amd64 is the metapackage; it depends on the current versioned image.
-current_image() {
-  PKG=$(apt-cache "${APT[@]}" depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
-  case "$PKG" in
+# linux-image-amd64 is the metapackage; it depends on the current versioned image, which
+# is either the kernel itself or (7.x) a meta package over linux-{base,binary,modules}-<kver>.
+current_packages() {
+  local image
+  image=$(apt-cache "${APT[@]}" depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+  case "$image" in
     linux-image-"$SERIES".*) ;;
-    *) echo "build-guest: linux-image-amd64 in $SUITE depends on '${PKG:-nothing}', not a $SERIES kernel" >&2; exit 1 ;;
+    *) echo "build-guest: linux-image-amd64 in $SUITE depends on '${image:-nothing}', not a $SERIES kernel" >&2; exit 1 ;;
   esac
+  local kver=${image#linux-image-}
+  mapfile -t PKGS < <(apt-cache "${APT[@]}" depends "$image" \
+    | awk -v k="$kver" '$1 ~ /Depends:$/ && ($2 == "linux-base-" k || $2 == "linux-binary-" k || $2 == "linux-modules-" k) {print $2}' | sort -u)
+  [ ${#PKGS[@]} -gt 0 ] || PKGS=("$image")
 }
-cached_deb() { DEB=$(compgen -G "$CACHE/${PKG}_*.deb" | sort -V | tail -1 || true); }
+cached_deb() { compgen -G "$CACHE/${1}_*.deb" | sort -V | tail -1 || true; }
+download_missing() {
+  local pkg missing=()
+  for pkg in "${PKGS[@]}"; do [ -n "$(cached_deb "$pkg")" ] || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "build-guest: downloading ${missing[*]}"
+  (cd "$CACHE" && apt-get "${APT[@]}" download "${missing[@]}")
+}
 compgen -G "$APTDIR/lists/*_Packages*" > /dev/null || apt_update
-current_image
-cached_deb
-if [ -z "$DEB" ]; then
-  echo "build-guest: downloading $PKG"
-  # Lists from an earlier run may name a package the mirror has since replaced: refresh once.
-  (cd "$CACHE" && apt-get "${APT[@]}" download "$PKG") || { apt_update && current_image && (cd "$CACHE" && apt-get "${APT[@]}" download "$PKG"); }
-  cached_deb
-fi
-[ -n "$DEB" ] || { echo "build-guest: could not download $PKG" >&2; exit 1; }
-echo "build-guest: kernel $SERIES from $(basename "$DEB")"
+current_packages
+# Lists from an earlier run may name packages the mirror has since replaced: refresh once.
+download_missing || { apt_update && current_packages && download_missing; } \
+  || { echo "build-guest: could not download ${PKGS[*]}" >&2; exit 1; }
+DEBS=()
+for pkg in "${PKGS[@]}"; do DEBS+=("$(basename "$(cached_deb "$pkg")")"); done
+echo "build-guest: kernel $SERIES from ${DEBS[*]}"
 
 KDIR=$CACHE/kernel
-if [ "$(cat "$KDIR/.from" 2>/dev/null)" != "$(basename "$DEB")" ]; then
+if [ "$(cat "$KDIR/.from" 2>/dev/null)" != "${DEBS[*]}" ]; then
   rm -rf "$KDIR"
-  dpkg-deb -x "$DEB" "$KDIR"
-  basename "$DEB" > "$KDIR/.from"
+  for deb in "${DEBS[@]}"; do dpkg-deb -x "$CACHE/$deb" "$KDIR"; done
+  echo "${DEBS[*]}" > "$KDIR/.from"
 fi
-KVER=$(ls "$KDIR/lib/modules")
-MODDIR=$KDIR/lib/modules/$KVER
+# /lib/modules up to 6.12, /usr/lib/modules from 7.x
+MODROOT=$KDIR
+[ -d "$KDIR/usr/lib/modules" ] && MODROOT=$KDIR/usr
+KVER=$(ls "$MODROOT/lib/modules")
+MODDIR=$MODROOT/lib/modules/$KVER
 # The .deb leaves depmod to its postinst; busybox's depmod reads .ko and .ko.xz alike.
-[ -f "$MODDIR/modules.dep" ] || busybox depmod -b "$KDIR" "$KVER"
+[ -f "$MODDIR/modules.dep" ] || busybox depmod -b "$MODROOT" "$KVER"
 
 # ---- vmlinux: QEMU boots the uncompressed ELF through its PVH entry (Debian has
 # CONFIG_PVH=y), which saves the in-guest decompression (~3 s of XZ under TCG).
@@ -74,6 +95,7 @@ MODDIR=$KDIR/lib/modules/$KVER
 # payload_offset (0x248) and payload_length (0x24c) count from the protected-mode
 # code at (setup_sects + 1) * 512; the payload's last 4 bytes are its unpacked size.
 BZ=$KDIR/boot/vmlinuz-$KVER
+[ -f "$BZ" ] || BZ=$MODDIR/vmlinuz
 if [ ! -s "$CACHE/vmlinux" ] || [ "$CACHE/vmlinux" -ot "$BZ" ]; then
   u8() { od -An -tu1 -j "$1" -N1 "$BZ" | tr -d ' '; }
   u32() { od -An -tu4 -j "$1" -N4 "$BZ" | tr -d ' '; }
@@ -83,7 +105,7 @@ if [ ! -s "$CACHE/vmlinux" ] || [ "$CACHE/vmlinux" -ot "$BZ" ]; then
   length=$(u32 $((0x24c)))
   case "$(od -An -tx1 -j "$offset" -N4 "$BZ" | tr -d ' \n')" in
     fd377a58) unpack=(xz -dc --single-stream) ;;   # 6.1
-    28b52ffd) unpack=(zstd -dcq) ;;                # 6.12
+    28b52ffd) unpack=(zstd -dcq) ;;                # 6.12, 7.3
     *) echo "build-guest: unknown compression of the kernel payload in $BZ" >&2; exit 1 ;;
   esac
   # head closes the pipe early, so tail may die of SIGPIPE: judge the output, not the pipeline.
@@ -96,13 +118,15 @@ fi
 
 # ---- initramfs: the modules to insmod at boot, dependencies first. tls.ko asks for
 # its ciphers by name at run time (gcm(aes), rfc7539(chacha20,poly1305)), which
-# modules.dep does not record, so those crypto modules are listed by hand.
-WANT=(
-  virtio_pci 9pnet_virtio 9p overlay virtio_console
-  tls kcm
-  gf128mul ghash-generic ghash-clmulni-intel ctr gcm aesni-intel
-  chacha_generic chacha-x86_64 poly1305_generic poly1305-x86_64 chacha20poly1305
-)
+# modules.dep does not record, so those crypto modules are listed by hand. 7.x moved
+# GHASH, ChaCha20 and Poly1305 into libraries (built in, or libchacha/libpoly1305,
+# which modules.dep does know).
+WANT=(virtio_pci 9pnet_virtio 9p overlay virtio_console tls kcm)
+case "$SERIES" in
+  6.*) WANT+=(gf128mul ghash-generic ghash-clmulni-intel ctr gcm aesni-intel
+              chacha_generic chacha-x86_64 poly1305_generic poly1305-x86_64 chacha20poly1305) ;;
+  *) WANT+=(ctr gcm aesni-intel chacha chacha20poly1305) ;;
+esac
 modname() { local b=${1##*/}; b=${b%.xz}; echo "${b%.ko}"; }
 declare -A PATH_OF DEPS_OF BUILTIN SEEN
 while IFS= read -r line; do

@@ -9,7 +9,7 @@ declare -A PROVIDES=(
   [qemu-system-x86]=/usr/bin/qemu-system-x86_64
   [busybox-static]=/bin/busybox          # static: it is PID 1 of the initramfs
   [xz-utils]=/usr/bin/xz                 # 6.1's bzImage payload
-  [zstd]=/usr/bin/zstd                   # 6.12's bzImage payload
+  [zstd]=/usr/bin/zstd                   # 6.12's and 7.3's bzImage payload
   [binutils]=/usr/bin/readelf            # checks the extracted vmlinux has a PVH entry
   [debian-archive-keyring]=/usr/share/keyrings/debian-archive-keyring.gpg  # private backports apt state
 )
