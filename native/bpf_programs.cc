@@ -106,6 +106,7 @@ KcmParser LoadKcmParser(uint32_t max_frame_bytes) {
   a.MovImm(R0, 0);
   a.Exit();
   a.Bind(too_big);
+  a.Store(BPF_W, R9, offsetof(KcmParserState, refused_length), R0);
   a.StoreImm(BPF_W, R9, offsetof(KcmParserState, refused), EMSGSIZE);
   a.MovImm(R0, -EMSGSIZE);
   a.Exit();
@@ -172,6 +173,7 @@ UniqueFd LoadSockmapParser(int state_map_fd, uint32_t max_frame_bytes) {
   a.MovImm(R0, 0);
   a.Exit();
   a.Bind(too_big);
+  a.Store(BPF_W, R7, offsetof(SockmapConnState, refused_length), R0);
   a.MovImm(R0, -EMSGSIZE);
   a.Exit();
   a.Bind(lost);

@@ -38,6 +38,7 @@ struct KcmParserState {
   uint32_t start_seq;  // sequence number of the stream's first byte: end = next_seq - start_seq
   uint32_t parsed;     // messages whose length the parser returned
   uint32_t refused;    // EMSGSIZE once it refused a length: the socket's own error may be overwritten
+  uint32_t refused_length;  // the length it refused (frame_tally.h)
 };
 
 /**
@@ -55,7 +56,7 @@ struct SockmapConnState {
   uint32_t next;     // round-robin counter over them
   uint32_t parsed;   // frames whose length the parser returned (frame_tally.h)
   uint32_t stream_end;  // stream offset (mod 2^32) where the last parsed frame ends
-  uint32_t pad;
+  uint32_t refused_length;  // a length the parser refused (frame_tally.h), else 0
 };
 
 /**

@@ -43,6 +43,7 @@ Napi::Object ToJs(Napi::Env env, const FrameTally& tally) {
   out.Set("parsed", tally.parsed);
   out.Set("end", tally.end);
   out.Set("received", static_cast<double>(tally.received));
+  out.Set("refused", tally.refused);
   return out;
 }
 

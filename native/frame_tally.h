@@ -21,6 +21,8 @@ struct FrameTally {
   uint32_t end = 0;
   /** Data bytes the TCP socket received (the FIN excluded), or -1 when no FIN came (reset, or still open). */
   int64_t received = -1;
+  /** A length the parser refused (above maxFrameBytes), or 0: its first bytes tell an unframed client apart. */
+  uint32_t refused = 0;
 };
 
 /**

@@ -78,6 +78,7 @@ Napi::Value KcmMux::Framed(const Napi::CallbackInfo& info) {
     const uint32_t key = 0;
     KcmParserState state{}, scratch{};
     ReadStable(parser_state_.Get(), &key, &state, &scratch, sizeof state);
+    tally.refused = state.refused_length;
     if (state.valid != 0) {
       tally.parsed = state.parsed;
       tally.end = state.next_seq - state.start_seq;

@@ -147,6 +147,7 @@ Napi::Value Sockmap::Framed(const Napi::CallbackInfo& info) {
     ReadStable(state_map_.Get(), &conn.cookie, &state, &scratch, sizeof state);
     tally.parsed = state.parsed;
     tally.end = state.stream_end;
+    tally.refused = state.refused_length;
   } catch (const SysFailure& failure) {
     throw SysError(env, failure);
   }

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { Server, type TransportName } from '@kmux/core';
+import { Server, type ServerOptions } from '@kmux/core';
 import { thriftCodec, type ThriftProtocolName } from '@kmux/thrift';
 
 export const EXAMPLE_DIR = fileURLToPath(new URL('../../examples/thrift/', import.meta.url));
@@ -21,7 +21,7 @@ const quietLogger = { info: () => undefined, warn: console.warn, error: console.
 /** A kmux Server with 2 workers serving the example Catalog service. */
 export async function startCatalogServer(
   protocol: ThriftProtocolName,
-  options: { methodDeadlines?: Record<string, number>; transport?: TransportName | 'auto' } = {},
+  options: Omit<ServerOptions, 'codec'> = {},
 ) {
   const server = new Server({
     codec: thriftCodec({
@@ -37,6 +37,15 @@ export async function startCatalogServer(
   return { server, port };
 }
 
+/** The bytes the stock client sends for echo(payload) on its default buffered transport: one message, no length prefix. */
+export function unframedEcho(protocol: ThriftProtocolName, payload: Buffer): Buffer {
+  let sent: Buffer | undefined;
+  const transport = new thrift.TBufferedTransport(undefined, (message: Buffer) => (sent = message));
+  const client = new Catalog.Client(transport, protocol === 'binary' ? thrift.TBinaryProtocol : thrift.TCompactProtocol);
+  client.echo(payload, () => undefined);
+  return sent!;
+}
+
 /** What the example handler's hashRounds computes: digest = sha256(digest ‖ data), from digest = data. */
 export function expectedHashRounds(data: Buffer, rounds: number): Buffer {
   let digest = data;
@@ -44,10 +53,13 @@ export function expectedHashRounds(data: Buffer, rounds: number): Buffer {
   return digest;
 }
 
-/** The stock Thrift Node client over one framed connection, its callback methods as promises. */
-export function stockClient(port: number, protocol: ThriftProtocolName) {
+/**
+ * The stock Thrift Node client over one connection, its callback methods as promises: framed,
+ * or on its default buffered (unframed) transport.
+ */
+export function stockClient(port: number, protocol: ThriftProtocolName, transport: 'framed' | 'buffered' = 'framed') {
   const connection = thrift.createConnection('127.0.0.1', port, {
-    transport: thrift.TFramedTransport,
+    transport: transport === 'framed' ? thrift.TFramedTransport : thrift.TBufferedTransport,
     protocol: protocol === 'binary' ? thrift.TBinaryProtocol : thrift.TCompactProtocol,
   });
   const client = thrift.createClient(Catalog, connection);

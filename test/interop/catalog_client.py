@@ -1,5 +1,5 @@
 """Calls the example Catalog service with Debian's python3-thrift and the committed gen-py
-bindings, asserting every result. Usage: catalog_client.py PORT binary|compact.
+bindings, asserting every result. Usage: catalog_client.py PORT binary|compact [framed|buffered].
 Prints one line per check and "ok" last; exits non-zero on the first failure."""
 
 import hashlib
@@ -32,7 +32,9 @@ def check(name, condition):
 
 def main():
     port, protocol = int(sys.argv[1]), sys.argv[2]
-    transport = TTransport.TFramedTransport(TSocket.TSocket("127.0.0.1", port))
+    framing = sys.argv[3] if len(sys.argv) > 3 else "framed"
+    wrap = TTransport.TFramedTransport if framing == "framed" else TTransport.TBufferedTransport
+    transport = wrap(TSocket.TSocket("127.0.0.1", port))
     factory = TBinaryProtocol.TBinaryProtocol if protocol == "binary" else TCompactProtocol.TCompactProtocol
     client = Catalog.Client(factory(transport))
     transport.open()

@@ -25,6 +25,18 @@ for (const protocol of ['binary', 'compact'] as const satisfies readonly ThriftP
       }
     });
 
+    it('stock client on its default buffered (unframed) transport: pipelined calls, out of order', async () => {
+      const { call, close } = stockClient(port, protocol, 'buffered');
+      try {
+        await expectPipelinedOutOfOrder(call, 1500);
+        const notFound = await call('lookup', new catalogTypes.Query({ sku: 'nope-0' })).catch((e: unknown) => e);
+        expect(notFound).toBeInstanceOf(catalogTypes.ItemNotFound);
+        expect(await call('echo', Buffer.alloc(300_000, 7))).toEqual(Buffer.alloc(300_000, 7));
+      } finally {
+        close();
+      }
+    });
+
     it('stock client: declared exceptions arrive as their declared types', async () => {
       const { call, close } = stockClient(port, protocol);
       try {

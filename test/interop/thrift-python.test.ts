@@ -22,13 +22,16 @@ for (const protocol of ['binary', 'compact'] as const) {
     });
     afterAll(() => server.close());
 
-    it('gets every result, declared exception and oneway call right', async () => {
-      expect(existsSync(PYTHON), `${PYTHON} is missing (needs python3 and python3-thrift)`).toBe(true);
-      // Asynchronous on purpose: this process is also the server.
-      const { stdout } = await promisify(execFile)(PYTHON, [CLIENT_SCRIPT, String(port), protocol], { timeout: 20_000 });
-      const lines = stdout.trim().split('\n');
-      expect(lines.filter((line) => line.startsWith('passed:'))).toHaveLength(7);
-      expect(lines.at(-1)).toBe('ok');
-    });
+    // buffered: TBufferedTransport, the Python library's default, sends messages unframed.
+    for (const framing of ['framed', 'buffered'] as const) {
+      it(`gets every result, declared exception and oneway call right (${framing})`, async () => {
+        expect(existsSync(PYTHON), `${PYTHON} is missing (needs python3 and python3-thrift)`).toBe(true);
+        // Asynchronous on purpose: this process is also the server.
+        const { stdout } = await promisify(execFile)(PYTHON, [CLIENT_SCRIPT, String(port), protocol, framing], { timeout: 20_000 });
+        const lines = stdout.trim().split('\n');
+        expect(lines.filter((line) => line.startsWith('passed:'))).toHaveLength(7);
+        expect(lines.at(-1)).toBe('ok');
+      });
+    }
   });
 }

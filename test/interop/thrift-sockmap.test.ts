@@ -1,15 +1,19 @@
 // The stock Apache Thrift Node client against the example Catalog service on the sockmap
 // transport (this host runs as root, so sockmap is available): the kernel splits frames,
 // the workers read and answer them without the main thread.
+import { connect } from 'node:net';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Server } from '@kmux/core';
-import { catalogTypes, expectPipelinedOutOfOrder, startCatalogServer, stockClient } from './catalog.js';
+import { catalogTypes, expectPipelinedOutOfOrder, startCatalogServer, stockClient, unframedEcho } from './catalog.js';
 
 describe('thrift binary interop over sockmap', () => {
   let server: Server;
   let port: number;
+  const warnings: string[] = [];
   beforeAll(async () => {
-    ({ server, port } = await startCatalogServer('binary', { transport: 'sockmap' }));
+    const logger = { info: () => undefined, warn: (line: string) => warnings.push(line), error: console.error };
+    ({ server, port } = await startCatalogServer('binary', { transport: 'sockmap', logger }));
   });
   afterAll(() => server.close());
 
@@ -23,5 +27,17 @@ describe('thrift binary interop over sockmap', () => {
     } finally {
       close();
     }
+  });
+
+  it('refuses an unframed (buffered-transport) client with its reason, counted, and logs its address', async () => {
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    const local = `127.0.0.1:${socket.localPort}`;
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.on('error', () => undefined); // the refusal may arrive as a reset
+    socket.write(unframedEcho('binary', Buffer.from('no length prefix')));
+    await closed;
+    await expect.poll(() => server.stats().connectionErrors.unframed).toBe(1);
+    expect(warnings.find((line) => line.includes(local))).toMatch(/closed: unframed Thrift: use TFramedTransport .*\(transport sockmap\)/);
   });
 });

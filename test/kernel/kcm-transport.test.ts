@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, Server, rawCodec } from '@kmux/core';
 import { thriftCodec } from '@kmux/thrift';
 import { RawConnection, gateTag, parseReply, release, started } from '../../packages/core/test/helpers.js';
-import { Catalog, EXAMPLE_DIR, catalogTypes, expectedHashRounds, thrift } from '../interop/catalog.js';
+import { Catalog, EXAMPLE_DIR, catalogTypes, expectedHashRounds, thrift, unframedEcho } from '../interop/catalog.js';
 
 const series = process.env.KMUX_KERNEL_SERIES;
 const MAX_FRAME = 1 << 20;
@@ -67,13 +67,14 @@ function procKcm(): { muxes: number; kcmSockets: number } {
 describe(`kernel ${series}: KCM transport, stock Thrift client`, () => {
   let server: Server;
   let port: number;
+  const warnings: string[] = [];
   beforeAll(async () => {
     server = new Server({
       codec: thriftCodec({ service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: `${EXAMPLE_DIR}handler.js`, protocol: 'binary' }),
       workers: 2,
       transport: 'kcm',
       maxFrameBytes: MAX_FRAME,
-      logger: quiet,
+      logger: { ...quiet, warn: (line: string) => warnings.push(line) },
     });
     ({ port } = await server.listen());
   });
@@ -143,6 +144,16 @@ describe(`kernel ${series}: KCM transport, stock Thrift client`, () => {
     } finally {
       close();
     }
+  });
+
+  it('refuses a client on the unframed (buffered) transport with its reason, counted, logging its address', async () => {
+    const bad = await rawSocket(port);
+    const local = `127.0.0.1:${bad.localPort}`;
+    const closed = new Promise((resolve) => bad.once('close', resolve));
+    bad.write(unframedEcho('binary', Buffer.from('no length prefix')));
+    await closed;
+    await until(() => server.stats().connectionErrors.unframed === 1, 'unframed counted');
+    expect(warnings.find((line) => line.includes(local))).toMatch(/closed: unframed Thrift: use TFramedTransport .*\(transport kcm\)/);
   });
 
   it("reports the kernel's KCM counters in server stats", async () => {

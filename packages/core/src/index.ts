@@ -9,14 +9,17 @@ export type {
   CallContext,
   ClientCodec,
   CreateWorkerCodec,
+  MessageExtent,
   RequestHead,
   ServerCodec,
+  UnframedMessages,
   WorkerCodec,
   WorkerCodecSpec,
   WorkerResult,
 } from './codec/codec.js';
 export * from './errors.js';
 export { FrameSplitter, encodeFrame, LENGTH_PREFIX_BYTES } from './framing/frame-splitter.js';
+export { UnframedSplitter } from './framing/unframed-splitter.js';
 export { Histogram, type Percentiles } from './stats/histogram.js';
 export type { ServerStatsSnapshot, MethodStats, WorkerStats, Outcome } from './stats/server-stats.js';
 export { toPrometheus } from './stats/prometheus.js';

@@ -10,6 +10,8 @@ export interface FrameTally {
   readonly end: number;
   /** Data bytes the TCP socket received, or -1 when it saw no FIN (reset, or still open). */
   readonly received: number;
+  /** A length the parser refused (above maxFrameBytes), or 0. */
+  readonly refused: number;
 }
 
 /**
@@ -18,7 +20,7 @@ export interface FrameTally {
  * notice, or is paused: call again later), 'unknown' when no FIN came (a reset: the
  * peer reads no replies anyway).
  */
-export function framesInAll(tally: FrameTally): number | 'pending' | 'unknown' {
+export function framesInAll(tally: Pick<FrameTally, 'parsed' | 'end' | 'received'>): number | 'pending' | 'unknown' {
   if (tally.received < 0) return 'unknown';
   // Bytes after the last parsed frame's end; negative: that frame never completed.
   const after = (tally.received - tally.end) | 0;

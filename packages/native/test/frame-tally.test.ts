@@ -50,7 +50,22 @@ describe('sockmap framed()', () => {
     expect(framesInAll(await burst(whole))).toBe(5);
     expect(framesInAll(await burst(Buffer.concat([whole, makeFrame(5, 500).subarray(0, 50)])))).toBe(5);
     const tally = await burst(Buffer.concat([whole, Buffer.from([0, 0])]));
-    expect(tally).toEqual({ parsed: 5, end: whole.length, received: whole.length + 2 });
+    expect(tally).toEqual({ parsed: 5, end: whole.length, received: whole.length + 2, refused: 0 });
     expect(framesInAll(tally)).toBe(5);
+  });
+
+  it('records the length it refused: an unframed Thrift message reads as one over 2 GiB', async () => {
+    const whole = Buffer.concat([0, 1].map((i) => makeFrame(i, 100 + i)));
+    const unframed = Buffer.from([0x80, 0x01, 0x00, 0x01, 0, 0, 0, 4, 0x65, 0x63, 0x68, 0x6f]);
+    const pair = await tcpPair();
+    const sockmap = createSockmap({ maxFrameBytes: 1 << 16, workers: 2, capacity: 4 });
+    cleanup.push(() => {
+      sockmap.close();
+      pair.close();
+    });
+    const conn = sockmap.add(pair.serverFd, () => {});
+    pair.client.write(Buffer.concat([whole, unframed]));
+    await until(() => conn.framed().refused !== 0, 'the refused length');
+    expect(conn.framed()).toMatchObject({ parsed: 2, refused: 0x80010001 });
   });
 });

@@ -6,6 +6,7 @@ import { isAbsolute } from 'node:path';
 import type { KmuxError, RequestHead, ServerCodec } from '@kmux/core';
 import { applicationErrorFor, encodeApplicationException } from './application-exception.js';
 import { MessageType, readMessageHead, type ThriftProtocolName } from './message-head.js';
+import { unframedMessages } from './message-extent.js';
 
 export interface ThriftCodecOptions {
   /** Absolute path of the generated service module (`gen-nodejs/<Service>.js`). */
@@ -46,5 +47,7 @@ export function thriftCodec(options: ThriftCodecOptions): ServerCodec {
       return encodeApplicationException(protocol, head.method, head.id, applicationErrorFor(error));
     },
     worker: { module: WORKER_MODULE, options: workerOptions },
+    // Clients on Thrift's default buffered transport send messages without a length prefix.
+    unframed: unframedMessages(protocol),
   };
 }

@@ -43,7 +43,33 @@ export interface ServerCodec {
   errorReply(head: RequestHead, error: KmuxError): Buffer;
   /** Where and how each worker loads its half. */
   readonly worker: WorkerCodecSpec;
+  /**
+   * For a protocol whose clients may send messages without a length prefix (Thrift's
+   * default, unframed transport): how to find where each one ends. The user-space
+   * transport then serves such connections; the kernel transports, which need the prefix,
+   * refuse them with a clear reason.
+   */
+  readonly unframed?: UnframedMessages;
 }
+
+/** Finds message ends in a stream without length prefixes, by reading each message's structure. */
+export interface UnframedMessages {
+  /**
+   * Whether a connection whose first byte is `firstByte` sends unframed messages. It must
+   * be a byte no length prefix of a frame within maxFrameBytes starts with.
+   */
+  startsMessage(firstByte: number): boolean;
+  /**
+   * Measures the message at the start of `bytes`: its whole length, or how many bytes it
+   * needs at least before it can be measured further. Throws (a ProtocolError) when the
+   * bytes are not a message of this protocol.
+   */
+  measure(bytes: Buffer): MessageExtent;
+  /** Why a kernel transport, which needs length prefixes, refuses such a client: logged with its address. */
+  readonly refusal: string;
+}
+
+export type MessageExtent = { readonly complete: true; readonly length: number } | { readonly complete: false; readonly atLeast: number };
 
 /** Names the module that builds the worker half, and its structured-clonable options. */
 export interface WorkerCodecSpec {

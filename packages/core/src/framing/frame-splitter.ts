@@ -2,13 +2,21 @@ import { FrameTooLargeError } from '../errors.js';
 
 export const LENGTH_PREFIX_BYTES = 4;
 
+/** Splits a byte stream into messages; a connection holds one, framed or unframed. */
+export interface StreamSplitter {
+  /** Bytes held for a message not yet complete. */
+  readonly bufferedBytes: number;
+  /** Feeds a chunk and calls `onFrame` with each complete message body, in order; throws a KmuxError on bad input. */
+  push(chunk: Buffer, onFrame: (body: Buffer) => void): void;
+}
+
 /**
  * Incremental splitter for 4-byte big-endian length-prefixed frames (Thrift's framed
  * transport). Each length is checked against the limit before any of the body is
  * buffered, so an oversized frame costs nothing but its header. Frames lying wholly
  * inside one chunk are returned as views into it, without copying.
  */
-export class FrameSplitter {
+export class FrameSplitter implements StreamSplitter {
   private readonly header = Buffer.alloc(LENGTH_PREFIX_BYTES);
   /** Header bytes of a split frame received so far; 0 when no frame is split. */
   private headerFill = 0;

@@ -1,6 +1,8 @@
 import type { PlaintextSocket } from '../tls/server-tls.js';
 import { FrameTimeoutError, KmuxError } from '../errors.js';
-import { FrameSplitter } from '../framing/frame-splitter.js';
+import type { UnframedMessages } from '../codec/codec.js';
+import { FrameSplitter, LENGTH_PREFIX_BYTES, type StreamSplitter } from '../framing/frame-splitter.js';
+import { UnframedSplitter } from '../framing/unframed-splitter.js';
 import { KtlsError } from '../tls/errors.js';
 import type { BufferBudget } from './buffer-budget.js';
 
@@ -22,6 +24,9 @@ export interface ConnectionLimits {
   readonly frameTimeoutMs: number;
 }
 
+/** How a connection's messages are delimited, decided by its first byte. */
+export type Framing = 'framed' | 'unframed';
+
 /** Why reading is paused; reading resumes when no reason is left. */
 const PAUSED_BACKLOG = 1; // the client does not read its replies
 const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
@@ -34,11 +39,17 @@ const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
  * that half-closes still gets the replies to what it sent. A frame must complete within
  * frameTimeoutMs of its first byte (the idle timer restarts on every byte, so alone it
  * would let a trickling client hold a partial frame forever). The bytes it holds (partial
- * frame, unsent replies) are charged to the server-wide budget.
+ * frame, unsent replies) are charged to the server-wide budget. When the codec reads
+ * unframed messages and the first byte starts one, the connection is unframed: messages
+ * are split by their structure and replies go out without their length prefix.
  */
 export class Connection {
   private inFlightCount = 0;
-  private readonly splitter: FrameSplitter;
+  /** Chosen by the first byte received. */
+  private splitter: StreamSplitter | null = null;
+  private framingKind: Framing | null = null;
+  /** Kept from the start: a destroyed socket no longer knows its peer, and closes are logged after that. */
+  readonly remoteAddress: string;
   private closed = false;
   private peerEnded = false;
   private idleWhileBusy = false;
@@ -58,8 +69,9 @@ export class Connection {
     private readonly limits: ConnectionLimits,
     private readonly budget: BufferBudget,
     private readonly hooks: ConnectionHooks,
+    private readonly unframed?: UnframedMessages,
   ) {
-    this.splitter = new FrameSplitter(limits.maxFrameBytes);
+    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('data', this.onData);
@@ -98,8 +110,9 @@ export class Connection {
     return !this.closed;
   }
 
-  get remoteAddress(): string {
-    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  /** 'framed' or 'unframed' once the first byte arrived, else null. */
+  get framing(): Framing | null {
+    return this.framingKind;
   }
 
   requestStarted(): void {
@@ -116,11 +129,12 @@ export class Connection {
     }
   }
 
-  /** Writes one whole frame. Returns false if the connection is gone. */
+  /** Writes one whole length-prefixed frame (its body alone on an unframed connection). Returns false if the connection is gone. */
   write(frame: Buffer): boolean {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return false;
+    const bytes = this.framingKind === 'unframed' ? frame.subarray(LENGTH_PREFIX_BYTES) : frame;
     // Pause only when write() said so: then 'drain' is sure to come and resume reading.
-    const flushed = this.socket.write(frame, this.afterWrite);
+    const flushed = this.socket.write(bytes, this.afterWrite);
     if (!flushed && this.socket.writableLength > this.limits.maxPendingWriteBytes) this.pauseFor(PAUSED_BACKLOG);
     if (!this.corked) this.chargeWrites();
     return true;
@@ -155,9 +169,10 @@ export class Connection {
 
   private readonly onData = (chunk: Buffer): void => {
     let completed = false;
+    const splitter = (this.splitter ??= this.splitterFor(chunk[0]!));
     try {
       // Frames after one that closed the connection must not run.
-      this.splitter.push(chunk, (body) => {
+      splitter.push(chunk, (body) => {
         completed = true;
         if (!this.socket.destroyed) this.hooks.onFrame(this, body);
       });
@@ -167,7 +182,7 @@ export class Connection {
       return;
     }
     if (this.closed) return;
-    const partial = this.splitter.bufferedBytes;
+    const partial = splitter.bufferedBytes;
     this.budget.add(partial - this.chargedPartial);
     this.chargedPartial = partial;
     if (partial === 0) this.frameStartedAt = -1;
@@ -178,6 +193,15 @@ export class Connection {
       this.budget.wait(this.onBudgetFreed);
     }
   };
+
+  private splitterFor(firstByte: number): StreamSplitter {
+    if (this.unframed?.startsMessage(firstByte)) {
+      this.framingKind = 'unframed';
+      return new UnframedSplitter(this.unframed, this.limits.maxFrameBytes);
+    }
+    this.framingKind = 'framed';
+    return new FrameSplitter(this.limits.maxFrameBytes);
+  }
 
   /** A new partial frame began in this chunk. One timer per connection, re-armed lazily rather than per chunk. */
   private startFrameClock(): void {
@@ -194,7 +218,7 @@ export class Connection {
       return;
     }
     // Counted even while the server itself paused reading: the budget must be able to reclaim it.
-    this.destroy('frame_timeout', new FrameTimeoutError(this.limits.frameTimeoutMs, this.splitter.bufferedBytes));
+    this.destroy('frame_timeout', new FrameTimeoutError(this.limits.frameTimeoutMs, this.splitter?.bufferedBytes ?? 0));
   };
 
   private readonly afterWrite = (): void => this.chargeWrites();

@@ -24,6 +24,8 @@ interface Cause {
 interface KernelConnection {
   readonly id: number;
   readonly socket: Socket;
+  /** The peer's address, kept for the close's log line (a destroyed socket no longer knows it). */
+  readonly peer: string;
   readonly binding: KernelBinding;
   readonly counters: ConnectionCounters;
   readonly acceptedAt: number;
@@ -126,6 +128,7 @@ export class KernelTransport implements ServerTransport {
     const connection: KernelConnection = {
       id,
       socket,
+      peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
       binding,
       counters: ConnectionCounters.create(options.workers),
       acceptedAt: Date.now(),
@@ -400,6 +403,7 @@ export class KernelTransport implements ServerTransport {
     const { counters, options } = this.context;
     if (!this.connections.delete(connection.id)) return;
     if (connection.warnTimer) clearTimeout(connection.warnTimer);
+    if (connection.cause?.reason === 'frame_too_large') connection.cause = this.unframedCause(connection) ?? connection.cause;
     try {
       connection.binding.close();
     } catch (error) {
@@ -411,8 +415,25 @@ export class KernelTransport implements ServerTransport {
     const { cause } = connection;
     if (cause) {
       counters.connectionError(cause.reason);
-      if (cause.reason !== 'idle_timeout') options.logger.warn(`kmux: connection ${connection.id} closed: ${cause.message}`);
+      if (cause.reason !== 'idle_timeout') options.logger.warn(`kmux: connection ${connection.id} (${connection.peer}) closed: ${cause.message}`);
     }
+  }
+
+  /**
+   * A refused length that is the start of an unframed message (Thrift's default transport):
+   * the kernel framing needs a length prefix, so such a client is refused, with its reason.
+   */
+  private unframedCause(connection: KernelConnection): Cause | null {
+    const { unframed } = this.context.codec;
+    if (!unframed) return null;
+    let refused: number;
+    try {
+      refused = connection.binding.framed().refused;
+    } catch {
+      return null;
+    }
+    if (refused === 0 || !unframed.startsMessage(refused >>> 24)) return null;
+    return { reason: 'unframed', message: `${unframed.refusal} (transport ${this.path.name})` };
   }
 
   private closeIdle(): void {

@@ -65,10 +65,17 @@ export class UserspaceTransport implements ServerTransport {
   }
 
   accept(socket: PlaintextSocket): void {
-    const connection = new Connection(this.nextConnectionId++, socket, this.context.options, this.budget, {
-      onFrame: (conn, body) => this.onFrame(conn, body),
-      onClose: (conn, cause) => this.onConnectionClosed(conn, cause),
-    });
+    const connection = new Connection(
+      this.nextConnectionId++,
+      socket,
+      this.context.options,
+      this.budget,
+      {
+        onFrame: (conn, body) => this.onFrame(conn, body),
+        onClose: (conn, cause) => this.onConnectionClosed(conn, cause),
+      },
+      this.context.codec.unframed,
+    );
     this.connections.add(connection);
     this.context.counters.acceptedConnections++;
     this.context.counters.openConnections++;
