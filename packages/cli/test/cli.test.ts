@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createProtobufClient, loadService } from '@kmux/protobuf';
 import { ktlsSupport } from '@kmux/core';
-import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { removeDir, selfSignedCert } from '../../core/test/tls/fixtures.js';
 
 const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -107,12 +108,59 @@ describe('kmux serve', () => {
     expect(badProtocol.status).toBe(2);
   });
 
+  it('serves several Thrift services on one port: --thrift/--handler pairs, or a --config file', async () => {
+    const Inventory = requireExample('./gen-nodejs/Inventory.js');
+    const pairs = [...THRIFT_SERVICE, '--thrift', `${EXAMPLE}gen-nodejs/Inventory.js`, '--handler', `${EXAMPLE}inventory-handler.js`];
+    const dir = mkdtempSync(join(tmpdir(), 'kmux-config-'));
+    const config = join(dir, 'services.json');
+    // Paths relative to the config file.
+    const example = (file: string) => relative(dir, join(EXAMPLE, file));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        services: {
+          Catalog: { thrift: example('gen-nodejs/Catalog.js'), handler: example('handler.js') },
+          Inventory: { thrift: example('gen-nodejs/Inventory.js'), handler: example('inventory-handler.js') },
+        },
+        defaultService: 'Catalog',
+        methodDeadlines: { 'Inventory:sleep': 300 },
+      }),
+    );
+    try {
+      for (const [service, deadline] of [[[...pairs, '--default-service', 'Catalog'], false], [['--config', config], true]] as const) {
+        const { line, port } = await startServe([], [...service]);
+        expect(line).toMatch(/^kmux: serving binary Catalog \(default\), Inventory on 127\.0\.0\.1:\d+,/);
+        const connection = thrift.createConnection('127.0.0.1', port, { transport: thrift.TFramedTransport, protocol: thrift.TBinaryProtocol });
+        const multiplexer = new thrift.Multiplexer();
+        const inventory = multiplexer.createClient('Inventory', Inventory, connection);
+        const catalog = multiplexer.createClient('Catalog', Catalog, connection);
+        const sleep = (client: any, ms: number) =>
+          new Promise((resolve) => client.sleep(ms, (error: unknown, value: unknown) => resolve(error ?? value)));
+        try {
+          expect(await sleep(catalog, 5)).toBe(5);
+          const inventorySleep = await sleep(inventory, 600);
+          if (deadline) expect(inventorySleep).toMatchObject({ message: expect.stringMatching(/^deadline exceeded: Inventory:sleep/) });
+          else expect(inventorySleep).toBe(-600);
+        } finally {
+          connection.end();
+        }
+        expect(await callEcho(port, Buffer.from('bare name'))).toEqual(Buffer.from('bare name'));
+      }
+    } finally {
+      removeDir(dir);
+    }
+  });
+
   it('takes exactly one service kind, with the options that belong to it', () => {
     for (const [args, message] of [
       [[...THRIFT_SERVICE, '--proto', 'p.proto'], 'exactly one of --thrift or --proto'],
       [['--proto', 'p.proto', '--handler', 'h.mjs'], '--proto needs --service'],
       [[...PROTOBUF_SERVICE, '--protocol', 'compact'], '--protocol goes with --thrift'],
       [[...THRIFT_SERVICE, '--service', 'x.Y'], '--service goes with --proto'],
+      [[...THRIFT_SERVICE, '--thrift', 'Other.js'], 'each --thrift needs its --handler'],
+      [[...THRIFT_SERVICE, '--default-service', 'Nope'], "defaultService 'Nope' is not one of the services (Catalog)"],
+      [['--config', 'missing.json'], '--config'],
+      [['--config', 'x.json', '--thrift', 'y.js'], '--config names the services; drop --thrift'],
     ] as const) {
       const result = spawnSync(process.execPath, [CLI, 'serve', ...args], { encoding: 'utf8' });
       expect(result.status, message).toBe(2);

@@ -4,8 +4,8 @@
  * use it for failures outside the handler's declared exceptions. (The thrift library's
  * own TApplicationException.write omits the type field, since it writes `this.code`.)
  */
-import type { ErrorKind, KmuxError } from '@kmux/core';
-import { MessageType, type ThriftProtocolName } from './message-head.js';
+import type { ErrorKind, KmuxError, WorkerResult } from '@kmux/core';
+import { MessageType, type MessageHead, type ThriftProtocolName } from './message-head.js';
 
 /** Thrift's TApplicationExceptionType values. */
 export const ApplicationExceptionType = {
@@ -67,6 +67,11 @@ export function encodeApplicationException(
   error: ApplicationError,
 ): Buffer {
   return protocol === 'binary' ? encodeBinary(name, seqid, error) : encodeCompact(name, seqid, error);
+}
+
+/** A worker's failed result: the EXCEPTION message answering `head`. */
+export function exceptionResult(protocol: ThriftProtocolName, head: Pick<MessageHead, 'name' | 'seqid'>, type: number, message: string): WorkerResult {
+  return { reply: encodeApplicationException(protocol, head.name, head.seqid, { type, message }), failed: true };
 }
 
 const BINARY_TYPE_STRING = 11;

@@ -1,14 +1,13 @@
 /**
- * The worker half's request loop body: runs one Thrift message through the generated
- * Processor and the user's handler. Each frame holds exactly one message, so nothing
- * ever reads past its end (the stock server finds message ends by catching an
- * underrun exception per request).
+ * Runs one Thrift message through a service's generated Processor and the user's handler.
+ * Each frame holds exactly one message, so nothing ever reads past its end (the stock
+ * server finds message ends by catching an underrun exception per request).
  */
-import type { KmuxError, RequestHead, WorkerCodec, WorkerResult } from '@kmux/core';
-import { ApplicationExceptionType, applicationErrorFor, encodeApplicationException } from './application-exception.js';
+import type { WorkerResult } from '@kmux/core';
+import { ApplicationExceptionType, exceptionResult } from './application-exception.js';
 import type { HandlerObject } from './handler-call.js';
 import { readingProtocol, writingProtocol } from './library-protocol.js';
-import { MessageType, readMessageHead, type MessageHead, type ThriftProtocolName } from './message-head.js';
+import { MessageType, type MessageHead, type ThriftProtocolName } from './message-head.js';
 import { PendingCall, describe } from './pending-call.js';
 
 /** The generated `Processor` class of a `thrift --gen js:node` service module. */
@@ -16,7 +15,8 @@ export type GeneratedProcessor = new (handler: object) => object;
 
 type ProcessMethod = (this: object, seqid: number, input: unknown, output: unknown) => void;
 
-export class ThriftDispatcher implements WorkerCodec {
+/** Runs one service's calls through its generated Processor and the user's handler. */
+export class ThriftDispatcher {
   private readonly processor: Record<string, unknown>;
   /** The request being fed to the Processor; its handler call happens synchronously inside. */
   private active: PendingCall | null = null;
@@ -29,36 +29,12 @@ export class ThriftDispatcher implements WorkerCodec {
     this.processor = new Processor(this.relayHandler(Processor)) as Record<string, unknown>;
   }
 
-  peek(body: Buffer): RequestHead {
-    const head = readMessageHead(body, this.protocol);
-    return { id: head.seqid, method: head.name, oneway: head.type === MessageType.ONEWAY };
-  }
-
-  errorReply(body: Buffer, error: KmuxError): Buffer | null {
-    let head: MessageHead;
-    try {
-      head = readMessageHead(body, this.protocol);
-    } catch {
-      return null;
-    }
-    if (head.type === MessageType.ONEWAY) return null;
-    return encodeApplicationException(this.protocol, head.name, head.seqid, applicationErrorFor(error));
-  }
-
-  handle(body: Buffer): WorkerResult | Promise<WorkerResult> {
-    let head: MessageHead;
-    try {
-      head = readMessageHead(body, this.protocol);
-    } catch (error) {
-      return this.exception({ name: '', seqid: 0 }, ApplicationExceptionType.PROTOCOL_ERROR, describe(error));
-    }
-    if (head.type !== MessageType.CALL && head.type !== MessageType.ONEWAY) {
-      return this.exception(head, ApplicationExceptionType.INVALID_MESSAGE_TYPE, `expected a call, got message type ${head.type}`);
-    }
+  /** Runs the CALL or ONEWAY message in `body`, whose header `head` names the method as this service declares it. */
+  handle(head: MessageHead, body: Buffer): WorkerResult | Promise<WorkerResult> {
     const process = this.processor[`process_${head.name}`];
     if (typeof process !== 'function' || typeof this.handler[head.name] !== 'function') {
       if (head.type === MessageType.ONEWAY) return { reply: null, failed: true };
-      return this.exception(head, ApplicationExceptionType.UNKNOWN_METHOD, `unknown method ${head.name}`);
+      return exceptionResult(this.protocol, head, ApplicationExceptionType.UNKNOWN_METHOD, `unknown method ${head.name}`);
     }
     const call = new PendingCall(head, this.protocol, this.handler);
     this.active = call;
@@ -98,7 +74,4 @@ export class ThriftDispatcher implements WorkerCodec {
     return relay;
   }
 
-  private exception(head: Pick<MessageHead, 'name' | 'seqid'>, type: number, message: string): WorkerResult {
-    return { reply: encodeApplicationException(this.protocol, head.name, head.seqid, { type, message }), failed: true };
-  }
 }

@@ -1,4 +1,5 @@
-export { thriftCodec, type ThriftCodecOptions, type ThriftWorkerOptions } from './server-codec.js';
+export { thriftCodec, type ThriftCodecOptions, type ThriftServiceModules, type ThriftWorkerOptions } from './server-codec.js';
+export { HEALTH_METHOD } from './health-probe.js';
 export { thriftClientCodec } from './client-codec.js';
 export {
   createThriftClient,

@@ -44,7 +44,7 @@ describe('thriftCodec errorReply', () => {
     const codec = thriftCodec({ service: CATALOG_SERVICE, handler: FIXTURE_HANDLER, protocol: 'compact' });
     expect(codec.name).toBe('thrift-compact');
     expect(codec.worker.module).toMatch(/^file:.*worker-codec\.js$/);
-    expect(structuredClone(codec.worker.options)).toEqual({ service: CATALOG_SERVICE, handler: FIXTURE_HANDLER, protocol: 'compact' });
+    expect(structuredClone(codec.worker.options)).toEqual({ protocol: 'compact', services: { '': { service: CATALOG_SERVICE, handler: FIXTURE_HANDLER } } });
     expect(() => thriftCodec({ service: 'gen-nodejs/Catalog.js', handler: FIXTURE_HANDLER })).toThrow(/absolute/);
   });
 });

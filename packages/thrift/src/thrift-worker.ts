@@ -1,0 +1,57 @@
+/**
+ * The worker half of the Thrift codec: reads each message's header, answers the health
+ * probe, and hands the call to the service it names (one, or several multiplexed).
+ */
+import type { KmuxError, RequestHead, WorkerCodec, WorkerResult } from '@kmux/core';
+import { ApplicationExceptionType, applicationErrorFor, encodeApplicationException, exceptionResult } from './application-exception.js';
+import type { ThriftDispatcher } from './dispatcher.js';
+import { HEALTH_METHOD, healthReply } from './health-probe.js';
+import { MessageType, readMessageHead, type MessageHead, type ThriftProtocolName } from './message-head.js';
+import { describe } from './pending-call.js';
+import { replyName, type ServiceRoutes } from './service-routes.js';
+
+export class ThriftWorker implements WorkerCodec {
+  constructor(
+    private readonly dispatchers: ReadonlyMap<string, ThriftDispatcher>,
+    private readonly routes: ServiceRoutes,
+    private readonly protocol: ThriftProtocolName,
+  ) {}
+
+  peek(body: Buffer): RequestHead {
+    const head = readMessageHead(body, this.protocol);
+    return { id: head.seqid, method: this.routes.route(head.name).key, oneway: head.type === MessageType.ONEWAY };
+  }
+
+  errorReply(body: Buffer, error: KmuxError): Buffer | null {
+    let head: MessageHead;
+    try {
+      head = readMessageHead(body, this.protocol);
+    } catch {
+      return null;
+    }
+    if (head.type === MessageType.ONEWAY) return null;
+    const name = replyName(this.routes.route(head.name).key);
+    return encodeApplicationException(this.protocol, name, head.seqid, applicationErrorFor(error));
+  }
+
+  handle(body: Buffer): WorkerResult | Promise<WorkerResult> {
+    let head: MessageHead;
+    try {
+      head = readMessageHead(body, this.protocol);
+    } catch (error) {
+      return exceptionResult(this.protocol, { name: '', seqid: 0 }, ApplicationExceptionType.PROTOCOL_ERROR, describe(error));
+    }
+    if (head.type !== MessageType.CALL && head.type !== MessageType.ONEWAY) {
+      return exceptionResult(this.protocol, head, ApplicationExceptionType.INVALID_MESSAGE_TYPE, `expected a call, got message type ${head.type}`);
+    }
+    if (head.name === HEALTH_METHOD && head.type === MessageType.CALL) return healthReply(this.protocol, head.seqid);
+    const route = this.routes.route(head.name);
+    // The service sees its own method name; replies carry it bare, as the stock multiplexed processors send them.
+    const call = { ...head, name: route.method };
+    const dispatcher = route.service === null ? undefined : this.dispatchers.get(route.service);
+    if (dispatcher) return dispatcher.handle(call, body);
+    if (head.type === MessageType.ONEWAY) return { reply: null, failed: true };
+    const why = head.name.includes(':') ? `no service named in ${head.name}` : `${head.name} names no service (use "Service:method")`;
+    return exceptionResult(this.protocol, call, ApplicationExceptionType.UNKNOWN_METHOD, `unknown method: ${why}`);
+  }
+}
