@@ -67,6 +67,31 @@ describe('kmux serve', () => {
     expect(code).toBe(0);
   });
 
+  it('serves /metrics, /healthz and /readyz on the metrics port; ready turns 503 as soon as a drain starts', async () => {
+    const { child, line, port } = await startServe(['--metrics-port', '0']);
+    const metricsPort = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(line)?.[1]);
+    const get = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${metricsPort}${path}`);
+      return `${response.status} ${(await response.text()).trim().split('\n')[0]}`;
+    };
+    expect(await get('/healthz')).toBe('200 serving');
+    expect(await get('/readyz')).toBe('200 serving');
+    expect(await get('/metrics')).toMatch(/^200 # HELP kmux_/);
+    expect(await get('/nope')).toBe('404 ');
+
+    const connection = thrift.createConnection('127.0.0.1', port, { transport: thrift.TFramedTransport, protocol: thrift.TBinaryProtocol });
+    const client = thrift.createClient(Catalog, connection);
+    const slow = new Promise((resolve) => client.sleep(1500, (error: unknown, value: unknown) => resolve(error ?? value)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    child.kill('SIGTERM');
+    await expect.poll(() => get('/readyz'), { timeout: 1000, interval: 20 }).toBe('503 draining');
+    expect(await get('/healthz')).toBe('200 draining');
+    expect(await slow).toBe(1500);
+    connection.end();
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+  });
+
   it('serves the compact protocol when asked', async () => {
     const { line, port } = await startServe(['--protocol', 'compact']);
     expect(line).toContain('serving compact');

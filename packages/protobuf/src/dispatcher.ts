@@ -6,6 +6,7 @@
 import type { CallContext, KmuxError, RequestHead, WorkerCodec, WorkerResult } from '@kmux/core';
 import type protobuf from 'protobufjs';
 import { encodeResponseEnvelope, readRequestEnvelope, type RequestEnvelopeHead } from './envelope.js';
+import { healthReply } from './health.js';
 import type { BoundMethod, MethodTable } from './method-table.js';
 import { RpcError } from './rpc-error.js';
 import { Status, statusOfKind, type StatusCode } from './status.js';
@@ -39,6 +40,8 @@ export class ProtobufDispatcher implements WorkerCodec {
       return failure(0, Status.INVALID_ARGUMENT, describe(error));
     }
     const { id, method } = head;
+    const health = healthReply(this.methods.serviceName, id, method, body.subarray(head.payloadStart, head.payloadEnd));
+    if (health) return health;
     const bound = this.methods.lookup(method);
     if (typeof bound === 'string') return failure(id, Status.UNIMPLEMENTED, bound);
 

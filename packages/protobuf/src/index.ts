@@ -24,3 +24,4 @@ export {
   type RequestEnvelopeHead,
   type ResponseEnvelope,
 } from './envelope.js';
+export { HEALTH_CHECK, HEALTH_WATCH, ServingStatus } from './health.js';

@@ -16,7 +16,8 @@ export class MethodTable {
   private readonly bound = new Map<string, BoundMethod>();
   /** Declared methods that cannot be served, with the reason a caller gets. */
   private readonly unservable = new Map<string, string>();
-  private readonly serviceName: string;
+  /** The service's full name, without a leading dot (kmux.example.v1.Pricing). */
+  readonly serviceName: string;
 
   constructor(service: protobuf.Service, handler: HandlerObject) {
     this.serviceName = service.fullName.replace(/^\./, '');

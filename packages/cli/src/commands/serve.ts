@@ -31,7 +31,8 @@ const HELP = `usage: kmux serve --thrift <generated service module> --handler <h
                        require (fail to start without kTLS; close connections it cannot take), off
   --deadline-ms MS     per-request deadline (default 30000)
   --max-frame-bytes N  largest frame accepted (default 16777216; sockmap: 3145728, its most)
-  --metrics-port P     serve Prometheus metrics on http://<host>:P/metrics
+  --metrics-port P     serve Prometheus metrics on http://<host>:P/metrics, and health checks there:
+                       /healthz (200 while serving or draining) and /readyz (503 once draining)
 
 Prints one line when ready. SIGINT or SIGTERM drains in-flight requests and exits.`;
 
@@ -116,13 +117,19 @@ export async function serveCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** Prometheus text on /metrics; /healthz (live) and /readyz (ready: false once draining) answer 200 or 503 with the reason. */
 async function serveMetrics(server: Server, host: string, portText: string): Promise<number> {
   const http = createHttpServer((req, res) => {
-    if (req.url !== '/metrics') {
+    const path = req.url?.split('?', 1)[0];
+    if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(server.metrics());
+    } else if (path === '/healthz' || path === '/readyz') {
+      const health = server.health();
+      const ok = path === '/healthz' ? health.live : health.ready;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(`${health.reason}\n`);
+    } else {
       res.writeHead(404).end();
-      return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(server.metrics());
   });
   http.unref();
   await new Promise<void>((ready) => http.listen(integerOption('metrics-port', portText, 0), host, ready));

@@ -16,6 +16,13 @@ export interface ListenOptions {
   readonly port?: number;
 }
 
+export interface ServerHealth {
+  readonly live: boolean;
+  readonly ready: boolean;
+  /** 'serving', 'draining', 'no live worker' or 'not listening' (also once closed). */
+  readonly reason: string;
+}
+
 export interface CloseOptions {
   /** How long in-flight requests may take to finish before connections are cut. Default 10 s. */
   readonly timeoutMs?: number;
@@ -38,6 +45,8 @@ export class Server {
   private tls: ServerTls | null = null;
   private closing = false;
   private closed: Promise<void> | null = null;
+  /** close() has finished. */
+  private stopped = false;
 
   constructor(options: ServerOptions) {
     this.options = resolveServerOptions(options);
@@ -93,6 +102,19 @@ export class Server {
     return { ...snapshot, tls: this.tls.snapshot(), ...(tlsStat ? { kernel: { ...snapshot.kernel, tls: tlsStat } } : {}) };
   }
 
+  /**
+   * For health checks: `live` while the server is listening, its drain included (restarting it
+   * then would cut the requests it is finishing); `ready` while it also takes new requests and
+   * has a live worker. Ready turns false as soon as close() begins, so a balancer polling
+   * readiness sends no new work to a draining server.
+   */
+  health(): ServerHealth {
+    if (!this.listener || this.stopped) return { live: false, ready: false, reason: 'not listening' };
+    if (this.closing) return { live: true, ready: false, reason: 'draining' };
+    if (!this.stats().workers.some((worker) => worker.live)) return { live: true, ready: false, reason: 'no live worker' };
+    return { live: true, ready: true, reason: 'serving' };
+  }
+
   /** The same stats in Prometheus text format. */
   metrics(): string {
     return toPrometheus(this.stats());
@@ -117,6 +139,7 @@ export class Server {
     this.transportImpl?.dispose();
     for (let slot = 0; slot < this.options.workers; slot++) this.counters.workerExited(slot);
     await listenerClosed;
+    this.stopped = true;
   }
 
   private async startWorkers(): Promise<WorkerPool> {
