@@ -1,5 +1,6 @@
 // Debian packages that the test suite drives as real peers (Python Thrift and protobuf
-// clients, and protoc to generate the protobuf client's bindings).
+// clients, protoc to generate the protobuf client's bindings, and the Thrift compiler the
+// README's walk-through uses in test/install).
 // They are installed with apt when missing; without root or apt the tests that need
 // them fail loudly, naming the package.
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,7 @@ const NEEDED = {
   'python3-thrift': ['/usr/bin/python3', ['-c', 'import thrift']],
   'python3-protobuf': ['/usr/bin/python3', ['-c', 'import google.protobuf']],
   'protobuf-compiler': ['protoc', ['--version']],
+  'thrift-compiler': ['thrift', ['--version']],
 };
 
 function usable([cmd, args]) {

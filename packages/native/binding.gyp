@@ -1,10 +1,13 @@
 {
+  # The C++ sources: the copy packed into the package (native/, made by prepack), else the
+  # repository's native/ when built inside the workspace.
+  "variables": {"src": "<!(node scripts/native-sources.mjs)"},
   "targets": [{
     "target_name": "kmux_native",
-    "sources": ["../../native/addon.cc", "../../native/probe.cc", "../../native/bpf_programs.cc",
-                "../../native/hangup_watch.cc", "../../native/kcm_mux.cc", "../../native/message_watcher.cc", "../../native/read_buffer.cc", "../../native/frame_tally.cc",
-                "../../native/sockmap.cc",
-                "../../native/ktls.cc", "../../native/fd_poll.cc"],
+    "sources": ["<(src)/addon.cc", "<(src)/probe.cc", "<(src)/bpf_programs.cc",
+                "<(src)/hangup_watch.cc", "<(src)/kcm_mux.cc", "<(src)/message_watcher.cc", "<(src)/read_buffer.cc", "<(src)/frame_tally.cc",
+                "<(src)/sockmap.cc",
+                "<(src)/ktls.cc", "<(src)/fd_poll.cc"],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     # SWALLOW_UNTHROWABLE: a native error thrown once worker.terminate() has stopped the
     # thread's JS cannot become a JS exception; without it node-addon-api rethrows it into V8,

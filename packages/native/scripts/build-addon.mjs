@@ -2,15 +2,16 @@
 // Compiles the addon with node-gyp. A failed compile must not fail the install
 // (kmux runs without it, on the user-space transport), so the failure is written
 // to build/addon-build-error.txt, which loadNative() reports as the reason.
-// Skips the compile when the .node file is newer than every source.
+// Skips the compile when the .node file is newer than every source. Downloads nothing:
+// it builds against the Node headers on the machine, or says where they are missing.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeSourceDir, packageDir as pkg } from './native-sources.mjs';
 
-const pkg = dirname(dirname(fileURLToPath(import.meta.url)));
-const nativeDir = join(pkg, '..', '..', 'native');
+const nativeDir = nativeSourceDir().absolute;
 const addon = join(pkg, 'build', 'Release', 'kmux_native.node');
 const errorFile = join(pkg, 'build', 'addon-build-error.txt');
 
@@ -33,21 +34,37 @@ function giveUp(why, details) {
   process.exit(0);
 }
 
-let nodeGyp;
-try {
-  nodeGyp = createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
-} catch (err) {
-  giveUp('node-gyp is not installed', String(err));
+/** node-gyp: the one npm (or pnpm) runs install scripts with, else this package's own. */
+function findNodeGyp() {
+  const fromPackageManager = process.env.npm_config_node_gyp;
+  if (fromPackageManager && existsSync(fromPackageManager)) return fromPackageManager;
+  try {
+    return createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
+  } catch (err) {
+    return giveUp('node-gyp is not available (npm and pnpm bring one; else `npm install -g node-gyp`)', String(err));
+  }
 }
 
-// node-gyp downloads Node's headers unless told where they are; a Node installed
-// with its headers (Debian's, NodeSource's, the official tarball) has them next to
-// the binary, so use those and build offline.
-const args = ['rebuild'];
-const prefix = dirname(dirname(process.execPath));
-if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) {
-  args.push(`--nodedir=${prefix}`);
+/**
+ * node-gyp downloads Node's headers unless it has them, so point it at local ones: a Node
+ * installed with its headers (Debian's, NodeSource's, the official tarball) has them next
+ * to the binary; else node-gyp's own cache, or npm_config_nodedir if the user set it.
+ */
+function headerArgs() {
+  if (process.env.npm_config_nodedir) return [];
+  const prefix = dirname(dirname(process.execPath));
+  if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) return [`--nodedir=${prefix}`];
+  const cached = join(homedir(), '.cache', 'node-gyp', process.versions.node);
+  if (existsSync(join(cached, 'include', 'node', 'node_api.h'))) return [];
+  return giveUp(
+    `the Node ${process.version} headers are not on this machine (looked in ${prefix}/include/node and ${cached})`,
+    'Install a Node that has its headers (the official tarball and NodeSource do; Debian: libnode-dev), ' +
+      'or set npm_config_nodedir to them, then reinstall @kmux/native.',
+  );
 }
+
+const nodeGyp = findNodeGyp();
+const args = ['rebuild', ...headerArgs()];
 const result = spawnSync(process.execPath, [nodeGyp, ...args], { cwd: pkg, encoding: 'utf8' });
 if (result.status === 0) {
   rmSync(errorFile, { force: true });

@@ -14,7 +14,12 @@ import { Status, statusOfKind, type StatusCode } from './status.js';
 const NO_PAYLOAD = new Uint8Array(0);
 
 export class ProtobufDispatcher implements WorkerCodec {
-  constructor(private readonly methods: MethodTable) {}
+  constructor(
+    private readonly table: MethodTable,
+    /** The service's methods as declared (`GetPrice`), and what loading the handler warned about. */
+    readonly methods: readonly string[],
+    readonly warnings: readonly string[],
+  ) {}
 
   peek(body: Buffer): RequestHead {
     const { id, method, deadlineMs } = readRequestEnvelope(body);
@@ -40,9 +45,9 @@ export class ProtobufDispatcher implements WorkerCodec {
       return failure(0, Status.INVALID_ARGUMENT, describe(error));
     }
     const { id, method } = head;
-    const health = healthReply(this.methods.serviceName, id, method, body.subarray(head.payloadStart, head.payloadEnd));
+    const health = healthReply(this.table.serviceName, id, method, body.subarray(head.payloadStart, head.payloadEnd));
     if (health) return health;
-    const bound = this.methods.lookup(method);
+    const bound = this.table.lookup(method);
     if (typeof bound === 'string') return failure(id, Status.UNIMPLEMENTED, bound);
 
     let request: protobuf.Message;

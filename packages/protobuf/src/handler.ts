@@ -2,8 +2,8 @@
  * What a handler module provides: one function per service method, named like the method
  * in lowerCamelCase (`GetPrice` → `getPrice`), as protobufjs names them in JavaScript.
  */
-import { pathToFileURL } from 'node:url';
 import protobuf from 'protobufjs';
+import { importHandlerModule } from '@kmux/core/worker';
 
 /** What a handler learns about the call besides the request. */
 export interface HandlerContext {
@@ -40,8 +40,7 @@ export function handlerFunction(handler: HandlerObject, method: string): MethodH
 
 /** A CommonJS module's `module.exports`, an ES module's default export, or else its named exports. */
 export async function importHandler(path: string): Promise<HandlerObject> {
-  const namespace = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  const exported = namespace.default ?? namespace;
+  const exported = await importHandlerModule(path);
   if (typeof exported !== 'object' || exported === null) {
     throw new TypeError(`${path} must export an object of handler functions, got ${typeof exported}`);
   }

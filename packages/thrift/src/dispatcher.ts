@@ -15,8 +15,19 @@ export type GeneratedProcessor = new (handler: object) => object;
 
 type ProcessMethod = (this: object, seqid: number, input: unknown, output: unknown) => void;
 
+const PROCESS_PREFIX = 'process_';
+
+/** The service's method names: the generated Processor has a `process_<name>` for each. */
+export function serviceMethods(Processor: GeneratedProcessor): string[] {
+  return Object.getOwnPropertyNames(Processor.prototype)
+    .filter((key) => key.startsWith(PROCESS_PREFIX))
+    .map((key) => key.slice(PROCESS_PREFIX.length));
+}
+
 /** Runs one service's calls through its generated Processor and the user's handler. */
 export class ThriftDispatcher {
+  /** The service's methods, as it declares them. */
+  readonly methods: readonly string[];
   private readonly processor: Record<string, unknown>;
   /** The request being fed to the Processor; its handler call happens synchronously inside. */
   private active: PendingCall | null = null;
@@ -25,13 +36,16 @@ export class ThriftDispatcher {
     Processor: GeneratedProcessor,
     private readonly handler: HandlerObject,
     private readonly protocol: ThriftProtocolName,
+    /** What loading the handler warned about (checkHandler). */
+    readonly warnings: readonly string[] = [],
   ) {
-    this.processor = new Processor(this.relayHandler(Processor)) as Record<string, unknown>;
+    this.methods = serviceMethods(Processor);
+    this.processor = new Processor(this.relayHandler()) as Record<string, unknown>;
   }
 
   /** Runs the CALL or ONEWAY message in `body`, whose header `head` names the method as this service declares it. */
   handle(head: MessageHead, body: Buffer): WorkerResult | Promise<WorkerResult> {
-    const process = this.processor[`process_${head.name}`];
+    const process = this.processor[`${PROCESS_PREFIX}${head.name}`];
     if (typeof process !== 'function' || typeof this.handler[head.name] !== 'function') {
       if (head.type === MessageType.ONEWAY) return { reply: null, failed: true };
       return exceptionResult(this.protocol, head, ApplicationExceptionType.UNKNOWN_METHOD, `unknown method ${head.name}`);
@@ -63,13 +77,12 @@ export class ThriftDispatcher {
    * path needs `thrift.Q`, which thrift 0.24 no longer exports, and would pick the
    * handler style by arity alone.
    */
-  private relayHandler(Processor: GeneratedProcessor): object {
+  private relayHandler(): object {
     const relay: Record<string, (...received: unknown[]) => void> = {};
-    for (const key of Object.getOwnPropertyNames(Processor.prototype)) {
-      if (!key.startsWith('process_')) continue;
+    for (const method of this.methods) {
       const run = (...received: unknown[]): void => this.active?.run(received);
       Object.defineProperty(run, 'length', { value: -1 });
-      relay[key.slice('process_'.length)] = run;
+      relay[method] = run;
     }
     return relay;
   }

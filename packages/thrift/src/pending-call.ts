@@ -61,7 +61,7 @@ export class PendingCall {
       // library even drops the type field); Thrift convention is INTERNAL_ERROR.
       this.fail(ApplicationExceptionType.INTERNAL_ERROR, describe(this.handlerError));
     } else {
-      this.finish({ reply: message, failed: true }); // a declared exception
+      this.finish({ reply: message, failed: false, declaredException: true });
     }
   }
 

@@ -34,6 +34,11 @@ export class ServiceRoutes {
     return this.names.size > 0;
   }
 
+  /** The key (Route.key) of `service`'s `method`. */
+  keyOf(service: string, method: string): string {
+    return service === SINGLE_SERVICE ? method : `${service}${SEPARATOR}${method}`;
+  }
+
   route(name: string): Route {
     if (!this.multiplexed) return { service: SINGLE_SERVICE, method: name, key: name };
     const at = name.indexOf(SEPARATOR);

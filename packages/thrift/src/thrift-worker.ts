@@ -11,11 +11,22 @@ import { describe } from './pending-call.js';
 import { replyName, type ServiceRoutes } from './service-routes.js';
 
 export class ThriftWorker implements WorkerCodec {
+  /** Every call the services declare, by the key stats know it by, and the health probe's. */
+  readonly methods: readonly string[];
+  readonly warnings: readonly string[];
+
   constructor(
     private readonly dispatchers: ReadonlyMap<string, ThriftDispatcher>,
     private readonly routes: ServiceRoutes,
     private readonly protocol: ThriftProtocolName,
-  ) {}
+  ) {
+    const services = [...dispatchers];
+    this.methods = [
+      routes.route(HEALTH_METHOD).key,
+      ...services.flatMap(([service, dispatcher]) => dispatcher.methods.map((method) => routes.keyOf(service, method))),
+    ];
+    this.warnings = services.flatMap(([, dispatcher]) => dispatcher.warnings);
+  }
 
   peek(body: Buffer): RequestHead {
     const head = readMessageHead(body, this.protocol);

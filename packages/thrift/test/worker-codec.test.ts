@@ -55,15 +55,15 @@ for (const protocol of PROTOCOLS) {
       expect(decodeReply(protocol, 'echo', result.reply!).value).toEqual(Buffer.from('hello'));
     });
 
-    it('sends declared exceptions as the declared type, counted as failures', async () => {
+    it('sends declared exceptions as the declared type, counted as declared exceptions, not failures', async () => {
       const thrown = await run('lookup', [new catalogTypes.Query({ sku: 'zz-999' })]);
-      expect(thrown.result.failed).toBe(true);
+      expect(thrown.result).toMatchObject({ failed: false, declaredException: true });
       expect(thrown.decoded!.type).toBe(MessageType.REPLY);
       expect(thrown.decoded!.error).toBeInstanceOf(catalogTypes.ItemNotFound);
       expect(thrown.decoded!.error).toMatchObject({ sku: 'zz-999', message: 'not here' });
 
       const calledBack = await run('hashRounds', [Buffer.from('ab'), 0]);
-      expect(calledBack.result.failed).toBe(true);
+      expect(calledBack.result).toMatchObject({ failed: false, declaredException: true });
       expect(calledBack.decoded!.error).toBeInstanceOf(catalogTypes.InvalidArgument);
     });
 

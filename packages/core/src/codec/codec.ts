@@ -87,11 +87,23 @@ export interface CallContext {
 /** Outcome of one request in a worker. `reply: null` means no reply is owed (oneway). */
 export interface WorkerResult {
   readonly reply: Buffer | null;
-  /** The reply reports a failure (declared exception or error); counted as an error. */
+  /** The reply reports an error; counted as a failure. */
   readonly failed: boolean;
+  /**
+   * The reply carries an exception the service declares (a Thrift IDL `throws`): an answer,
+   * counted as `exception`, not as a failure. `failed` is then false.
+   */
+  readonly declaredException?: boolean;
 }
 
 export interface WorkerCodec {
+  /**
+   * The service's method names, as requests name them, when the codec has an IDL. Per-method
+   * stats then track only these, and count every other name under `<unknown>`.
+   */
+  readonly methods?: readonly string[];
+  /** Problems found while loading (an IDL method the handler lacks), logged once at start. */
+  readonly warnings?: readonly string[];
   /**
    * Decodes, runs the handler and encodes the reply. It must not throw for bad input or
    * handler errors: those become error replies. A throw is treated as a codec bug and

@@ -1,5 +1,5 @@
-import { pathToFileURL } from 'node:url';
 import type { CreateWorkerCodec, WorkerResult } from './codec.js';
+import { INIT_HOOK, importHandlerModule, initHandler, type HandlerObject } from './handler-module.js';
 import { KmuxError } from '../errors.js';
 import { RAW_STATUS, decodeRawRequest, encodeRawError, encodeRawReply } from './raw-wire.js';
 import type { RawCodecOptions } from './raw.js';
@@ -13,14 +13,14 @@ function toBytes(value: Output): Uint8Array {
   throw new TypeError(`handler returned ${typeof value}, expected a Uint8Array or a string`);
 }
 
+/** The module's default function, for every method; or its object of methods, whose init() runs first. */
 async function loadHandler(path: string): Promise<(method: string) => Handler | undefined> {
-  const mod = (await import(path.startsWith('file:') ? path : pathToFileURL(path).href)) as Record<string, unknown>;
-  const main = mod.default;
+  const main = await importHandlerModule(path);
   if (typeof main === 'function') return () => main as Handler;
-  // A CommonJS module's exports arrive as `default` too; accept an object of methods there.
-  const methods = (main && typeof main === 'object' ? main : mod) as Record<string, unknown>;
+  const methods = main as HandlerObject;
+  await initHandler(path, methods, []);
   return (method) => {
-    const fn = Object.hasOwn(methods, method) ? methods[method] : undefined;
+    const fn = Object.hasOwn(methods, method) && method !== INIT_HOOK ? methods[method] : undefined;
     return typeof fn === 'function' ? (fn as Handler) : undefined;
   };
 }

@@ -18,6 +18,8 @@ export const REPLY_NONE = 2;
  * worker is free again; its reply comes in a later record (which then reports no time).
  */
 export const REPLY_WENT_ASYNC = 4;
+/** The reply carries an exception the service declares (WorkerResult.declaredException). */
+export const REPLY_EXCEPTION = 8;
 
 /** Growable byte buffer that is handed off (transferred) when a batch is sent. */
 class BatchBuffer {

@@ -10,7 +10,7 @@ import type { RequestHead, WorkerCodec, WorkerResult } from '../codec/codec.js';
 import { DeadlineExceededError, KmuxError, OverloadedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
 import { timeoutFor } from '../server/timeouts.js';
-import type { Outcome } from '../stats/server-stats.js';
+import { resultOutcome, type Outcome } from '../stats/outcome.js';
 import type { WorkerStatsRecorder } from '../stats/worker-recorder.js';
 import type { BudgetClient, WorkerBudget } from './kernel-budget.js';
 import { ReplyWriter, kcmSink, tcpSink } from './reply-writer.js';
@@ -213,7 +213,7 @@ export class KernelConnection implements BudgetClient {
       this.stats.resultDropped();
       return;
     }
-    this.answer(call, result.reply, result.failed ? 'failed' : 'ok', true);
+    this.answer(call, result.reply, resultOutcome(result), true);
   }
 
   /** A codec must turn errors into replies; a throw is a codec bug, reported as such. */

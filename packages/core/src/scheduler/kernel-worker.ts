@@ -40,7 +40,9 @@ export class KernelWorker {
   private attach(message: Extract<WorkerControl, { type: 'attach' }>): void {
     const id = message.connection;
     this.budget ??= new WorkerBudget(message, () => this.connections.values());
-    this.stats ??= new WorkerStatsRecorder(new WorkerTally(message.tally), (name, buffer) => this.post({ type: 'method', name, buffer }));
+    this.stats ??= new WorkerStatsRecorder(new WorkerTally(message.tally), this.codec.methods, (name, buffer) =>
+      this.post({ type: 'method', name, buffer }),
+    );
     const connection = new KernelConnection(message, this.codec, this.stats, this.budget, {
       failed: (reason, text) => this.post({ type: 'connection-failed', connection: id, reason, message: text }),
       detached: () => {

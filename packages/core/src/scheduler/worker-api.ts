@@ -6,3 +6,5 @@ export type {
   WorkerResult,
 } from '../codec/codec.js';
 export { KmuxError } from '../errors.js';
+export { checkHandler, importHandlerModule, initHandler, type HandlerObject } from '../codec/handler-module.js';
+export { provideModules, type ModuleFallbacks } from '../codec/module-fallback.js';

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { threadId, type MessagePort } from 'node:worker_threads';
 import type { CreateWorkerCodec, WorkerCodec, WorkerResult } from '../codec/codec.js';
 import type { WorkerCodecSpec } from '../codec/codec.js';
-import { REPLY_FAILED, REPLY_WENT_ASYNC, ReplyBatchWriter, readRequestBatch } from './batch.js';
+import { REPLY_EXCEPTION, REPLY_FAILED, REPLY_WENT_ASYNC, ReplyBatchWriter, readRequestBatch } from './batch.js';
 import { KernelWorker, kernelUnsupported } from './kernel-worker.js';
 import { WorkerClocks } from './worker-clocks.js';
 import type { KernelCodec } from './kernel-connection.js';
@@ -86,7 +86,8 @@ class BatchServer {
   }
 
   private complete(key: number, serviceUs: number, result: WorkerResult): void {
-    this.replies.add(key, result.failed ? REPLY_FAILED : 0, serviceUs, result.reply);
+    const flags = (result.failed ? REPLY_FAILED : 0) | (result.declaredException ? REPLY_EXCEPTION : 0);
+    this.replies.add(key, flags, serviceUs, result.reply);
     if (performance.now() - this.lastFlush >= MAX_REPLY_HOLD_MS) this.flush();
     else this.scheduleFlush();
   }
@@ -126,7 +127,13 @@ export default async function serve({ port, codec: spec, clocks, slot }: ServeTa
     kernel ??= new KernelWorker(port, codec as KernelCodec);
     kernel.control(message);
   });
-  const ready: WorkerMessage = { type: 'ready', threadId, kernelUnsupported: unsupported };
+  const ready: WorkerMessage = {
+    type: 'ready',
+    threadId,
+    kernelUnsupported: unsupported,
+    methods: codec.methods,
+    warnings: codec.warnings ?? [],
+  };
   port.postMessage(ready);
   await once(port, 'close');
 }

@@ -80,6 +80,9 @@ export type WorkerMessage =
       readonly threadId: number;
       /** Why the codec cannot serve kernel transports ("cannot …": no peek/errorReply in its worker half); null when it can. */
       readonly kernelUnsupported: string | null;
+      /** WorkerCodec.methods and .warnings. */
+      readonly methods: readonly string[] | undefined;
+      readonly warnings: readonly string[];
     }
   | { readonly type: 'replies'; readonly batch: ArrayBuffer }
   | { readonly type: 'codec-error'; readonly key: number; readonly message: string }

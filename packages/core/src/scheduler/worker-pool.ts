@@ -45,6 +45,8 @@ export class WorkerPool {
   readonly clocks: WorkerClocks;
   private closing = false;
   private kernelSupport: string | null = null;
+  /** What the first worker's codec reported at start: the service's methods, load warnings. */
+  private codecReport: { readonly methods: readonly string[] | undefined; readonly warnings: readonly string[] } | null = null;
 
   constructor(
     private readonly options: WorkerPoolOptions,
@@ -96,6 +98,16 @@ export class WorkerPool {
     return this.kernelSupport;
   }
 
+  /** The service's method names (WorkerCodec.methods); known once started, undefined without an IDL. */
+  get methods(): readonly string[] | undefined {
+    return this.codecReport?.methods;
+  }
+
+  /** The codec's load warnings (WorkerCodec.warnings), from the first worker only: each loads the same modules. */
+  get warnings(): readonly string[] {
+    return this.codecReport?.warnings ?? [];
+  }
+
   isLive(slot: number): boolean {
     return this.slots[slot]?.port != null;
   }
@@ -135,6 +147,7 @@ export class WorkerPool {
           case 'ready':
             ready = true;
             this.kernelSupport = message.kernelUnsupported;
+            this.codecReport ??= { methods: message.methods, warnings: message.warnings };
             this.slots[slot] = { port: port1, threadId: message.threadId };
             this.events.onWorkerReady(slot, message.threadId);
             resolveReady();

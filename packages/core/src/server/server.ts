@@ -168,6 +168,8 @@ export class Server {
       this.pool = null;
       throw error;
     }
+    this.counters.series.declare(pool.methods);
+    for (const warning of pool.warnings) this.options.logger.warn(`kmux: ${warning}`);
     return pool;
   }
 

@@ -45,7 +45,9 @@ export function toPrometheus(stats: ServerStatsSnapshot, prefix = 'kmux'): strin
 
   name = family('method_calls_total', 'counter', 'Requests finished, by method.');
   for (const [method, m] of Object.entries(stats.methods)) sample(name, { method }, m.calls);
-  name = family('method_failures_total', 'counter', 'Requests that did not succeed, by method.');
+  name = family('method_exceptions_total', 'counter', 'Requests answered with an exception the service declares, by method.');
+  for (const [method, m] of Object.entries(stats.methods)) sample(name, { method }, m.exceptions);
+  name = family('method_failures_total', 'counter', 'Requests that did not succeed (declared exceptions not included), by method.');
   for (const [method, m] of Object.entries(stats.methods)) sample(name, { method }, m.failures);
   name = family('request_duration_seconds', 'summary', 'Time from frame received to reply written, by method.');
   for (const [method, m] of Object.entries(stats.methods)) summary(name, { method }, m.latencyUs);

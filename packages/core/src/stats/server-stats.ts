@@ -1,20 +1,15 @@
 import type { SockmapEntries } from '@kmux/native';
-import type { ErrorKind } from '../errors.js';
 import { Histogram, type Percentiles } from './histogram.js';
 import type { KcmProcStats } from './kcm-proc.js';
+import { MethodSeries } from './method-series.js';
+import type { Outcome } from './outcome.js';
 import type { TlsStatsSnapshot } from '../tls/server-tls.js';
 import type { TlsStat } from '../tls/tls-stat.js';
 import { MethodTally, WorkerTally, type TallyCounts } from './worker-tally.js';
 
-/** Distinct method names with their own stats; the rest are counted under OTHER_METHODS. */
-export const MAX_TRACKED_METHODS = 256;
-export const OTHER_METHODS = '<other>';
-
-/** How a request ended, as counted by the server. */
-export type Outcome = 'ok' | 'failed' | ErrorKind;
-
 interface MethodCounters {
   calls: number;
+  exceptions: number;
   failures: number;
   readonly latencyUs: Histogram;
 }
@@ -37,6 +32,8 @@ interface WorkerCounters {
 
 export interface MethodStats {
   readonly calls: number;
+  /** Answered with an exception the service declares: counted here, not as failures. */
+  readonly exceptions: number;
   readonly failures: number;
   readonly latencyUs: Percentiles;
 }
@@ -114,6 +111,8 @@ export class ServerStats {
   private readonly connectionErrors = new Map<string, number>();
   private readonly latencyUs = new Histogram();
   private readonly methods = new Map<string, MethodCounters>();
+  /** Which series a method name is counted in (method-series.ts). */
+  readonly series = new MethodSeries();
   private readonly workers: WorkerCounters[];
   /** Each slot's current worker's own counts, and its method tallies (kernel transports; see worker-tally.ts). */
   private readonly tallies: WorkerTally[];
@@ -189,7 +188,8 @@ export class ServerStats {
     this.countOutcome(outcome, 1);
     const counters = this.methodCounters(method);
     counters.calls++;
-    if (outcome !== 'ok') counters.failures++;
+    if (outcome === 'exception') counters.exceptions++;
+    else if (outcome !== 'ok') counters.failures++;
     counters.latencyUs.record(latencyUs);
     this.latencyUs.record(latencyUs);
   }
@@ -204,12 +204,11 @@ export class ServerStats {
   }
 
   private methodCounters(method: string): MethodCounters {
-    // Method names come from clients: cap how many get their own counters.
-    if (!this.methods.has(method) && this.methods.size >= MAX_TRACKED_METHODS) method = OTHER_METHODS;
-    let counters = this.methods.get(method);
+    const series = this.series.name(method, this.methods);
+    let counters = this.methods.get(series);
     if (!counters) {
-      counters = { calls: 0, failures: 0, latencyUs: new Histogram() };
-      this.methods.set(method, counters);
+      counters = { calls: 0, exceptions: 0, failures: 0, latencyUs: new Histogram() };
+      this.methods.set(series, counters);
     }
     return counters;
   }
@@ -252,7 +251,7 @@ export class ServerStats {
       methods: Object.fromEntries(
         [...this.methods].map(([name, counters]) => {
           const m = methods.get(counters)!;
-          return [name, { calls: m.calls, failures: m.failures, latencyUs: m.latencyUs.summary() }];
+          return [name, { calls: m.calls, exceptions: m.exceptions, failures: m.failures, latencyUs: m.latencyUs.summary() }];
         }),
       ),
       workers: this.workers.map((w, slot) => ({
@@ -274,6 +273,7 @@ function addMethod(counters: MethodCounters, workerLatencyUs: Histogram, latency
   // On a kernel transport the worker's own latency is the request's: it read the frame.
   const data = tally.latencyUs.toData();
   counters.calls += data.total;
+  counters.exceptions += tally.exceptions;
   counters.failures += tally.failures;
   counters.latencyUs.mergeData(data);
   workerLatencyUs.mergeData(data);

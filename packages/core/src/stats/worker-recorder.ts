@@ -1,4 +1,5 @@
-import { MAX_TRACKED_METHODS, OTHER_METHODS, type Outcome } from './server-stats.js';
+import { MethodSeries } from './method-series.js';
+import type { Outcome } from './outcome.js';
 import { MethodTally, type WorkerTally } from './worker-tally.js';
 
 /**
@@ -8,12 +9,17 @@ import { MethodTally, type WorkerTally } from './worker-tally.js';
  */
 export class WorkerStatsRecorder {
   private readonly methods = new Map<string, MethodTally>();
+  private readonly series = new MethodSeries();
 
   constructor(
     private readonly tally: WorkerTally,
+    /** The service's methods (WorkerCodec.methods); undefined without an IDL. */
+    declaredMethods: readonly string[] | undefined,
     /** Hands a new method's tally to the main thread (the worker posts it at once). */
     private readonly newMethod: (name: string, buffer: SharedArrayBuffer) => void,
-  ) {}
+  ) {
+    this.series.declare(declaredMethods);
+  }
 
   frameReceived(): void {
     this.tally.frameReceived();
@@ -29,7 +35,7 @@ export class WorkerStatsRecorder {
    */
   requestDone(method: string, outcome: Outcome, latencyUs: number, completed: boolean): void {
     this.tally.requestDone(outcome, completed);
-    this.methodTally(method).record(outcome === 'ok', latencyUs);
+    this.methodTally(method).record(outcome, latencyUs);
   }
 
   /** A result came after its request had been answered or its connection detached. */
@@ -38,13 +44,12 @@ export class WorkerStatsRecorder {
   }
 
   private methodTally(method: string): MethodTally {
-    // Method names come from clients: cap how many get their own tally.
-    if (!this.methods.has(method) && this.methods.size >= MAX_TRACKED_METHODS) method = OTHER_METHODS;
-    let tally = this.methods.get(method);
+    const series = this.series.name(method, this.methods);
+    let tally = this.methods.get(series);
     if (!tally) {
       tally = new MethodTally();
-      this.methods.set(method, tally);
-      this.newMethod(method, tally.buffer);
+      this.methods.set(series, tally);
+      this.newMethod(series, tally.buffer);
     }
     return tally;
   }

@@ -1,5 +1,5 @@
 import { Histogram } from './histogram.js';
-import type { Outcome } from './server-stats.js';
+import type { Outcome } from './outcome.js';
 
 /**
  * The request counts of the worker in one slot on a kernel transport, in memory it shares
@@ -18,6 +18,7 @@ const FIRST_OUTCOME = 4;
 /** A Record, so that the compiler catches an Outcome left out here. */
 const OUTCOMES = Object.keys({
   ok: 0,
+  exception: 0,
   failed: 0,
   frame_too_large: 0,
   protocol: 0,
@@ -92,26 +93,32 @@ export class WorkerTally {
 }
 
 /**
- * One method's calls, failures and latencies in a worker on a kernel transport: the worker
- * makes one at the method's first call and posts its buffer to the main thread, which reads it
- * as it reads the WorkerTally. Its calls are its latency histogram's count.
+ * One method's calls, declared exceptions, failures and latencies in a worker on a kernel
+ * transport: the worker makes one at the method's first call and posts its buffer to the main
+ * thread, which reads it as it reads the WorkerTally. Its calls are its latency histogram's count.
  */
 export class MethodTally {
   readonly latencyUs: Histogram;
-  private readonly failed: Float64Array;
+  /** [exceptions, failures] */
+  private readonly counts: Float64Array;
 
-  constructor(readonly buffer = new SharedArrayBuffer((1 + Histogram.words()) * Float64Array.BYTES_PER_ELEMENT)) {
-    this.failed = new Float64Array(buffer, 0, 1);
-    this.latencyUs = new Histogram(undefined, new Float64Array(buffer, Float64Array.BYTES_PER_ELEMENT));
+  constructor(readonly buffer = new SharedArrayBuffer((2 + Histogram.words()) * Float64Array.BYTES_PER_ELEMENT)) {
+    this.counts = new Float64Array(buffer, 0, 2);
+    this.latencyUs = new Histogram(undefined, new Float64Array(buffer, 2 * Float64Array.BYTES_PER_ELEMENT));
   }
 
   /** Written by the worker. */
-  record(ok: boolean, latencyUs: number): void {
-    if (!ok) this.failed[0]++;
+  record(outcome: Outcome, latencyUs: number): void {
+    if (outcome === 'exception') this.counts[0]++;
+    else if (outcome !== 'ok') this.counts[1]++;
     this.latencyUs.record(latencyUs);
   }
 
+  get exceptions(): number {
+    return this.counts[0]!;
+  }
+
   get failures(): number {
-    return this.failed[0]!;
+    return this.counts[1]!;
   }
 }

@@ -7,14 +7,14 @@
 import type { RequestHead } from '../codec/codec.js';
 import { DeadlineExceededError, KmuxError, OverloadedError, WorkerDiedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
-import { REPLY_FAILED, REPLY_NONE, REPLY_WENT_ASYNC, readReplyBatch } from '../scheduler/batch.js';
+import { REPLY_EXCEPTION, REPLY_FAILED, REPLY_NONE, REPLY_WENT_ASYNC, readReplyBatch } from '../scheduler/batch.js';
 import { CostModel } from '../scheduler/cost-model.js';
 import { Dispatcher, type Dispatchable } from '../scheduler/dispatcher.js';
 import { BufferBudget } from '../server/buffer-budget.js';
 import { Connection, type CloseCause } from '../server/connection.js';
 import { DeadlineQueue } from '../server/deadline-queue.js';
 import { timeoutFor } from '../server/timeouts.js';
-import type { Outcome } from '../stats/server-stats.js';
+import type { Outcome } from '../stats/outcome.js';
 import type { PlaintextSocket } from '../tls/server-tls.js';
 import type { ServerTransport, TransportContext } from './transport.js';
 
@@ -25,6 +25,11 @@ interface InFlightRequest extends Dispatchable {
   readonly receivedAt: number;
   /** Charged to the budget until the request is answered (the body itself moves on to a worker). */
   readonly bytes: number;
+}
+
+function replyOutcome(flags: number): Outcome {
+  if (flags & REPLY_EXCEPTION) return 'exception';
+  return flags & REPLY_FAILED ? 'failed' : 'ok';
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -126,7 +131,7 @@ export class UserspaceTransport implements ServerTransport {
       }
       // After the write: a half-closed connection ends once its last reply is queued.
       request.connection.requestFinished();
-      counters.requestDone(request.head.method, flags & REPLY_FAILED ? 'failed' : 'ok', latencyUs);
+      counters.requestDone(request.head.method, replyOutcome(flags), latencyUs);
     });
     for (const connection of touched) connection.uncork();
   }

@@ -16,8 +16,8 @@ const snapshot: ServerStatsSnapshot = {
   connectionErrors: { frame_too_large: 1, idle_timeout: 2 },
   latencyUs: percentiles([100, 200, 4000]),
   methods: {
-    echo: { calls: 8, failures: 0, latencyUs: percentiles([100, 200, 300, 400]) },
-    [NASTY]: { calls: 3, failures: 2, latencyUs: percentiles([4000]) },
+    echo: { calls: 8, exceptions: 1, failures: 0, latencyUs: percentiles([100, 200, 300, 400]) },
+    [NASTY]: { calls: 3, exceptions: 0, failures: 2, latencyUs: percentiles([4000]) },
   },
   workers: [
     { slot: 0, threadId: 1, live: true, dispatched: 6, completed: 6, inFlight: 0, restarts: 0, latencyUs: percentiles([50]) },
@@ -90,6 +90,7 @@ describe('toPrometheus', () => {
     expect(sampleValue(exposition, 'kmux_worker_requests_total', { worker: '1' })).toBe(5);
     expect(sampleValue(exposition, 'kmux_worker_restarts_total', { worker: '1' })).toBe(1);
     expect(sampleValue(exposition, 'kmux_method_calls_total', { method: 'echo' })).toBe(8);
+    expect(sampleValue(exposition, 'kmux_method_exceptions_total', { method: 'echo' })).toBe(1);
   });
 
   it('escapes backslashes, quotes and newlines in label values', () => {
