@@ -10,6 +10,13 @@ export function withUsage<T>(help: string, parse: () => T): T {
   }
 }
 
+export function numberOption(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed) || parsed < 0) throw new UsageError(`--${name} must be a non-negative number, got '${value}'`);
+  return parsed;
+}
+
 export function integerOption(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);

@@ -92,6 +92,50 @@ describe('kmux serve', () => {
     expect(code).toBe(0);
   });
 
+  /** Starts a stock client's sleep(ms) call; resolves once the server runs it, with a promise of how the call ends. */
+  async function sleepCall(port: number, ms: number): Promise<{ ended: Promise<unknown> }> {
+    const connection = thrift.createConnection('127.0.0.1', port, { transport: thrift.TFramedTransport });
+    connection.on('error', () => {});
+    const client = thrift.createClient(Catalog, connection);
+    const ended = new Promise((resolve) => client.sleep(ms, (error: unknown, slept: number) => resolve(error ?? slept)));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the request reaches a worker
+    return { ended: ended.finally(() => connection.end()) };
+  }
+
+  function stderrOf(child: ChildProcess): { readonly text: string } {
+    const log = { text: '' };
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => (log.text += chunk));
+    return log;
+  }
+
+  it('drains for --drain-timeout, answers what still runs with shutting_down, counts it and says stopped', async () => {
+    const { child, port } = await startServe(['--drain-timeout', '0.5']);
+    const stderr = stderrOf(child);
+    const call = await sleepCall(port, 10_000);
+    child.kill('SIGINT');
+    const reply = await call.ended;
+    expect(reply).toBeInstanceOf(thrift.Thrift.TApplicationException);
+    expect((reply as Error).message).toMatch(/shutting down/);
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(stderr.text).toMatch(/kmux: SIGINT: shutting down, draining 1 in-flight requests for up to 0\.5 s/);
+    expect(stderr.text).toMatch(/kmux: stopped; 1 requests still running at the drain timeout were cut off with shutting_down\n$/);
+  });
+
+  it('exits at once on a second signal, saying it forces', async () => {
+    const { child, port } = await startServe(['--drain-timeout', '60']);
+    const stderr = stderrOf(child);
+    await sleepCall(port, 30_000);
+    child.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.kill('SIGINT');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(130);
+    expect(stderr.text).toMatch(/kmux: SIGINT again: forcing exit now/);
+    expect(stderr.text).not.toMatch(/kmux: stopped/);
+  });
+
   it('serves the compact protocol when asked', async () => {
     const { line, port } = await startServe(['--protocol', 'compact']);
     expect(line).toContain('serving compact');

@@ -1,4 +1,4 @@
-export { Server, type ListenOptions, type CloseOptions, type ServerHealth } from './server/server.js';
+export { Server, type ListenOptions, type CloseOptions, type CloseReport, type ServerHealth } from './server/server.js';
 export { type ServerOptions, type Logger, DEFAULT_MAX_FRAME_BYTES } from './server/options.js';
 export { SOCKMAP_MAX_FRAME_BYTES } from './transport/sockmap-transport.js';
 export { Client, type ClientOptions, type ClientTlsState, type RequestOptions } from './client/client.js';

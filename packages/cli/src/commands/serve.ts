@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createServer as createHttpServer } from 'node:http';
 import { KTLS_MODES, Server, describeTransport, type KtlsMode, type TransportName } from '@kmux/core';
-import { UsageError, integerOption, withUsage } from '../usage.js';
+import { UsageError, integerOption, numberOption, withUsage } from '../usage.js';
 import { chooseCodec } from './serve-codec.js';
 
 const HELP = `usage: kmux serve --thrift <generated service module> --handler <handler module> [options]
@@ -33,8 +33,13 @@ const HELP = `usage: kmux serve --thrift <generated service module> --handler <h
   --max-frame-bytes N  largest frame accepted (default 16777216; sockmap: 3145728, its most)
   --metrics-port P     serve Prometheus metrics on http://<host>:P/metrics, and health checks there:
                        /healthz (200 while serving or draining) and /readyz (503 once draining)
+  --drain-timeout S    on SIGINT or SIGTERM, how long in-flight requests may finish (default 10 seconds)
 
-Prints one line when ready. SIGINT or SIGTERM drains in-flight requests and exits.`;
+Prints one line when ready. SIGINT or SIGTERM stops accepting and drains in-flight requests for
+up to --drain-timeout; requests still running then get a shutting_down error reply (user space),
+counted in the last line, "kmux: stopped". A second SIGINT or SIGTERM exits at once.`;
+
+const DEFAULT_DRAIN_SECONDS = 10;
 
 const TRANSPORTS: readonly (TransportName | 'auto')[] = ['auto', 'userspace', 'kcm', 'sockmap'];
 
@@ -61,6 +66,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       'deadline-ms': { type: 'string' },
       'max-frame-bytes': { type: 'string' },
       'metrics-port': { type: 'string' },
+      'drain-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       },
     }),
@@ -78,6 +84,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const ktls = values.ktls as KtlsMode | undefined;
   if (ktls !== undefined && !KTLS_MODES.includes(ktls)) throw new UsageError(`--ktls must be one of ${KTLS_MODES.join(', ')}`);
   if (ktls !== undefined && !values['tls-cert']) throw new UsageError('--ktls needs --tls-cert and --tls-key');
+  const drainSeconds = numberOption('drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_SECONDS);
 
   const server = new Server({
     codec,
@@ -103,17 +110,23 @@ export async function serveCommand(args: string[]): Promise<number> {
       (metrics ? `, metrics on http://${values.host}:${metrics}/metrics` : ''),
   );
 
-  await new Promise<void>((done) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+  const signal = await new Promise<NodeJS.Signals>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
   });
-  console.error('kmux: shutting down, draining in-flight requests');
-  await server.close();
+  process.removeAllListeners('SIGINT').removeAllListeners('SIGTERM');
+  const force = (again: NodeJS.Signals): void => {
+    console.error(`kmux: ${again} again: forcing exit now, in-flight requests are cut off`);
+    process.exit(130);
+  };
+  process.once('SIGINT', force);
+  process.once('SIGTERM', force);
+  const inFlight = server.stats().requests.inFlight;
+  console.error(
+    `kmux: ${signal}: shutting down, draining ${inFlight} in-flight requests for up to ${drainSeconds} s (send it again to force)`,
+  );
+  const { cutOff } = await server.close({ timeoutMs: drainSeconds * 1000 });
+  console.error(`kmux: stopped${cutOff > 0 ? `; ${cutOff} requests still running at the drain timeout were cut off with shutting_down` : ''}`);
   return 0;
 }
 

@@ -28,6 +28,15 @@ export interface CloseOptions {
   readonly timeoutMs?: number;
 }
 
+export interface CloseReport {
+  /**
+   * Requests still running at the drain deadline. User space answers each with a
+   * `shutting_down` error reply (none for oneway); KCM and sockmap cut them off with their
+   * connection (counted as `connection_closed`).
+   */
+  readonly cutOff: number;
+}
+
 /**
  * A kmux server: accepts connections and serves their requests on a pool of worker
  * threads, each reply written whole on the connection it came from. How frames get from
@@ -44,7 +53,7 @@ export class Server {
   private report: TransportReport | null = null;
   private tls: ServerTls | null = null;
   private closing = false;
-  private closed: Promise<void> | null = null;
+  private closed: Promise<CloseReport> | null = null;
   /** close() has finished. */
   private stopped = false;
 
@@ -122,17 +131,19 @@ export class Server {
 
   /**
    * Stops accepting connections, answers new requests with "shutting down", lets
-   * in-flight requests finish for up to `timeoutMs`, then closes every connection and
-   * stops the workers. Requests still running then get no reply.
+   * in-flight requests finish for up to `timeoutMs`, then answers or cuts off the rest
+   * (CloseReport), closes every connection and stops the workers.
    */
-  close(options: CloseOptions = {}): Promise<void> {
+  close(options: CloseOptions = {}): Promise<CloseReport> {
     this.closed ??= this.shutDown(options);
     return this.closed;
   }
 
-  private async shutDown({ timeoutMs = 10_000 }: CloseOptions): Promise<void> {
+  private async shutDown({ timeoutMs = 10_000 }: CloseOptions): Promise<CloseReport> {
     this.closing = true;
     this.tls?.close();
+    const closedWithConnection = (): number => this.stats().requests.outcomes.connection_closed ?? 0;
+    const closedBefore = this.transportImpl?.takesFd ? closedWithConnection() : 0;
     const listenerClosed = this.listener ? new Promise((resolve) => this.listener!.close(resolve)) : null;
     await this.transportImpl?.drainAndClose(timeoutMs);
     await this.pool?.close();
@@ -140,6 +151,8 @@ export class Server {
     for (let slot = 0; slot < this.options.workers; slot++) this.counters.workerExited(slot);
     await listenerClosed;
     this.stopped = true;
+    const cutOffKernel = this.transportImpl?.takesFd ? closedWithConnection() - closedBefore : 0;
+    return { cutOff: this.counters.cutOffAtClose + cutOffKernel };
   }
 
   private async startWorkers(): Promise<WorkerPool> {

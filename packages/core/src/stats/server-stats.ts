@@ -105,6 +105,8 @@ export class ServerStats {
   rejectedConnections = 0;
   received = 0;
   dropped = 0;
+  /** Requests answered `shutting_down` because they still ran at close()'s drain deadline (user space). */
+  cutOffAtClose = 0;
   /** Set by the transport that keeps a byte budget. */
   buffers: BufferStats | null = null;
   private readonly outcomes = new Map<Outcome, number>();

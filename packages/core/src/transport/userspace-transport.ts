@@ -156,6 +156,12 @@ export class UserspaceTransport implements ServerTransport {
     this.closing = true;
     const drainDeadline = Date.now() + timeoutMs;
     while (this.inFlightRequests.size > 0 && Date.now() < drainDeadline) await sleep(10);
+    // Still running at the deadline: their clients hear why rather than see the connection end.
+    const cutOff = new KmuxError('shutting_down', `server shut down before the request finished (drain timeout ${timeoutMs} ms)`);
+    for (const request of [...this.inFlightRequests.values()]) {
+      this.fail(request, cutOff);
+      this.context.counters.cutOffAtClose++;
+    }
     for (const connection of this.connections) connection.end();
     const ended = Date.now() + 1000;
     while (this.connections.size > 0 && Date.now() < ended) await sleep(10);
