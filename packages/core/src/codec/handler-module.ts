@@ -31,7 +31,7 @@ export async function importHandlerModule(path: string): Promise<unknown> {
 /** The first `file:line` of a user's file in an error's stack, or null. */
 function failedAt(error: unknown): string | null {
   const stack = error instanceof Error ? (error.stack ?? '') : '';
-  for (const match of stack.matchAll(/(?:file:\/\/)?(\/[^\s():]+):(\d+)/g)) {
+  for (const match of stack.matchAll(/(?:^|[\s(])(?:file:\/\/)?(\/[^\s():]+):(\d+)/gm)) {
     if (!match[1]!.includes('/node_modules/')) return `${match[1]}:${match[2]}`;
   }
   return null;
