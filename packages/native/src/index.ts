@@ -1,13 +1,14 @@
 import type { KernelProbe } from './kernel-probe.js';
 import { requireNative } from './load-native.js';
 
-export type { KernelProbe, NativeBinding, SyscallCheck, TlsCipher } from './kernel-probe.js';
+export type { KernelProbe, SyscallCheck, TlsCipher } from './kernel-probe.js';
+export type { KtlsCryptoParams, NativeBinding, NativeFdPoll, NativeKtls, RecvResult, SockmapEntries, TlsVersionCode } from './binding.js';
 export { loadNative, type NativeLoadResult } from './load-native.js';
 export { isSysError, type HangupError, type SysError } from './errors.js';
 export { MessageWatcher, forEachMessage, type MessageWatcherOptions } from './message-watcher.js';
 export { framesInAll, type FrameTally } from './frame-tally.js';
 export { createKcmMux, type KcmMux, type KcmMuxOptions } from './kcm-mux.js';
-export { createSockmap, type Sockmap, type SockmapConnection, type SockmapEntries, type SockmapOptions } from './sockmap.js';
+export { createSockmap, type Sockmap, type SockmapConnection, type SockmapOptions } from './sockmap.js';
 export {
   nativeKtls,
   RecordType,
@@ -16,11 +17,6 @@ export {
   POLL_READABLE,
   POLL_WRITABLE,
   POLL_DISCONNECT,
-  type KtlsCryptoParams,
-  type NativeFdPoll,
-  type NativeKtls,
-  type RecvResult,
-  type TlsVersionCode,
 } from './ktls.js';
 
 /**

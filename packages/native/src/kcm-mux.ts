@@ -3,19 +3,6 @@ import { requireNative } from './load-native.js';
 import type { FrameTally } from './frame-tally.js';
 import { checkInt } from './message-watcher.js';
 
-/** The native class behind createKcmMux (native/kcm_mux.cc). */
-export interface NativeKcmMux {
-  fds(): number[];
-  close(): void;
-  framed(): FrameTally;
-  unsent(): number;
-  restartTransmit(): boolean;
-  parserError(): string | null;
-}
-export interface NativeKcmMuxClass {
-  new (tcpFd: number, maxFrameBytes: number, sockets: number, onHangup: (error: HangupError) => void): NativeKcmMux;
-}
-
 export interface KcmMuxOptions {
   /** Largest payload (4-byte length prefix value); a larger one aborts the connection with EMSGSIZE. */
   maxFrameBytes: number;

@@ -1,8 +1,3 @@
-import type { NativeKcmMuxClass } from './kcm-mux.js';
-import type { NativeKtls } from './ktls.js';
-import type { NativeMessageWatcherClass } from './message-watcher.js';
-import type { NativeSockmapClass } from './sockmap.js';
-
 /**
  * What the kernel offers kmux, as measured by native/probe.cc: each entry is a
  * real system call tried on this kernel, as this thread, right now.
@@ -54,13 +49,3 @@ export interface KernelProbe {
   capabilities: { query: SyscallCheck; bpf: boolean; netAdmin: boolean };
 }
 
-/** The functions and classes the compiled addon exports. */
-export interface NativeBinding {
-  probeKernel(): KernelProbe;
-  setFrameTimeout(fd: number, ms: number): void;
-  KcmMux: NativeKcmMuxClass;
-  MessageWatcher: NativeMessageWatcherClass;
-  Sockmap: NativeSockmapClass;
-  /** The kTLS record layer: enableKtls, recvRecord, sendRecord, FdPoll, ... (native/ktls.cc). */
-  ktls: NativeKtls;
-}

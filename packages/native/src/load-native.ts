@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { NativeBinding } from './kernel-probe.js';
+import type { NativeBinding } from './binding.js';
 
 export type NativeLoadResult = { ok: true; binding: NativeBinding } | { ok: false; reason: string };
 

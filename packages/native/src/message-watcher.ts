@@ -1,26 +1,6 @@
 import type { SysError } from './errors.js';
+import type { NativeMessageWatcher } from './binding.js';
 import { requireNative } from './load-native.js';
-
-/** The native class behind MessageWatcher (native/message_watcher.cc). */
-export interface NativeMessageWatcher {
-  send(message: Uint8Array): number;
-  waitWritable(): void;
-  pause(): void;
-  resume(): void;
-  flush(): number;
-  close(): void;
-}
-export interface NativeMessageWatcherClass {
-  new (
-    fd: number,
-    maxFrameBytes: number,
-    batchBytes: number,
-    batchMessages: number,
-    onMessages: (data: Buffer, offsets: Uint32Array) => void,
-    onClose: (error: SysError | undefined) => void,
-    onWritable: () => void,
-  ): NativeMessageWatcher;
-}
 
 export interface MessageWatcherOptions {
   /**

@@ -1,29 +1,8 @@
 import type { HangupError } from './errors.js';
+import type { SockmapEntries } from './binding.js';
 import { requireNative } from './load-native.js';
 import type { FrameTally } from './frame-tally.js';
 import { checkInt } from './message-watcher.js';
-
-/** The native class behind createSockmap (native/sockmap.cc). */
-export interface NativeSockmap {
-  add(tcpFd: number, onHangup: (error: HangupError) => void): { slot: number; fds: number[] };
-  remove(slot: number): void;
-  close(): void;
-  entries(): SockmapEntries;
-  framed(slot: number): FrameTally;
-}
-
-/** What the kernel's maps hold, as the kernel reports it (a lookup per slot ever used). */
-export interface SockmapEntries {
-  /** TCP sockets in the parser map. */
-  readonly connections: number;
-  /** Unix target sockets in the target map. */
-  readonly targets: number;
-  /** Per-connection parser states. */
-  readonly states: number;
-}
-export interface NativeSockmapClass {
-  new (maxFrameBytes: number, workers: number, capacity: number, targetRcvbufBytes: number): NativeSockmap;
-}
 
 export interface SockmapOptions {
   /** Largest payload (4-byte length prefix value); a larger one aborts the connection with EMSGSIZE. */
