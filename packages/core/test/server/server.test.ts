@@ -41,14 +41,14 @@ describe('graceful close()', () => {
     expect(stats.connections.open).toBe(0);
   });
 
-  it('cuts requests still running when its timeout passes', async () => {
+  it('answers requests still running when its timeout passes with shutting_down, and reports them', async () => {
     const { server, client } = await startServer();
     const tag = gateTag('stuck');
     const stuck = client.call('wait', tag);
     await started(tag);
     const cut = rejection(stuck);
-    await server.close({ timeoutMs: 100 });
-    expect((await cut).kind).toBe('connection_closed');
+    expect(await server.close({ timeoutMs: 100 })).toEqual({ cutOff: 1 });
+    expect((await cut).kind).toBe('shutting_down');
   });
 
   it('makes a second concurrent close() wait for the shutdown too', async () => {
