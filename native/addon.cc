@@ -48,6 +48,7 @@ Napi::Object ToJs(Napi::Env env, const KernelProbe& probe) {
   Napi::Object ktls = Napi::Object::New(env);
   ktls.Set("ulp", ToJs(env, probe.tls_ulp));
   ktls.Set("ciphers", ciphers);
+  ktls.Set("rekey", ToJs(env, probe.tls_rekey));
 
   Napi::Object sockmap = Napi::Object::New(env);
   sockmap.Set("map", ToJs(env, probe.sockmap_map));

@@ -1,10 +1,12 @@
 #include "ktls.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>  // explicit_bzero
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -284,6 +286,14 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+/** ioctl(SIOCOUTQ): bytes written that the peer has not acknowledged yet (TCP). */
+Napi::Value UnackedBytes(const Napi::CallbackInfo& info) {
+  const int fd = FdArg(info, "unackedBytes");
+  int bytes = 0;
+  if (ioctl(fd, SIOCOUTQ, &bytes) != 0) throw SysError(info.Env(), "ioctl(SIOCOUTQ)", errno);
+  return Napi::Number::New(info.Env(), bytes);
+}
+
 Napi::Value SetNoDelay(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = FdArg(info, "setNoDelay");
@@ -304,6 +314,7 @@ Napi::Object Define(Napi::Env env) {
   out.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   out.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   out.Set("setNoDelay", Napi::Function::New(env, SetNoDelay, "setNoDelay"));
+  out.Set("unackedBytes", Napi::Function::New(env, UnackedBytes, "unackedBytes"));
   out.Set("FdPoll", FdPoll::Define(env));
   return out;
 }

@@ -124,6 +124,23 @@ CipherCheck ProbeCipher(const char* name, uint16_t cipher_type) {
   return result;
 }
 
+/**
+ * A TLS 1.3 KeyUpdate installs the next key with a second TLS_TX / TLS_RX on the same
+ * socket: Linux takes it from 6.14 on and answers EBUSY before. Tried for real here,
+ * because a distribution kernel's version number says nothing about backports.
+ */
+Check ProbeTlsRekey() {
+  TcpPair pair;
+  Check ready = ConnectLoopback(pair);
+  if (ready.ok) ready = SetTlsUlp(pair.client.Get());
+  if (!ready.ok) return ready;
+  const auto info = DummyCryptoInfo<tls12_crypto_info_aes_gcm_128>(TLS_CIPHER_AES_GCM_128);
+  Check first = SetTlsKey(pair.client.Get(), TLS_TX, info);
+  if (!first.ok) return first;
+  if (setsockopt(pair.client.Get(), SOL_TLS, TLS_TX, &info, sizeof info) != 0) return Failed("a second setsockopt(SOL_TLS, TLS_TX)");
+  return Ok("a second setsockopt(SOL_TLS, TLS_TX)");
+}
+
 Check ProbeBpfProg() {
   const bpf_insn accept_nothing[] = {bpf::MovImm(BPF_REG_0, 0), bpf::Exit()};
   UniqueFd prog(bpf::ProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, accept_nothing, 2));
@@ -212,6 +229,7 @@ KernelProbe ProbeKernel() {
       ProbeCipher<tls12_crypto_info_aes_gcm_256>("aes-gcm-256", TLS_CIPHER_AES_GCM_256));
   probe.tls_ciphers.push_back(
       ProbeCipher<tls12_crypto_info_chacha20_poly1305>("chacha20-poly1305", TLS_CIPHER_CHACHA20_POLY1305));
+  probe.tls_rekey = ProbeTlsRekey();
   probe.bpf_prog = ProbeBpfProg();
   ProbeSockmap(probe);
   probe.caps = ProbeCapabilities();

@@ -33,6 +33,7 @@ struct KernelProbe {
   Check kcm_attach;                  // a TCP socket attached to it with a BPF parser (SELinux may refuse)
   Check tls_ulp;                     // TCP_ULP "tls" on a connected loopback socket
   std::vector<CipherCheck> tls_ciphers;
+  Check tls_rekey;                   // a second TLS_TX on a TLS 1.3 socket: the KeyUpdate rekey (Linux >= 6.14; EBUSY before)
   Check bpf_prog;                    // a trivial socket filter
   Check sockmap_map;                 // BPF_MAP_CREATE(BPF_MAP_TYPE_SOCKMAP)
   Check sockmap_parser;              // sk_skb stream parser + verdict attached to it

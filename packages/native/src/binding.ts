@@ -123,5 +123,7 @@ export interface NativeKtls {
   closeFd(fd: number): void;
   shutdown(fd: number, how: 'read' | 'write' | 'both'): void;
   setNoDelay(fd: number, on: boolean): void;
+  /** ioctl(SIOCOUTQ): bytes written that the peer has not acknowledged yet. */
+  unackedBytes(fd: number): number;
   FdPoll: new (fd: number, onEvent: (error: Error | null, events: number) => void) => NativeFdPoll;
 }

@@ -34,6 +34,11 @@ export interface KernelProbe {
      * load while the kernel lacks a cipher's crypto.
      */
     ciphers: Record<TlsCipher, { tx: SyscallCheck; rx: SyscallCheck }>;
+    /**
+     * A second TLS_TX on a TLS 1.3 socket, as a KeyUpdate rekey does: accepted from
+     * Linux 6.14, EBUSY before.
+     */
+    rekey: SyscallCheck;
   };
   /** BPF_PROG_LOAD of a trivial socket filter. */
   bpf: SyscallCheck;

@@ -7,6 +7,7 @@ import { DeadlineExceededError, KmuxError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../server/options.js';
 import { FrameSplitter, encodeFrame } from '../framing/frame-splitter.js';
 import { ktlsConnect, type KtlsInfo } from '../tls/handoff.js';
+import { checkKeyUpdateLimits, type KeyUpdateLimits } from '../tls/key-update.js';
 import { ktlsSupport } from '../tls/kernel-support.js';
 import { KTLS_MODES, type KtlsMode } from '../tls/server-tls.js';
 
@@ -25,6 +26,12 @@ export interface ClientOptions {
    * user-space TLS; 'require': fail the connect otherwise. Default 'off'.
    */
   readonly ktls?: KtlsMode;
+  /**
+   * With kTLS on Linux ≥ 6.14: start a TLS 1.3 KeyUpdate (asking the peer for one too) after
+   * this many records or bytes sent under one key. Default: 2^24 records for AES-GCM
+   * (RFC 8446 §5.5), none for ChaCha20-Poly1305. The peer's KeyUpdates are followed either way.
+   */
+  readonly ktlsKeyUpdateAfter?: KeyUpdateLimits;
   /** Default time a request may wait for its reply. Default 30 s. */
   readonly timeoutMs?: number;
   /** Connection attempts per connect before giving up, with doubling delays from 50 ms. Default 3. */
@@ -69,6 +76,7 @@ export class Client {
     const ktls = options.ktls ?? 'off';
     if (!KTLS_MODES.includes(ktls)) throw new RangeError(`ktls must be one of ${KTLS_MODES.join(', ')}, got ${String(ktls)}`);
     if (ktls !== 'off' && !options.tls) throw new RangeError(`ktls '${ktls}' needs tls`);
+    if (options.ktlsKeyUpdateAfter) checkKeyUpdateLimits(options.ktlsKeyUpdateAfter);
   }
 
   /** With TLS: whether the current (or last) connection runs its records in the kernel, or why not; null before connecting. */
@@ -154,7 +162,7 @@ export class Client {
       const support = ktls === 'off' ? null : ktlsSupport();
       if (support && (ktls === 'require' || support.available)) {
         // 'require' without kTLS fails in ktlsConnect, with the probe's reason.
-        const connection = await ktlsConnect({ ...tlsOptions, ktls: ktls === 'require' ? 'require' : 'auto', support });
+        const connection = await ktlsConnect({ ...tlsOptions, ktls: ktls === 'require' ? 'require' : 'auto', support, keyUpdateAfter: this.options.ktlsKeyUpdateAfter });
         socket = connection.socket;
         this.tlsState = connection.kind === 'ktls' ? { ktls: true, info: connection.info } : { ktls: false, reason: connection.reason };
       } else {

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { ServerCodec } from '../codec/codec.js';
+import { checkKeyUpdateLimits, type KeyUpdateLimits } from '../tls/key-update.js';
 import { KTLS_MODES, type KtlsMode } from '../tls/server-tls.js';
 import type { TransportName } from '../transport/select.js';
 import { SOCKMAP_MAX_FRAME_BYTES } from '../transport/sockmap-transport.js';
@@ -28,6 +29,12 @@ export interface ServerOptions {
    * whose cipher the kernel lacks; 'off' stays in user space.
    */
   readonly ktls?: KtlsMode;
+  /**
+   * With kTLS on Linux ≥ 6.14: start a TLS 1.3 KeyUpdate (asking the peer for one too) after
+   * this many records or bytes sent under one key. Default: 2^24 records for AES-GCM
+   * (RFC 8446 §5.5), none for ChaCha20-Poly1305. The peer's KeyUpdates are followed either way.
+   */
+  readonly ktlsKeyUpdateAfter?: KeyUpdateLimits;
   /**
    * Largest frame body accepted; a larger length prefix closes the connection. Default 16 MiB,
    * as Apache Thrift; with `transport: 'sockmap'`, SOCKMAP_MAX_FRAME_BYTES (3 MiB), the most
@@ -95,8 +102,8 @@ export interface ServerOptions {
   readonly logger?: Logger;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'tls' | 'resourceLimits'>> &
-  Pick<ServerOptions, 'tls' | 'resourceLimits'>;
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'tls' | 'resourceLimits' | 'ktlsKeyUpdateAfter'>> &
+  Pick<ServerOptions, 'tls' | 'resourceLimits' | 'ktlsKeyUpdateAfter'>;
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
@@ -127,6 +134,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     transport: options.transport ?? 'auto',
     tls: options.tls,
     ktls: ktlsMode(options),
+    ktlsKeyUpdateAfter: options.ktlsKeyUpdateAfter && checkKeyUpdateLimits(options.ktlsKeyUpdateAfter),
     maxFrameBytes: positiveInteger('maxFrameBytes', options.maxFrameBytes ?? defaultMaxFrameBytes(options.transport)),
     maxConnections: positiveInteger('maxConnections', options.maxConnections ?? 10_000),
     maxInFlightPerConnection: positiveInteger('maxInFlightPerConnection', options.maxInFlightPerConnection ?? 1024),

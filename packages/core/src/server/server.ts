@@ -75,7 +75,7 @@ export class Server {
   async listen({ host = '127.0.0.1', port = 0 }: ListenOptions = {}): Promise<{ host: string; port: number }> {
     if (this.listener || this.pool) throw new Error('server is already listening');
     // Before the workers start: 'require' on a kernel without kTLS fails here.
-    if (this.options.tls) this.tls = new ServerTls(planServerTls(this.options.ktls), this.options.tls);
+    if (this.options.tls) this.tls = new ServerTls(planServerTls(this.options.ktls), this.options.tls, this.options.ktlsKeyUpdateAfter);
     const pool = await this.startWorkers();
     let listener: NetServer;
     try {

@@ -12,7 +12,7 @@ import {
   type HandshakeOutcome,
   type ServerHandshakeOptions,
 } from './handshake.js';
-import { KeyUpdater, kernelCanRekey } from './key-update.js';
+import { KeyUpdater, type KeyUpdateLimits } from './key-update.js';
 import { HandoffDeclined, planHandoff, type KtlsPlan } from './ktls-plan.js';
 import { KtlsSocket } from './ktls-socket.js';
 import { ktlsSupport, type KtlsSupport } from './kernel-support.js';
@@ -32,12 +32,15 @@ export interface KtlsHandoffOptions {
   /** For the kTLS socket: keep writing after the peer's close_notify. Default false. */
   readonly allowHalfOpen?: boolean;
   /**
-   * TLS 1.3 KeyUpdate from the peer: 'rekey' keeps the traffic secrets to install the next
-   * keys (needs Linux ≥ 6.14, else the connection closes with the kernel's EBUSY); 'close'
-   * zeroes them at the handoff and closes on a KeyUpdate. Default: 'rekey' exactly where
-   * the kernel can (kernelCanRekey()).
+   * TLS 1.3 KeyUpdate: 'rekey' keeps the traffic secrets to install the next keys (needs
+   * Linux ≥ 6.14, else a KeyUpdate from the peer closes the connection with the kernel's
+   * EBUSY); 'close' zeroes them at the handoff and a KeyUpdate closes the connection. Either
+   * way the replies to requests read before it are written first. Default: 'rekey' exactly
+   * where the kernel can (support.rekey).
    */
   readonly keyUpdate?: 'rekey' | 'close';
+  /** With 'rekey': start our own KeyUpdate after this many records or bytes sent under one key (default: per cipher, key-update.ts). */
+  readonly keyUpdateAfter?: KeyUpdateLimits;
   /** What the kernel takes; default ktlsSupport(), probed once per thread. */
   readonly support?: KtlsSupport;
 }
@@ -127,7 +130,7 @@ async function handshakeThenHandOff(
 export function handOff(outcome: HandshakeOutcome, addresses: Partial<TakenSocket>, options: KtlsHandoffOptions): TlsConnection {
   const { counters } = options;
   const support = options.support ?? ktlsSupport();
-  const keyUpdate = options.keyUpdate ?? (kernelCanRekey() ? 'rekey' : 'close');
+  const keyUpdate = options.keyUpdate ?? (support.rekey ? 'rekey' : 'close');
   let plan: KtlsPlan;
   try {
     plan = planHandoff(outcome, { keepTrafficSecrets: keyUpdate === 'rekey' });
@@ -166,7 +169,7 @@ export function handOff(outcome: HandshakeOutcome, addresses: Partial<TakenSocke
     suite: plan.suite,
     pendingPlaintext: plan.pendingPlaintext,
     allowHalfOpen: options.allowHalfOpen,
-    keyUpdater: secrets ? new KeyUpdater(fd, plan.suite, secrets.tx, secrets.rx) : null,
+    keyUpdater: secrets ? new KeyUpdater(fd, plan.suite, secrets.tx, secrets.rx, options.keyUpdateAfter) : null,
     remoteAddress: addresses.remoteAddress,
     remotePort: addresses.remotePort,
     localAddress: addresses.localAddress,

@@ -13,7 +13,7 @@ export {
   type KtlsServerOptions,
   type TlsConnection,
 } from './handoff.js';
-export { kernelCanRekey } from './key-update.js';
+export { DEFAULT_KEY_UPDATE_RECORDS, type KeyUpdateLimits } from './key-update.js';
 export { ktlsSupport, probeKtlsSupport, type KtlsSupport } from './kernel-support.js';
 export { KtlsSocket, type KtlsSocketOptions } from './ktls-socket.js';
 export { KTLS_MODES, planServerTls, type KtlsMode, type PlaintextSocket, type TlsReport, type TlsStatsSnapshot } from './server-tls.js';

@@ -8,6 +8,8 @@ export interface KtlsSupport {
   readonly reason: string;
   /** Ciphers with TLS_TX and TLS_RX both accepted. */
   readonly ciphers: ReadonlySet<TlsCipher>;
+  /** A second TLS_TX is accepted: TLS 1.3 KeyUpdate can rekey the kernel (Linux ≥ 6.14; EBUSY before). */
+  readonly rekey: boolean;
 }
 
 let cached: KtlsSupport | undefined;
@@ -24,9 +26,9 @@ export function ktlsSupport(): KtlsSupport {
 /** Probes now, uncached (after loading or unloading a crypto module, say). */
 export function probeKtlsSupport(): KtlsSupport {
   const native = loadNative();
-  if (!native.ok) return { available: false, reason: `native addon not loaded: ${native.reason}`, ciphers: new Set() };
+  if (!native.ok) return { available: false, reason: `native addon not loaded: ${native.reason}`, ciphers: new Set(), rekey: false };
   const { ktls, release } = native.binding.probeKernel();
-  if (!ktls.ulp.ok) return { available: false, reason: `Linux ${release}: ${ktls.ulp.reason}`, ciphers: new Set() };
+  if (!ktls.ulp.ok) return { available: false, reason: `Linux ${release}: ${ktls.ulp.reason}`, ciphers: new Set(), rekey: false };
   const ciphers = new Set<TlsCipher>();
   const missing: string[] = [];
   for (const [cipher, { tx, rx }] of Object.entries(ktls.ciphers) as Array<[TlsCipher, { tx: { ok: boolean; reason: string }; rx: { ok: boolean; reason: string } }]>) {
@@ -34,9 +36,11 @@ export function probeKtlsSupport(): KtlsSupport {
     else missing.push(`${cipher} (${tx.ok ? rx.reason : tx.reason})`);
   }
   const has = ciphers.size > 0 ? `kTLS with ${[...ciphers].join(', ')}` : 'kTLS without any cipher kmux uses';
+  const rekey = ktls.rekey.ok ? 'TLS 1.3 KeyUpdate rekeys in the kernel' : `no TLS 1.3 rekey (${ktls.rekey.reason})`;
   return {
     available: ciphers.size > 0,
-    reason: `Linux ${release}: ${has}${missing.length ? `; missing ${missing.join(', ')}` : ''}`,
+    reason: `Linux ${release}: ${has}${missing.length ? `; missing ${missing.join(', ')}` : ''}; ${rekey}`,
     ciphers,
+    rekey: ktls.rekey.ok,
   };
 }

@@ -10,7 +10,7 @@ import {
 import { AlertDescription, AlertLevel, CLOSE_NOTIFY } from './alerts.js';
 import type { CipherSuite } from './cipher-suites.js';
 import { KtlsError, peerAlertError, type KtlsCloseReason } from './errors.js';
-import { keyUpdateError, keyUpdateMessage, type KeyUpdater } from './key-update.js';
+import { keyUpdateError, NEEDS_6_14, type KeyUpdater } from './key-update.js';
 import { ContentType, HandshakeType } from './record.js';
 
 /** One recvmsg takes up to this much plaintext (kTLS merges consecutive data records). */
@@ -23,6 +23,13 @@ const READ_BYTES = 64 * 1024;
  */
 const EMPTY_WAKEUPS_BEFORE_BACKOFF = 4;
 const BACKOFF_MS = 1;
+/**
+ * After a KeyUpdate the kernel cannot follow, the replies already written must reach
+ * the peer before close() (which, with unread data queued, resets the connection and
+ * drops what is unsent): the close waits until the peer acknowledged them, up to this long.
+ */
+const LINGER_MS = 2000;
+const LINGER_POLL_MS = 2;
 
 export interface KtlsSocketOptions {
   /** The connected TCP socket, with TLS_TX and TLS_RX set. The KtlsSocket owns and closes it. */
@@ -32,7 +39,11 @@ export interface KtlsSocketOptions {
   readonly pendingPlaintext?: Buffer;
   /** Keep the writable side open after the peer's close_notify (as net's allowHalfOpen). Default false. */
   readonly allowHalfOpen?: boolean;
-  /** TLS 1.3 rekeying, on kernels that can (key-update.ts); null: a KeyUpdate closes the connection. */
+  /**
+   * TLS 1.3 rekeying, on kernels that can (key-update.ts), with the limits after which this
+   * side starts a KeyUpdate; null: a KeyUpdate from the peer closes the connection, once the
+   * replies to what was read before it are written.
+   */
   readonly keyUpdater?: KeyUpdater | null;
   readonly remoteAddress?: string;
   readonly remotePort?: number;
@@ -62,8 +73,13 @@ interface PendingWrite {
  *  - NewSessionTicket is consumed; TLS 1.2 HelloRequest is ignored (RFC 5246
  *    lets a client decline renegotiation silently);
  *  - KeyUpdate rekeys on kernels that can (≥ 6.14), emitting 'keyUpdate' with the
- *    direction ('rx', 'tx') of each new key, and otherwise closes the connection
- *    with reason 'key_update'.
+ *    direction ('rx', 'tx') of each new key. Elsewhere the readable side ends at the
+ *    KeyUpdate (what follows is under keys the kernel cannot take), the writable side
+ *    still takes the replies (our key is still valid), and ending it closes the
+ *    connection with a KtlsError, reason 'key_update', instead of close_notify.
+ *
+ * keyUpdate() starts a KeyUpdate of our own; one also starts by itself after the
+ * KeyUpdater's limits (records or bytes sent under one key).
  */
 export class KtlsSocket extends Duplex {
   readonly fd: number;
@@ -90,7 +106,9 @@ export class KtlsSocket extends Duplex {
   private backoff: NodeJS.Timeout | null = null;
   private finalCallback: ((error?: Error | null) => void) | null = null;
   private closeNotifySent = false;
-  private keyUpdateToSend = false;
+  /** Set when the peer's KeyUpdate could not be followed: reading stopped, the close waits for the replies. */
+  private keyUpdateFailure: KtlsError | null = null;
+  private lingerTimer: NodeJS.Timeout | null = null;
   private idleMs = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private fdClosed = false;
@@ -126,6 +144,22 @@ export class KtlsSocket extends Duplex {
     return this;
   }
 
+  /**
+   * Starts a TLS 1.3 KeyUpdate of our own: after the writes already sent, a KeyUpdate
+   * record, then the next key (emits 'keyUpdate' 'tx'). With `requestPeerUpdate` (default)
+   * the peer is asked to update its key too. Throws KtlsError('key_update') when this
+   * connection cannot rekey (TLS 1.2, or a kernel before 6.14, whose traffic secrets were
+   * zeroed at the handoff).
+   */
+  keyUpdate(requestPeerUpdate = true): void {
+    if (!this.keyUpdater) {
+      throw keyUpdateError(this.suite.version === 'TLSv1.3' ? `kmux kept no traffic secrets: ${NEEDS_6_14}` : `${this.suite.version} has no KeyUpdate`);
+    }
+    if (this.destroyed || !this.writable || this.finalCallback) return;
+    this.keyUpdater.schedule(requestPeerUpdate);
+    this.flush();
+  }
+
   override _read(): void {
     this.wantRead = true;
     this.updatePoll();
@@ -151,6 +185,7 @@ export class KtlsSocket extends Duplex {
     this.closeReason ??= error instanceof KtlsError ? error.reason : error ? 'socket_error' : 'local';
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.backoff) clearTimeout(this.backoff);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
     for (const pending of this.queue.splice(0)) pending.callback(error ?? new Error('the kTLS socket was destroyed'));
     this.keyUpdater?.wipe();
     this.poll.close();
@@ -274,21 +309,30 @@ export class KtlsSocket extends Duplex {
 
   private onKeyUpdate(updateRequested: boolean): void {
     if (!this.keyUpdater) {
-      this.fail(keyUpdateError('kmux kept no traffic secrets for this kernel'));
+      this.stopAtKeyUpdate(keyUpdateError(`the peer sent one and kmux kept no traffic secrets: ${NEEDS_6_14}`));
       return;
     }
     try {
-      this.keyUpdater.nextRx();
+      this.keyUpdater.nextRx(updateRequested);
     } catch (error) {
-      this.fail(error as Error);
+      this.stopAtKeyUpdate(error as KtlsError);
       return;
     }
     this.emit('keyUpdate', 'rx');
-    if (updateRequested) {
-      // Our KeyUpdate goes out under the current keys, after everything already queued.
-      this.keyUpdateToSend = true;
-      this.flush();
-    }
+    if (this.keyUpdater.due) this.flush();
+  }
+
+  /**
+   * The peer's records from here on are under a key the kernel does not have, so reading
+   * stops (a read would fail with EBADMSG, and that error would also fail our sends). Our
+   * key still works: the owner sees the end of the stream, writes the replies to what it
+   * read, and ends; then the connection closes with this error (flush()).
+   */
+  private stopAtKeyUpdate(error: KtlsError): void {
+    this.keyUpdateFailure = error;
+    this.closeReason = error.reason;
+    this.endReadable();
+    this.emit('keyUpdateFailed', error);
   }
 
   private endReadable(): void {
@@ -299,25 +343,29 @@ export class KtlsSocket extends Duplex {
   }
 
   private flush(): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.lingerTimer) return;
     try {
-      while (this.queue.length > 0) {
+      for (;;) {
+        // Between two sends: the next byte starts a new record, so the new key may begin here.
+        if (this.keyUpdater?.due && !this.sendKeyUpdate(this.keyUpdater)) break;
+        if (this.queue.length === 0) break;
         const head = this.queue[0]!;
         const sent = this.native.send(this.fd, head.data.subarray(head.offset));
         if (sent === null) break;
         head.offset += sent;
         this.bytesWritten += sent;
+        this.keyUpdater?.sent(sent);
         if (head.offset < head.data.length) continue;
         this.queue.shift();
         this.touch();
         head.callback();
       }
-      if (this.queue.length === 0 && this.keyUpdateToSend && this.sendControl(ContentType.handshake, keyUpdateMessage(false))) {
-        this.keyUpdateToSend = false;
-        this.keyUpdater!.nextTx();
-        this.emit('keyUpdate', 'tx');
+      const drained = this.queue.length === 0 && !this.keyUpdater?.due;
+      if (drained && this.finalCallback && this.keyUpdateFailure) {
+        this.closeAfterReplies(this.keyUpdateFailure);
+        return;
       }
-      if (this.queue.length === 0 && !this.keyUpdateToSend && this.finalCallback) {
+      if (drained && this.finalCallback) {
         if (!this.closeNotifySent && !this.sendControl(ContentType.alert, Buffer.from(CLOSE_NOTIFY))) {
           this.updatePoll();
           return;
@@ -333,6 +381,37 @@ export class KtlsSocket extends Duplex {
       return;
     }
     this.updatePoll();
+  }
+
+  /** Our KeyUpdate under the current key, then the next key; false when the socket is full. Throws when the kernel refuses. */
+  private sendKeyUpdate(keyUpdater: KeyUpdater): boolean {
+    if (!this.sendControl(ContentType.handshake, keyUpdater.message())) return false;
+    keyUpdater.nextTx();
+    this.emit('keyUpdate', 'tx');
+    return true;
+  }
+
+  /**
+   * After a KeyUpdate we could not follow, once the owner has written its replies and
+   * ended: FIN after them, and close (with the error) once the peer has acknowledged them.
+   */
+  private closeAfterReplies(failure: KtlsError): void {
+    this.shutdownWrite();
+    this.poll.start((this.polled = 0));
+    const deadline = performance.now() + LINGER_MS;
+    const check = (): void => {
+      this.lingerTimer = null;
+      if (this.destroyed) return;
+      let unacked = 0;
+      try {
+        unacked = this.native.unackedBytes(this.fd);
+      } catch {
+        // The connection is gone (reset): nothing left to wait for.
+      }
+      if (unacked > 0 && performance.now() < deadline) this.lingerTimer = setTimeout(check, LINGER_POLL_MS);
+      else this.destroy(failure);
+    };
+    check();
   }
 
   /** Sends one whole control record; false when the socket is full (retried on POLL_WRITABLE). */
@@ -381,7 +460,7 @@ export class KtlsSocket extends Duplex {
   private updatePoll(): void {
     if (this.destroyed) return;
     const readable = this.wantRead && !this.readEnded && this.backoff === null;
-    const events = (readable ? POLL_READABLE : 0) | (this.queue.length > 0 || (this.finalCallback && !this.closeNotifySent) || this.keyUpdateToSend ? POLL_WRITABLE : 0);
+    const events = (readable ? POLL_READABLE : 0) | (this.queue.length > 0 || (this.finalCallback && !this.closeNotifySent && !this.keyUpdateFailure) || this.keyUpdater?.due ? POLL_WRITABLE : 0);
     if (events === this.polled) return;
     this.polled = events;
     this.poll.start(events);

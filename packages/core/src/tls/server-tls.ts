@@ -4,6 +4,7 @@ import { createSecureContext, createServer as createTlsServer, type SecureContex
 import { KtlsCounters, type KtlsCountersSnapshot } from './counters.js';
 import { KtlsUnavailableError } from './errors.js';
 import { ktlsAccept, KtlsHandoffError, type KtlsServerOptions } from './handoff.js';
+import type { KeyUpdateLimits } from './key-update.js';
 import { ktlsSupport, type KtlsSupport } from './kernel-support.js';
 
 /**
@@ -71,6 +72,7 @@ export class ServerTls {
   constructor(
     readonly report: TlsReport,
     private readonly tls: ServerTlsOptions,
+    private readonly keyUpdateAfter?: KeyUpdateLimits,
   ) {}
 
   /** Connections in their handshake: they count against maxConnections. */
@@ -125,6 +127,7 @@ export class ServerTls {
       timeoutMs: tls.handshakeTimeout ?? 120_000,
       ktls: this.report.requested === 'require' ? 'require' : 'auto',
       counters: this.counters,
+      keyUpdateAfter: this.keyUpdateAfter,
       allowHalfOpen: true,
       signal: this.closing.signal,
     };

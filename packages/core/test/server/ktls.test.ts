@@ -38,8 +38,8 @@ describe('ktls option validation', () => {
   });
 
   it("decides at listen(): 'require' without kTLS is a typed error with the probe's reason", () => {
-    const none: KtlsSupport = { available: false, reason: 'Linux 9.9: setsockopt(SOL_TCP, TCP_ULP, "tls"): ENOENT', ciphers: new Set() };
-    const some: KtlsSupport = { available: true, reason: 'Linux 9.9: kTLS with aes-gcm-128', ciphers: new Set(['aes-gcm-128']) };
+    const none: KtlsSupport = { available: false, reason: 'Linux 9.9: setsockopt(SOL_TCP, TCP_ULP, "tls"): ENOENT', ciphers: new Set(), rekey: false };
+    const some: KtlsSupport = { available: true, reason: 'Linux 9.9: kTLS with aes-gcm-128', ciphers: new Set(['aes-gcm-128']), rekey: true };
     expect(() => planServerTls('require', none)).toThrow(KtlsUnavailableError);
     expect(() => planServerTls('require', none)).toThrow(/kTLS is required but unavailable: Linux 9.9: .*ENOENT/);
     expect(planServerTls('auto', none)).toEqual({ requested: 'auto', ktls: false, reason: `kTLS unavailable: ${none.reason}` });

@@ -17,7 +17,7 @@ function fullKernel(): KernelProbe {
     release: '6.12.0-test',
     kcm: ok('socket(AF_KCM)'),
     kcmAttach: ok('ioctl(SIOCKCMATTACH)'),
-    ktls: { ulp: ok('setsockopt(TCP_ULP)'), ciphers: { 'aes-gcm-128': cipher, 'aes-gcm-256': cipher, 'chacha20-poly1305': cipher } },
+    ktls: { ulp: ok('setsockopt(TCP_ULP)'), ciphers: { 'aes-gcm-128': cipher, 'aes-gcm-256': cipher, 'chacha20-poly1305': cipher }, rekey: ok('a second setsockopt(SOL_TLS, TLS_TX)') },
     bpf: ok('bpf(BPF_PROG_LOAD)'),
     sockmap: { map: ok('bpf(BPF_MAP_CREATE)'), streamParser: ok('bpf(BPF_PROG_ATTACH)'), insertTcp: ok('bpf(BPF_MAP_UPDATE_ELEM)') },
     capabilities: { query: ok('capget'), bpf: true, netAdmin: true },
