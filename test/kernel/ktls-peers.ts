@@ -107,6 +107,40 @@ export function opensslClient(port: number, caFile: string, suite: SuiteCase, in
   });
 }
 
+export interface OpensslSession {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Everything the peer sent so far (s_client -quiet prints only that). */
+  stdout(): Buffer;
+  /** Resolves with s_client's exit code once the connection is over. */
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * openssl s_client with its interactive commands on (`-quiet -no_ign_eof`): a stdin chunk
+ * "k\n" sends a TLS 1.3 KeyUpdate, "K\n" one that asks for the peer's in return. Frames
+ * start with a zero byte, so they are never taken for a command; write a command only
+ * after the previous chunk was consumed. Ending stdin closes the connection.
+ */
+export function opensslSession(port: number, caFile: string, suite: SuiteCase): OpensslSession {
+  const suiteArgs = suite.version === 'TLSv1.3' ? ['-tls1_3', '-ciphersuites', suite.standardName] : ['-tls1_2', '-cipher', suite.ciphers];
+  const child = spawn('openssl', [
+    's_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', caFile, '-verify_return_error',
+    '-quiet', '-no_ign_eof', ...suiteArgs,
+  ]);
+  let out = Buffer.alloc(0);
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (out = Buffer.concat([out, d])));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code !== 0) console.error(`openssl s_client exited ${code}: ${stderr}`);
+      resolve(code);
+    });
+  });
+  return { child, stdout: () => out, exited };
+}
+
 /**
  * A Node TLS client over a transport that, once armed, flips the last byte (inside the
  * AEAD tag) of the next application-data record it carries to the server.

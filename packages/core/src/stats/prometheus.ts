@@ -99,7 +99,7 @@ export function toPrometheus(stats: ServerStatsSnapshot, prefix = 'kmux'): strin
     byKey('tls_userspace_total', 'TLS connections served by user-space TLS, by reason.', 'reason', tls.userspace);
     byKey('tls_failed_total', 'TLS connections closed because the handshake or the kTLS handoff failed, by reason.', 'reason', tls.failed);
     byKey('tls_ktls_closed_total', 'kTLS connections ended, by reason (close_notify, eof, bad_record, peer_alert, key_update, ...).', 'reason', tls.closed);
-    byKey('tls_key_updates_total', 'TLS 1.3 KeyUpdates installed in the kernel, by direction.', 'direction', tls.keyUpdates);
+    byKey('tls_key_updates_total', 'TLS 1.3 KeyUpdates: new keys installed in the kernel by direction (rx, tx), and refused (the kernel cannot rekey).', 'direction', tls.keyUpdates);
   }
   const tlsStat = stats.kernel?.tls;
   if (tlsStat) {

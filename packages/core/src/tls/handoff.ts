@@ -187,6 +187,8 @@ export function handOff(outcome: HandshakeOutcome, addresses: Partial<TakenSocke
   if (!secrets) plan.wipe();
   counters?.count('handoffs', `${info.version} ${info.cipher}`);
   ktlsSocket.on('keyUpdate', (direction: string) => counters?.count('keyUpdates', direction));
+  // A KeyUpdate the kernel could not follow: counted at once; the close (closed.key_update) waits for the replies.
+  ktlsSocket.on('keyUpdateFailed', () => counters?.count('keyUpdates', 'refused'));
   ktlsSocket.once('close', () => counters?.count('closed', ktlsSocket.closeReason ?? 'local'));
   return { kind: 'ktls', socket: ktlsSocket, info };
 }
