@@ -4,8 +4,9 @@ import { withUsage } from '../usage.js';
 
 const HELP = `usage: kmux probe [--json]
 
-Tries the system calls each kmux transport needs (AF_KCM, kTLS per cipher, BPF,
-sockmap) and reports what this kernel offers, with the reason for every "no".
+Tries the system calls each kmux transport needs (AF_KCM, kTLS per cipher and its
+TLS 1.3 rekey, BPF, sockmap) and reports what this kernel offers, with the reason for
+every "no".
 "kTLS" says whether a TLS server's connections would move to the kernel's record
 layer ('auto'), and with which ciphers; their frames are split in user space either way.`;
 
@@ -35,6 +36,8 @@ export async function probeCommand(args: string[]): Promise<number> {
       const ok = tx.ok && rx.ok;
       console.log(`    ${cipher.padEnd(18)}${mark(ok)} ${ok ? 'TLS_TX and TLS_RX accepted' : (tx.ok ? rx : tx).reason}`);
     }
+    // A TLS 1.3 KeyUpdate needs the next key in the kernel: Linux ≥ 6.14 (EBUSY before).
+    console.log(`    ${'rekey'.padEnd(18)}${mark(kernel.ktls.rekey.ok)} ${kernel.ktls.rekey.reason}`);
     console.log(`  BPF           ${mark(kernel.bpf.ok)} ${kernel.bpf.reason}`);
     console.log(`  sockmap       ${mark(kernel.sockmap.insertTcp.ok)} ${kernel.sockmap.insertTcp.reason}`);
     console.log(`  CAP_BPF       ${mark(kernel.capabilities.bpf)}`);
