@@ -13,7 +13,7 @@ import { FdTransport } from '../../packages/core/src/tls/fd-transport.js';
 import { serverHandshake, type HandshakeOutcome } from '../../packages/core/src/tls/handshake.js';
 import { KeyUpdater } from '../../packages/core/src/tls/key-update.js';
 import { ktlsSupport } from '../../packages/core/src/tls/kernel-support.js';
-import { planHandoff } from '../../packages/core/src/tls/ktls-plan.js';
+import { planHandoff, type KtlsPlan } from '../../packages/core/src/tls/ktls-plan.js';
 import { KtlsSocket } from '../../packages/core/src/tls/ktls-socket.js';
 import { takeSocketFd } from '../../packages/core/src/tls/socket-fd.js';
 import { collectUntil, pausedListener, pin, removeDir, selfSignedCert, SUITES, type SuiteCase } from '../../packages/core/test/tls/fixtures.js';
@@ -37,6 +37,17 @@ async function handshake(suite: SuiteCase): Promise<{ client: TLSSocket; outcome
   return { client, outcome: await (await accepted), close: () => server.close() };
 }
 
+/** TLS_TX, the fd detached from the handshake's transport, TLS_RX: the handoff, by hand. Returns the fd. */
+function installKeys(outcome: HandshakeOutcome, plan: KtlsPlan): number {
+  const native = nativeKtls();
+  native.enableKtls(outcome.transport.fd, plan.tx);
+  const fd = outcome.transport.detach();
+  outcome.socket.on('error', () => {});
+  outcome.socket.destroy();
+  native.enableKtls(fd, plan.rx);
+  return fd;
+}
+
 describe.each([SUITES[0]!, SUITES[2]!, SUITES[4]!])(`kernel ${series}: key material after the handoff, $version $ciphers`, (suite) => {
   it('is zeroed once the kernel has it, and the kernel has the right keys', async () => {
     const { client, outcome, close } = await handshake(suite);
@@ -44,12 +55,7 @@ describe.each([SUITES[0]!, SUITES[2]!, SUITES[4]!])(`kernel ${series}: key mater
     const plan = planHandoff(outcome, { keepTrafficSecrets: true });
     const handed = [plan.tx.key, plan.tx.iv, plan.tx.salt, plan.rx.key, plan.rx.iv, plan.rx.salt];
     expect(handed.some((b) => !zeroed(b))).toBe(true);
-    const native = nativeKtls();
-    native.enableKtls(outcome.transport.fd, plan.tx);
-    const fd = outcome.transport.detach();
-    outcome.socket.on('error', () => {});
-    outcome.socket.destroy();
-    native.enableKtls(fd, plan.rx);
+    const fd = installKeys(outcome, plan);
     expect(handed.map(zeroed)).toEqual(handed.map(() => true));
 
     const secrets = plan.trafficSecrets;
@@ -82,12 +88,7 @@ describe.each([SUITES[0]!, SUITES[2]!])(`kernel ${series}: traffic secrets acros
   it(title, async () => {
     const { client, outcome, close } = await handshake(suite);
     const plan = planHandoff(outcome, { keepTrafficSecrets: true });
-    const native = nativeKtls();
-    native.enableKtls(outcome.transport.fd, plan.tx);
-    const fd = outcome.transport.detach();
-    outcome.socket.on('error', () => {});
-    outcome.socket.destroy();
-    native.enableKtls(fd, plan.rx);
+    const fd = installKeys(outcome, plan);
     const { tx, rx } = plan.trafficSecrets!;
     const updater = new KeyUpdater(fd, plan.suite, tx, rx);
     // White-box: the secret the KeyUpdater holds now.
