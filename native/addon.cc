@@ -16,6 +16,7 @@
 #include "ktls.h"  // kTLS record layer (ktls.cc, fd_poll.cc)
 #include "message_watcher.h"
 #include "probe.h"
+#include "sched_slice.h"
 #include "sockmap.h"
 
 namespace kmux {
@@ -76,6 +77,7 @@ class NativeAddon : public Napi::Addon<NativeAddon> {
   NativeAddon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {InstanceMethod("probeKernel", &NativeAddon::ProbeKernel),
                           InstanceMethod("setFrameTimeout", &NativeAddon::SetFrameTimeout),
+                          InstanceMethod("setThreadSlice", &NativeAddon::SetThreadSlice),
                           InstanceValue("KcmMux", KcmMux::Define(env)),
                           InstanceValue("MessageWatcher", MessageWatcher::Define(env)),
                           InstanceValue("Sockmap", Sockmap::Define(env)),
@@ -84,6 +86,12 @@ class NativeAddon : public Napi::Addon<NativeAddon> {
 
  private:
   Napi::Value ProbeKernel(const Napi::CallbackInfo& info) { return ToJs(info.Env(), kmux::ProbeKernel()); }
+
+  // setThreadSlice(us): a short EEVDF slice for the calling thread; a check, never a throw.
+  Napi::Value SetThreadSlice(const Napi::CallbackInfo& info) {
+    const int64_t us = info[0].As<Napi::Number>().Int64Value();
+    return ToJs(info.Env(), kmux::SetThreadSlice(static_cast<uint64_t>(us > 0 ? us : 0)));
+  }
 
   // setFrameTimeout(fd, ms): SO_RCVTIMEO on a TCP socket that a kernel stream parser
   // (KCM, sockmap) splits. strparser takes it as the time a message may take to complete

@@ -16,7 +16,7 @@ import { writeResults } from './report/results-file.js';
 import { scenarioTable } from './report/table.js';
 import { BUSY_MACHINE_PERCENT, cleanRounds, medianRun, type BenchRow } from './run/median-run.js';
 import { runRounds } from './run/rounds.js';
-import { benchScenarios, CPU_CALL_MICROS, HASH_INPUT_BYTES } from './scenarios.js';
+import { benchScenarios, CPU_CALL_MICROS, HASH_INPUT_BYTES, MIXED_RATE_PER_SECOND } from './scenarios.js';
 import { calibrateHashRounds } from './service/calibrate.js';
 
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
@@ -34,6 +34,8 @@ const USAGE = `usage: node packages/bench/dist/cli.js [options]
   --servers a,b        only these servers: ${Object.keys(PEERS).join(', ')}
                        (default: every one this machine runs, without duplicating what 'kmux' picks)
   --idle-connections N connections of the idle scenario (default 10000; 2000 with --quick)
+  --mixed-rate N       req/s every server is offered in the fixed-rate mixed scenarios (default ${MIXED_RATE_PER_SECOND})
+  --kmux-options JSON  more ServerOptions for the kmux servers, e.g. '{"threadSliceUs":false}'
   --pin                generator on the last CPU, servers on the others (see the README first)
   --cpu-prof DIR       write V8 CPU profiles of every server thread into DIR
   --out DIR            results directory (default <repo>/bench-results)
@@ -51,6 +53,8 @@ async function main(): Promise<number> {
       scenarios: { type: 'string' },
       servers: { type: 'string' },
       'idle-connections': { type: 'string' },
+      'mixed-rate': { type: 'string' },
+      'kmux-options': { type: 'string' },
       pin: { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       out: { type: 'string', default: resolve(REPO_ROOT, 'bench-results') },
@@ -68,13 +72,18 @@ async function main(): Promise<number> {
     probeSeconds: values.quick ? 1 : 3,
     workers: count('--workers', values.workers),
     transport: values.transport,
+    kmuxOptions: values['kmux-options'] === undefined ? undefined : (JSON.parse(values['kmux-options']) as Record<string, unknown>),
     pin: values.pin,
     cpuProfileDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined,
   };
   const repeat = count('--repeat', values.repeat);
   const servers = values.servers === undefined ? await defaultServers() : await chosenServers(values.servers);
   const rounds = calibrateHashRounds(randomBytes(HASH_INPUT_BYTES), CPU_CALL_MICROS);
-  const allScenarios = benchScenarios(rounds, count('--idle-connections', values['idle-connections'] ?? (values.quick ? '2000' : '10000')));
+  const allScenarios = benchScenarios(
+    rounds,
+    count('--idle-connections', values['idle-connections'] ?? (values.quick ? '2000' : '10000')),
+    count('--mixed-rate', values['mixed-rate'] ?? String(MIXED_RATE_PER_SECOND)),
+  );
   const names = pick('--scenarios', values.scenarios, allScenarios.map((s) => s.name));
   const scenarios = allScenarios.filter((s) => names.includes(s.name));
 

@@ -62,7 +62,7 @@ export function callsOnlyEcho(scenario: Scenario): boolean {
  * server: the CPU scenario needs only a few requests queued per worker, echo needs deep
  * pipelines so that per-request costs, not round trips, bound throughput.
  */
-export function benchScenarios(rounds: number, idleConnections = IDLE_CONNECTIONS): Scenario[] {
+export function benchScenarios(rounds: number, idleConnections = IDLE_CONNECTIONS, mixedRate = MIXED_RATE_PER_SECOND): Scenario[] {
   const hashInput = randomBytes(HASH_INPUT_BYTES);
   const roundsFor = (micros: number) => Math.max(1, Math.round((rounds * micros) / CPU_CALL_MICROS));
   const echo = (bytes: number): CallSpec => ({ method: 'echo', args: [randomBytes(bytes)] });
@@ -104,8 +104,8 @@ export function benchScenarios(rounds: number, idleConnections = IDLE_CONNECTION
       name: 'mixed-same-method',
       description:
         `19 fast (≈${FAST_CALL_MICROS} µs) : 1 slow (≈${SLOW_CALL_MICROS / 1000} ms) calls of the same method (hashRounds, ` +
-        `different rounds), ${MIXED_RATE_PER_SECOND} req/s open loop over 2 connections for every server: the fast calls' p99`,
-      load: { kind: 'fixed-rate', connections: 2, ratePerSecond: MIXED_RATE_PER_SECOND },
+        `different rounds), ${mixedRate} req/s open loop over 2 connections for every server: the fast calls' p99`,
+      load: { kind: 'fixed-rate', connections: 2, ratePerSecond: mixedRate },
       calls: [hash(FAST_CALL_MICROS, 'fast', 19), hash(SLOW_CALL_MICROS, 'slow')],
       metric: 'focus-p99',
       focus: 'fast',
@@ -115,8 +115,8 @@ export function benchScenarios(rounds: number, idleConnections = IDLE_CONNECTION
       name: 'mixed-methods',
       description:
         `19 fast echo(1 KiB) : 1 slow hashRounds (≈${SLOW_CALL_MICROS / 1000} ms), ` +
-        `${MIXED_RATE_PER_SECOND} req/s open loop over 2 connections for every server: the fast calls' p99`,
-      load: { kind: 'fixed-rate', connections: 2, ratePerSecond: MIXED_RATE_PER_SECOND },
+        `${mixedRate} req/s open loop over 2 connections for every server: the fast calls' p99`,
+      load: { kind: 'fixed-rate', connections: 2, ratePerSecond: mixedRate },
       calls: [{ ...echo(1024), label: 'fast', weight: 19 }, hash(SLOW_CALL_MICROS, 'slow')],
       metric: 'focus-p99',
       focus: 'fast',

@@ -21,9 +21,10 @@ export * from './errors.js';
 export { FrameSplitter, encodeFrame, LENGTH_PREFIX_BYTES } from './framing/frame-splitter.js';
 export { UnframedSplitter } from './framing/unframed-splitter.js';
 export { Histogram, type Percentiles } from './stats/histogram.js';
-export type { ServerStatsSnapshot, MethodStats, WorkerStats } from './stats/server-stats.js';
+export type { ServerStatsSnapshot, MethodStats, WorkerStats, ThreadSliceStats } from './stats/server-stats.js';
 export type { Outcome } from './stats/outcome.js';
 export { UNKNOWN_METHOD } from './stats/method-series.js';
+export { applyThreadSlice, type ThreadSliceOutcome } from './scheduler/thread-slice.js';
 export { toPrometheus } from './stats/prometheus.js';
 // kTLS: the Server and Client use it through their `ktls` option; these are for stats, probes and custom servers.
 export * from './tls/index.js';

@@ -6,12 +6,13 @@
  */
 import type { HangupError, SysError } from './errors.js';
 import type { FrameTally } from './frame-tally.js';
-import type { KernelProbe, TlsCipher } from './kernel-probe.js';
+import type { KernelProbe, SyscallCheck, TlsCipher } from './kernel-probe.js';
 
 /** The functions and classes the compiled addon exports. */
 export interface NativeBinding {
   probeKernel(): KernelProbe;
   setFrameTimeout(fd: number, ms: number): void;
+  setThreadSlice(us: number): SyscallCheck;
   KcmMux: NativeKcmMuxClass;
   MessageWatcher: NativeMessageWatcherClass;
   Sockmap: NativeSockmapClass;

@@ -1,5 +1,5 @@
-import type { KernelProbe } from './kernel-probe.js';
-import { requireNative } from './load-native.js';
+import type { KernelProbe, SyscallCheck } from './kernel-probe.js';
+import { loadNative, requireNative } from './load-native.js';
 
 export type { KernelProbe, SyscallCheck, TlsCipher } from './kernel-probe.js';
 export type { KtlsCryptoParams, NativeBinding, NativeFdPoll, NativeKtls, RecvResult, SockmapEntries, TlsVersionCode } from './binding.js';
@@ -35,4 +35,16 @@ export function probeKernel(): KernelProbe {
  */
 export function setFrameTimeout(fd: number, ms: number): void {
   requireNative().setFrameTimeout(fd, ms);
+}
+
+/**
+ * Asks the kernel for a `us` µs time slice (EEVDF, Linux ≥ 6.12, 100 µs at the least,
+ * unprivileged) for the calling thread: a thread with a short slice preempts a running CPU
+ * hog on wakeup sooner. Never throws: the check says whether the kernel took it, or why not
+ * (no addon, an older kernel that ignores the slice, a real-time policy).
+ */
+export function setThreadSlice(us: number): SyscallCheck {
+  const native = loadNative();
+  if (!native.ok) return { ok: false, errno: 0, code: null, reason: `@kmux/native: ${native.reason}` };
+  return native.binding.setThreadSlice(us);
 }

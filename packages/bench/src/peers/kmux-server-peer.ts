@@ -8,8 +8,9 @@ import type { PeerProtocol } from './peer-messages.js';
 import { runPeer } from './peer-process.js';
 
 export function runKmuxPeer(codec: ServerCodec, protocol: PeerProtocol): void {
-  runPeer(async ({ workers, transport = 'auto' }) => {
+  runPeer(async ({ workers, transport = 'auto', kmuxOptions = {} }) => {
     const server = new Server({
+      ...kmuxOptions,
       codec,
       workers,
       transport: transport as TransportName | 'auto',

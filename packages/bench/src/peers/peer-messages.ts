@@ -32,4 +32,6 @@ export interface PeerSettings {
   readonly workers: number;
   /** kmux's transport: auto, userspace, kcm or sockmap. */
   readonly transport?: string;
+  /** More kmux ServerOptions (JSON values only), e.g. { threadSliceUs: false }, to compare settings. */
+  readonly kmuxOptions?: Readonly<Record<string, unknown>>;
 }

@@ -66,7 +66,7 @@ export interface StartPeerOptions extends PeerSettings {
 
 export async function startPeer(name: PeerName, options: StartPeerOptions): Promise<RunningPeer> {
   const spec: PeerSpec = PEERS[name];
-  const settings: PeerSettings = { workers: options.workers, transport: spec.transport ?? options.transport };
+  const settings: PeerSettings = { workers: options.workers, transport: spec.transport ?? options.transport, kmuxOptions: options.kmuxOptions };
   const execArgv = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
   const child = fork(spec.entry, [JSON.stringify(settings)], { execArgv, stdio: 'inherit' });
   const exited = once(child, 'exit');

@@ -19,6 +19,7 @@ export interface MeasureOptions {
   /** Worker threads for servers that have them. */
   readonly workers: number;
   readonly transport?: string;
+  readonly kmuxOptions?: Readonly<Record<string, unknown>>;
   /** Pin the generator to the last CPU and the server to the others (native generator only). */
   readonly pin: boolean;
   readonly cpuProfileDir?: string;
@@ -131,7 +132,12 @@ export function notApplicable(scenario: Scenario, echoOnly: boolean, protocol: s
 
 /** Starts `server` in its own process, drives it with the scenario from another, and stops it. */
 export async function measure(scenario: Scenario, server: PeerName, options: MeasureOptions): Promise<Measurement> {
-  const peer = await startPeer(server, { workers: options.workers, transport: options.transport, cpuProfileDir: options.cpuProfileDir });
+  const peer = await startPeer(server, {
+    workers: options.workers,
+    transport: options.transport,
+    kmuxOptions: options.kmuxOptions,
+    cpuProfileDir: options.cpuProfileDir,
+  });
   const { load, calls } = scenario;
   const serverCpu = CpuWindow.ofProcess(peer.pid);
   const machineCpu = CpuWindow.ofMachine();

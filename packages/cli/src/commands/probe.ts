@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { TRANSPORT_PREFERENCE, ktlsSupport, probeTransports, selectTransport, describeTransport } from '@kmux/core';
+import { TRANSPORT_PREFERENCE, applyThreadSlice, ktlsSupport, probeTransports, selectTransport, describeTransport } from '@kmux/core';
 import { withUsage } from '../usage.js';
 
 const HELP = `usage: kmux probe [--json]
@@ -24,7 +24,7 @@ export async function probeCommand(args: string[]): Promise<number> {
   const choice = await selectTransport('auto');
   const ktls = ktlsSupport();
   if (values.json) {
-    console.log(JSON.stringify({ ...probe, auto: choice, ktls: { ...ktls, ciphers: [...ktls.ciphers] } }, null, 2));
+    console.log(JSON.stringify({ ...probe, auto: choice, ktls: { ...ktls, ciphers: [...ktls.ciphers] }, threadSlice: applyThreadSlice(100) }, null, 2));
     return 0;
   }
   const { kernel } = probe;
@@ -52,6 +52,8 @@ export async function probeCommand(args: string[]): Promise<number> {
   }
   console.log(`auto picks: ${describeTransport(choice)}`);
   console.log(`kTLS         ${mark(ktls.available)} ${ktls.reason}`);
+  const slice = applyThreadSlice(100);
+  console.log(`EEVDF slice  ${mark(slice!.ok)} ${slice!.reason} (threadSliceUs; without it threads keep the kernel's default slice)`);
   console.log(`  TLS framing: user space, on the kTLS socket when handed off (KCM and sockmap cannot frame through kTLS)`);
   return 0;
 }

@@ -11,6 +11,7 @@ import type { CreateWorkerCodec, WorkerCodec, WorkerResult } from '../codec/code
 import type { WorkerCodecSpec } from '../codec/codec.js';
 import { REPLY_EXCEPTION, REPLY_FAILED, REPLY_WENT_ASYNC, ReplyBatchWriter, readRequestBatch } from './batch.js';
 import { KernelWorker, kernelUnsupported } from './kernel-worker.js';
+import { applyThreadSlice } from './thread-slice.js';
 import { WorkerClocks } from './worker-clocks.js';
 import type { KernelCodec } from './kernel-connection.js';
 import type { WorkerControl, WorkerMessage } from './worker-messages.js';
@@ -21,6 +22,7 @@ export interface ServeTask {
   /** The pool's WorkerClocks buffer, and this worker's slot in it. */
   readonly clocks: SharedArrayBuffer;
   readonly slot: number;
+  readonly threadSliceUs: number | false;
 }
 
 /** A long synchronous run of handlers sends what it has finished at least this often. */
@@ -116,7 +118,8 @@ class BatchServer {
   }
 }
 
-export default async function serve({ port, codec: spec, clocks, slot }: ServeTask): Promise<void> {
+export default async function serve({ port, codec: spec, clocks, slot, threadSliceUs }: ServeTask): Promise<void> {
+  const slice = applyThreadSlice(threadSliceUs);
   const codec = await loadCodec(spec);
   const server = new BatchServer(port, codec, new WorkerClocks(clocks), slot);
   const unsupported = kernelUnsupported(codec);
@@ -133,6 +136,7 @@ export default async function serve({ port, codec: spec, clocks, slot }: ServeTa
     kernelUnsupported: unsupported,
     methods: codec.methods,
     warnings: codec.warnings ?? [],
+    slice,
   };
   port.postMessage(ready);
   await once(port, 'close');

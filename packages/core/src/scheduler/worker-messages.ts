@@ -1,3 +1,4 @@
+import type { ThreadSliceOutcome } from './thread-slice.js';
 import type { DeadlinePolicy } from '../server/timeouts.js';
 
 /**
@@ -83,6 +84,8 @@ export type WorkerMessage =
       /** WorkerCodec.methods and .warnings. */
       readonly methods: readonly string[] | undefined;
       readonly warnings: readonly string[];
+      /** Whether the worker got the time slice it asked for (threadSliceUs); null when not asked. */
+      readonly slice: ThreadSliceOutcome | null;
     }
   | { readonly type: 'replies'; readonly batch: ArrayBuffer }
   | { readonly type: 'codec-error'; readonly key: number; readonly message: string }

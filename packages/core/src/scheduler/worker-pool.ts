@@ -2,6 +2,7 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort, type ResourceLi
 import { Piscina } from 'piscina';
 import type { WorkerCodecSpec } from '../codec/codec.js';
 import type { ServeTask } from './worker-entry.js';
+import type { ThreadSliceOutcome } from './thread-slice.js';
 import { WorkerClocks } from './worker-clocks.js';
 import type { KernelWorkerMessage, WorkerControl, WorkerMessage } from './worker-messages.js';
 
@@ -13,7 +14,7 @@ export interface WorkerPoolEvents {
   /** The worker in `slot` is gone; its in-flight requests will never be answered. */
   onWorkerExit(slot: number, reason: string): void;
   /** The worker in `slot` (new or replacement) is serving. */
-  onWorkerReady(slot: number, threadId: number): void;
+  onWorkerReady(slot: number, threadId: number, slice: ThreadSliceOutcome | null): void;
   /** A kernel transport's message from the worker in `slot` (a method's tally, detached, ...). */
   onKernelMessage(slot: number, message: KernelWorkerMessage): void;
 }
@@ -22,6 +23,7 @@ export interface WorkerPoolOptions {
   readonly size: number;
   readonly codec: WorkerCodecSpec;
   readonly resourceLimits?: ResourceLimits;
+  readonly threadSliceUs: number | false;
 }
 
 interface Slot {
@@ -127,7 +129,7 @@ export class WorkerPool {
 
   private startSlot(slot: number): Promise<void> {
     const { port1, port2 } = new MessageChannel();
-    const task: ServeTask = { port: port2, codec: this.options.codec, clocks: this.clocks.buffer, slot };
+    const task: ServeTask = { port: port2, codec: this.options.codec, clocks: this.clocks.buffer, slot, threadSliceUs: this.options.threadSliceUs };
     return new Promise<void>((resolveReady, rejectReady) => {
       let ready = false;
       const onMessage = (message: WorkerMessage): void => {
@@ -149,7 +151,7 @@ export class WorkerPool {
             this.kernelSupport = message.kernelUnsupported;
             this.codecReport ??= { methods: message.methods, warnings: message.warnings };
             this.slots[slot] = { port: port1, threadId: message.threadId };
-            this.events.onWorkerReady(slot, message.threadId);
+            this.events.onWorkerReady(slot, message.threadId, message.slice);
             resolveReady();
             break;
         }

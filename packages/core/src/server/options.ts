@@ -76,6 +76,13 @@ export interface ServerOptions {
   readonly slowMethods?: readonly string[];
   /** Workers that may run `slowMethods`. Default half the workers (at least 1). */
   readonly slowWorkers?: number;
+  /**
+   * EEVDF time slice (µs, at least 100) the main thread and the workers ask the kernel for
+   * (sched_setattr, Linux ≥ 6.12, unprivileged): a short slice lets them preempt a CPU-bound
+   * handler sooner. Kernels that refuse it are skipped silently (stats().threadSlice says);
+   * false leaves the kernel's default. Default 100.
+   */
+  readonly threadSliceUs?: number | false;
   /** Default per-request deadline, from frame received to reply. Default 30 s. */
   readonly deadlineMs?: number;
   /** Per-method deadline overrides, by method name. */
@@ -116,6 +123,12 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
+function sliceUs(value: number | false): number | false {
+  if (value === false) return false;
+  if (positiveInteger('threadSliceUs', value) < 100) throw new RangeError(`threadSliceUs must be at least 100 (the kernel's minimum), got ${value}`);
+  return value;
+}
+
 function defaultMaxFrameBytes(transport: ServerOptions['transport']): number {
   return transport === 'sockmap' ? SOCKMAP_MAX_FRAME_BYTES : DEFAULT_MAX_FRAME_BYTES;
 }
@@ -143,6 +156,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     workerBacklogUs: positiveInteger('workerBacklogUs', options.workerBacklogUs ?? 2_000),
     busyWorkerGraceUs: positiveInteger('busyWorkerGraceUs', options.busyWorkerGraceUs ?? 50),
     slowMethods: options.slowMethods ?? [],
+    threadSliceUs: sliceUs(options.threadSliceUs ?? 100),
     slowWorkers: positiveInteger('slowWorkers', options.slowWorkers ?? Math.max(1, Math.floor((options.workers ?? availableParallelism()) / 2))),
     deadlineMs: positiveInteger('deadlineMs', options.deadlineMs ?? 30_000),
     methodDeadlines: options.methodDeadlines ?? {},

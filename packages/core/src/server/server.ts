@@ -9,6 +9,7 @@ import { readTlsStat } from '../tls/tls-stat.js';
 import { createTransport, transportConstraints } from '../transport/create.js';
 import { describeTransport, selectTransport, type TransportReport } from '../transport/select.js';
 import type { ServerTransport } from '../transport/transport.js';
+import { applyThreadSlice } from '../scheduler/thread-slice.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 
 export interface ListenOptions {
@@ -76,6 +77,8 @@ export class Server {
     if (this.listener || this.pool) throw new Error('server is already listening');
     // Before the workers start: 'require' on a kernel without kTLS fails here.
     if (this.options.tls) this.tls = new ServerTls(planServerTls(this.options.ktls), this.options.tls, this.options.ktlsKeyUpdateAfter);
+    // The dispatching thread too: it must preempt a handler to hand out the next fast call.
+    this.counters.threadSlice = { requestedUs: this.options.threadSliceUs || null, mainThread: applyThreadSlice(this.options.threadSliceUs) };
     const pool = await this.startWorkers();
     let listener: NetServer;
     try {
@@ -157,7 +160,7 @@ export class Server {
 
   private async startWorkers(): Promise<WorkerPool> {
     const pool = new WorkerPool(
-      { size: this.options.workers, codec: this.codec.worker, resourceLimits: this.options.resourceLimits },
+      { size: this.options.workers, codec: this.codec.worker, resourceLimits: this.options.resourceLimits, threadSliceUs: this.options.threadSliceUs },
       {
         onReplies: (slot, batch) => this.transportImpl?.replies(slot, batch),
         onCodecError: (slot, key, message) => this.transportImpl?.codecError(slot, key, message),
@@ -167,8 +170,8 @@ export class Server {
           this.counters.workerExited(slot);
           this.transportImpl?.workerExited(slot, reason);
         },
-        onWorkerReady: (slot, threadId) => {
-          this.counters.workerReady(slot, threadId);
+        onWorkerReady: (slot, threadId, slice) => {
+          this.counters.workerReady(slot, threadId, slice);
           this.transportImpl?.workerReady(slot);
         },
       },

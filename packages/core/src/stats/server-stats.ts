@@ -1,4 +1,5 @@
 import type { SockmapEntries } from '@kmux/native';
+import type { ThreadSliceOutcome } from '../scheduler/thread-slice.js';
 import { Histogram, type Percentiles } from './histogram.js';
 import type { KcmProcStats } from './kcm-proc.js';
 import { MethodSeries } from './method-series.js';
@@ -27,6 +28,7 @@ interface WorkerCounters {
   completed: number;
   inFlight: number;
   restarts: number;
+  threadSlice: ThreadSliceOutcome | null;
   readonly latencyUs: Histogram;
 }
 
@@ -46,10 +48,19 @@ export interface WorkerStats {
   readonly completed: number;
   readonly inFlight: number;
   readonly restarts: number;
+  /** Whether the worker got the EEVDF time slice it asked for (threadSliceUs), and why not; null when not asked. */
+  readonly threadSlice: ThreadSliceOutcome | null;
   readonly latencyUs: Percentiles;
 }
 
+/** The EEVDF time slice the server's threads asked for (threadSliceUs; null: not asked), and what the main thread got. */
+export interface ThreadSliceStats {
+  readonly requestedUs: number | null;
+  readonly mainThread: ThreadSliceOutcome | null;
+}
+
 export interface ServerStatsSnapshot {
+  readonly threadSlice: ThreadSliceStats;
   readonly connections: { readonly open: number; readonly accepted: number; readonly rejected: number };
   readonly requests: {
     readonly received: number;
@@ -109,6 +120,8 @@ export class ServerStats {
   cutOffAtClose = 0;
   /** Set by the transport that keeps a byte budget. */
   buffers: BufferStats | null = null;
+  /** Set by the server as it starts. */
+  threadSlice: ThreadSliceStats = { requestedUs: null, mainThread: null };
   private readonly outcomes = new Map<Outcome, number>();
   private readonly connectionErrors = new Map<string, number>();
   private readonly latencyUs = new Histogram();
@@ -128,6 +141,7 @@ export class ServerStats {
       completed: 0,
       inFlight: 0,
       restarts: 0,
+      threadSlice: null,
       latencyUs: new Histogram(),
     }));
     this.tallies = Array.from({ length: workerCount }, () => new WorkerTally());
@@ -144,8 +158,9 @@ export class ServerStats {
     this.workerMethods[slot]!.push({ counters: this.methodCounters(method), tally: new MethodTally(buffer) });
   }
 
-  workerReady(slot: number, threadId: number): void {
+  workerReady(slot: number, threadId: number, threadSlice: ThreadSliceOutcome | null): void {
     const worker = this.workers[slot]!;
+    worker.threadSlice = threadSlice;
     if (worker.threadId !== -1) worker.restarts++;
     worker.threadId = threadId;
     worker.live = true;
@@ -234,6 +249,7 @@ export class ServerStats {
     const outcomes = new Map(this.outcomes);
     for (const counts of live) for (const [outcome, n] of counts.outcomes) outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + n);
     return {
+      threadSlice: this.threadSlice,
       ...(kernel ? { kernel } : {}),
       ...(buffers ? { buffers: pick(buffers) } : {}),
       connections: {
@@ -264,6 +280,7 @@ export class ServerStats {
         completed: w.completed + live[slot]!.completed,
         inFlight: w.inFlight + live[slot]!.started - live[slot]!.completed,
         restarts: w.restarts,
+        threadSlice: w.threadSlice,
         latencyUs: workerLatencyUs[slot]!.summary(),
       })),
     };
