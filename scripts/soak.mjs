@@ -2,7 +2,8 @@
 // The long mode of the reliability and fuzz suites (npm run test:soak): the same tests as
 // `npm test` runs in CI mode, at soak sizes (KMUX_SOAK=1, see test/reliability/lib/mode.ts):
 // 1,000,000 chaos requests per codec over 64 connections, 30 s of 3× overload, fuzzing for
-// minutes per target, 50,000 hostile connections per codec. Takes about half an hour.
+// minutes per target, 50,000 hostile connections per codec, 25 flooding connections at the
+// default in-flight limits beside a well-behaved client. Takes about half an hour.
 //
 //   node scripts/soak.mjs [vitest filters...]       e.g. node scripts/soak.mjs chaos
 //

@@ -170,6 +170,10 @@ export class Connection {
   private readonly onData = (chunk: Buffer): void => {
     let completed = false;
     const splitter = (this.splitter ??= this.splitterFor(chunk[0]!));
+    // Error replies written while the chunk is split (overloaded, shutting down) leave in
+    // one write, not one syscall each: a flood past its limit must not stall the main thread.
+    const corking = !this.corked;
+    if (corking) this.cork();
     try {
       // Frames after one that closed the connection must not run.
       splitter.push(chunk, (body) => {
@@ -180,6 +184,8 @@ export class Connection {
       if (!(error instanceof KmuxError)) throw error;
       this.destroy(error.kind, error);
       return;
+    } finally {
+      if (corking) this.uncork();
     }
     if (this.closed) return;
     const partial = splitter.bufferedBytes;

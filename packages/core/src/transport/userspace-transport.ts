@@ -42,6 +42,12 @@ export class UserspaceTransport implements ServerTransport {
   private readonly dispatcher: Dispatcher;
   private readonly costs = new CostModel();
   private readonly slowMethods: ReadonlySet<string>;
+  /**
+   * The errors refusals reply with, built once: a flood past a limit is refused thousands of
+   * times a second, and building an Error (its stack trace) each time was the main thread's
+   * largest cost under a flood.
+   */
+  private readonly refusals: Readonly<Record<'connection' | 'server' | 'memory', OverloadedError>>;
   private readonly budget: BufferBudget;
   private nextKey = 1;
   private nextConnectionId = 1;
@@ -55,6 +61,12 @@ export class UserspaceTransport implements ServerTransport {
       (key) => this.expire(key),
     );
     this.slowMethods = new Set(context.options.slowMethods);
+    const { maxInFlightPerConnection, maxInFlight, maxBufferedBytes } = context.options;
+    this.refusals = {
+      connection: new OverloadedError('connection', maxInFlightPerConnection),
+      server: new OverloadedError('server', maxInFlight),
+      memory: new OverloadedError('memory', maxBufferedBytes),
+    };
     this.dispatcher = new Dispatcher(context.pool, context.pool.clocks, context.options, {
       stillWanted: (request) => this.inFlightRequests.has(request.key),
       assigned: (slot) => context.counters.dispatched(slot),
@@ -202,14 +214,14 @@ export class UserspaceTransport implements ServerTransport {
     const receivedAt = performance.now();
     if (this.closing) return this.reject(connection, head, new KmuxError('shutting_down', 'server is shutting down'));
     if (connection.inFlight >= options.maxInFlightPerConnection) {
-      return this.reject(connection, head, new OverloadedError('connection', options.maxInFlightPerConnection));
+      return this.reject(connection, head, this.refusals.connection);
     }
     if (this.inFlightRequests.size >= options.maxInFlight && connection.inFlight >= this.fairShare()) {
-      return this.reject(connection, head, new OverloadedError('server', options.maxInFlight));
+      return this.reject(connection, head, this.refusals.server);
     }
     if (this.budget.over) {
       this.budget.shed++;
-      return this.reject(connection, head, new OverloadedError('memory', options.maxBufferedBytes));
+      return this.reject(connection, head, this.refusals.memory);
     }
     const timeoutMs = timeoutFor(head, options);
     const request: InFlightRequest = {
