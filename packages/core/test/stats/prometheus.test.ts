@@ -11,6 +11,7 @@ function percentiles(values: number[]) {
 const NASTY = 'we"ird\\method\nname';
 
 const snapshot: ServerStatsSnapshot = {
+  threadSlice: { requestedUs: 100, mainThread: { ok: true, reason: 'sched_setattr: ok' } },
   connections: { open: 2, accepted: 7, rejected: 1 },
   requests: { received: 12, inFlight: 1, queued: 0, dropped: 3, outcomes: { ok: 9, failed: 1, deadline_exceeded: 1 } },
   connectionErrors: { frame_too_large: 1, idle_timeout: 2 },
@@ -20,8 +21,8 @@ const snapshot: ServerStatsSnapshot = {
     [NASTY]: { calls: 3, exceptions: 0, failures: 2, latencyUs: percentiles([4000]) },
   },
   workers: [
-    { slot: 0, threadId: 1, live: true, dispatched: 6, completed: 6, inFlight: 0, restarts: 0, latencyUs: percentiles([50]) },
-    { slot: 1, threadId: 3, live: true, dispatched: 5, completed: 4, inFlight: 1, restarts: 1, latencyUs: percentiles([70]) },
+    { slot: 0, threadId: 1, live: true, dispatched: 6, completed: 6, inFlight: 0, restarts: 0, threadSlice: null, latencyUs: percentiles([50]) },
+    { slot: 1, threadId: 3, live: true, dispatched: 5, completed: 4, inFlight: 1, restarts: 1, threadSlice: null, latencyUs: percentiles([70]) },
   ],
 };
 
