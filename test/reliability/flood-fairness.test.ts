@@ -1,7 +1,7 @@
 // One client's flood must not delay, or get refused, everyone else (issue 13, item 2).
 //
 // N flooding connections write, as fast as the socket takes it, a burst of requests that
-// each hold a worker for 200 µs, 4 × maxInFlightPerConnection of them, and never read a
+// each hold a worker for 100 µs, 4 × maxInFlightPerConnection of them, and never read a
 // reply (fixtures/flooder.mjs): together more than the server-wide maxInFlight, and far
 // more work than the workers can do at once. The requests block without using the CPU, so
 // that what is measured is queueing (what fair dispatch fixes), not the machine's CPU
@@ -25,7 +25,7 @@ const wire = WIRES.raw;
 afterAll(closeAll);
 
 /** How long each flood request holds a worker. */
-const FLOOD_NAP_US = 200;
+const FLOOD_NAP_US = 100;
 
 /** Starts the flooding connections in a thread of their own (fixtures/flooder.mjs). */
 async function startFlood(port: number, connections: number, requests: number): Promise<{ stop(): Promise<void> }> {
@@ -55,8 +55,9 @@ async function politeCalls(port: number, calls: number): Promise<{ latenciesMs: 
       'neither delays a well-behaved client past 2 × its unloaded p99 + 5 ms nor gets it refused',
       async () => {
         const perConnection = sized(256, 1024, 'KMUX_FLOOD_PER_CONNECTION');
-        const maxInFlight = sized(2048, 16_384, 'KMUX_FLOOD_MAX_IN_FLIGHT');
-        const flooders = sized(12, 25, 'KMUX_FLOOD_CONNECTIONS', 6);
+        // Fewer places than the flooders could hold at their own limits: the server's limit binds.
+        const maxInFlight = sized(1024, 16_384, 'KMUX_FLOOD_MAX_IN_FLIGHT');
+        const flooders = sized(6, 25, 'KMUX_FLOOD_CONNECTIONS', 4);
         const calls = sized(300, 3000, 'KMUX_FLOOD_CALLS', 100);
         const { server, port } = await startServer(wire, transport, { maxInFlight, maxInFlightPerConnection: perConnection });
 

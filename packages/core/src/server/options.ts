@@ -59,7 +59,7 @@ export interface ServerOptions {
   /**
    * Estimated service time (µs) a busy worker may hold before it gets no more requests (an
    * idle worker always gets one). Estimates are per method, learned from the time each
-   * call keeps a worker busy. Keeps cheap calls from queueing behind slow ones. Default 2,000.
+   * call keeps a worker busy. Bounds what a batch not yet started holds behind its first call. Default 500.
    */
   readonly workerBacklogUs?: number;
   /**
@@ -153,7 +153,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     maxInFlightPerConnection: positiveInteger('maxInFlightPerConnection', options.maxInFlightPerConnection ?? 1024),
     maxInFlight: positiveInteger('maxInFlight', options.maxInFlight ?? 16_384),
     workerQueueDepth: positiveInteger('workerQueueDepth', options.workerQueueDepth ?? 32),
-    workerBacklogUs: positiveInteger('workerBacklogUs', options.workerBacklogUs ?? 2_000),
+    workerBacklogUs: positiveInteger('workerBacklogUs', options.workerBacklogUs ?? 500),
     busyWorkerGraceUs: positiveInteger('busyWorkerGraceUs', options.busyWorkerGraceUs ?? 50),
     slowMethods: options.slowMethods ?? [],
     threadSliceUs: sliceUs(options.threadSliceUs ?? 100),
