@@ -15,3 +15,5 @@ export {
   ApplicationExceptionType,
   type ApplicationError,
 } from './application-exception.js';
+export { requestHeaders } from './request-headers.js';
+export { CLIENT_TIMEOUT_HEADER } from './theader.js';

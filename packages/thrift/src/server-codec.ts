@@ -5,9 +5,11 @@
 import { isAbsolute } from 'node:path';
 import type { KmuxError, RequestHead, ServerCodec } from '@kmux/core';
 import { applicationErrorFor, encodeApplicationException } from './application-exception.js';
-import { MessageType, readMessageHead, type ThriftProtocolName } from './message-head.js';
+import { readFramedMessage, requestHeadOf } from './framed-message.js';
+import type { ThriftProtocolName } from './message-head.js';
 import { unframedMessages } from './message-extent.js';
 import { SINGLE_SERVICE, ServiceRoutes, replyName } from './service-routes.js';
+import { encodeTHeader, type THeaderEnvelope } from './theader.js';
 
 /** One generated service and the handler serving it. */
 export interface ThriftServiceModules {
@@ -50,12 +52,10 @@ export function thriftCodec(options: ThriftCodecOptions): ServerCodec {
   const routes = routesOf(workerOptions);
   return {
     name: `thrift-${protocol}`,
-    peek(body: Buffer): RequestHead {
-      const head = readMessageHead(body, protocol);
-      return { id: head.seqid, method: routes.route(head.name).key, oneway: head.type === MessageType.ONEWAY };
-    },
+    peek: (body: Buffer): RequestHead => requestHeadOf(readFramedMessage(body, protocol), routes),
     errorReply(head: RequestHead, error: KmuxError): Buffer {
-      return encodeApplicationException(protocol, replyName(head.method), head.id, applicationErrorFor(error));
+      const reply = encodeApplicationException(protocol, replyName(head.method), head.id, applicationErrorFor(error));
+      return head.envelope ? encodeTHeader(head.envelope as THeaderEnvelope, reply) : reply;
     },
     worker: { module: WORKER_MODULE, options: workerOptions },
     // Clients on Thrift's default buffered transport send messages without a length prefix.

@@ -29,6 +29,11 @@ export interface RequestHead {
    * shorter of this and its own deadline for the method.
    */
   readonly timeoutMs?: number;
+  /**
+   * What else the codec needs to answer the request in kind (a Thrift THeader's framing);
+   * the core passes it back to errorReply within this head, untouched.
+   */
+  readonly envelope?: unknown;
 }
 
 export interface ServerCodec {

@@ -1,0 +1,89 @@
+// THeader (0x0FFF) framing with the thrift npm library's own THeaderProtocol client, and
+// Debian's python3-thrift THeaderTransport: detected per frame beside plain framed clients,
+// answered in kind, headers handed to the handler, client_timeout as the call's deadline.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Server } from '@kmux/core';
+import { thriftCodec, type ThriftProtocolName } from '@kmux/thrift';
+import { Catalog, EXAMPLE_DIR, stockClient, thrift } from './catalog.js';
+
+const HANDLER = fileURLToPath(new URL('./fixtures/theader-handler.mjs', import.meta.url));
+const CLIENT_SCRIPT = fileURLToPath(new URL('./theader_client.py', import.meta.url));
+const { TApplicationException } = thrift.Thrift;
+
+/**
+ * The stock Node client on the library's THeaderProtocol (over the buffered transport: THeader
+ * frames carry their own length). THeaderProtocol.flush() writes the THeader, but generated
+ * code (thrift-compiler 0.17) flushes the transport instead, so without help the library sends
+ * plain unframed messages: the transport's flush does what the protocol's would.
+ */
+function headerClient(port: number, protocol: ThriftProtocolName, headers: Record<string, string>) {
+  const connection = thrift.createConnection('127.0.0.1', port, { transport: thrift.TBufferedTransport, protocol: thrift.THeaderProtocol });
+  connection.on('error', () => undefined);
+  const client = thrift.createClient(Catalog, connection);
+  const flush = client.output.flush;
+  client.output.flush = function (this: any) {
+    this.writeHeaders();
+    return flush.call(this);
+  };
+  if (protocol === 'compact') client.output.setProtocolId(2);
+  for (const [key, value] of Object.entries(headers)) client.output.setWriteHeader(key, value);
+  const call = (method: string, ...args: unknown[]): Promise<any> =>
+    new Promise((resolve, reject) => client[method](...args, (error: unknown, value: unknown) => (error ? reject(error) : resolve(value))));
+  return { call, close: () => connection.end() };
+}
+
+for (const protocol of ['binary', 'compact'] as const) {
+  describe(`THeader, ${protocol}`, () => {
+    let server: Server;
+    let port: number;
+    beforeAll(async () => {
+      server = new Server({
+        codec: thriftCodec({ service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: HANDLER, protocol }),
+        workers: 2,
+        logger: { info() {}, warn: console.warn, error: console.error },
+      });
+      ({ port } = await server.listen());
+    });
+    afterAll(() => server.close());
+
+    it('the thrift library THeader client: replies in kind, pipelined, and its headers reach the handler', async () => {
+      const { call, close } = headerClient(port, protocol, { 'x-request-id': 'abc-123', tenant: 'kmux' });
+      try {
+        const [slow, fast, headers] = await Promise.all([call('sleep', 200), call('echo', Buffer.from('fast')), call('echo', Buffer.from('headers?'))]);
+        expect([slow, fast]).toEqual([200, Buffer.from('fast')]);
+        expect(JSON.parse(headers.toString())).toEqual({ 'x-request-id': 'abc-123', tenant: 'kmux' });
+      } finally {
+        close();
+      }
+    });
+
+    it('client_timeout sets the deadline: the call fails as deadline exceeded, in a THeader reply', async () => {
+      const { call, close } = headerClient(port, protocol, { client_timeout: '150' });
+      try {
+        const late = await call('sleep', 2000).catch((e: unknown) => e);
+        expect(late).toBeInstanceOf(TApplicationException);
+        expect(late).toMatchObject({ message: expect.stringMatching(/^deadline exceeded: sleep exceeded its 1[0-5][0-9] ms deadline/) });
+        expect(await call('sleep', 20)).toBe(20);
+      } finally {
+        close();
+      }
+    });
+
+    it('serves plain framed clients on the same port', async () => {
+      const { call, close } = stockClient(port, protocol);
+      try {
+        expect(await call('echo', Buffer.from('headers?'))).toEqual(Buffer.from('{}'));
+      } finally {
+        close();
+      }
+    });
+
+    it('python3-thrift THeaderTransport client', async () => {
+      const { stdout } = await promisify(execFile)('/usr/bin/python3', [CLIENT_SCRIPT, String(port), protocol], { timeout: 20_000 });
+      expect(stdout.trim().split('\n').at(-1)).toBe('ok');
+    });
+  });
+}
