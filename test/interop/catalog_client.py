@@ -3,13 +3,9 @@ bindings, asserting every result. Usage: catalog_client.py PORT binary|compact [
 Prints one line per check and "ok" last; exits non-zero on the first failure."""
 
 import hashlib
-import os
 import sys
 
-# Keep the committed gen-py tree free of __pycache__ directories.
-sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "examples", "thrift", "gen-py"))
+from example_bindings import check  # noqa: E402  (first: it puts gen-py on the path)
 
 from thrift.protocol import TBinaryProtocol, TCompactProtocol  # noqa: E402
 from thrift.transport import TSocket, TTransport  # noqa: E402
@@ -23,11 +19,6 @@ def expected_hash_rounds(data, rounds):
         digest = hashlib.sha256(digest + data).digest()
     return digest
 
-
-def check(name, condition):
-    if not condition:
-        raise AssertionError(name)
-    print("passed:", name)
 
 
 def main():

@@ -2,12 +2,9 @@
 TMultiplexedProtocol over one framed connection, asserting every result.
 Usage: multiplexed_client.py PORT binary|compact. Prints one line per check and "ok" last."""
 
-import os
 import sys
 
-sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "examples", "thrift", "gen-py"))
+from example_bindings import check  # noqa: E402  (first: it puts gen-py on the path)
 
 from thrift.Thrift import TApplicationException  # noqa: E402
 from thrift.protocol import TBinaryProtocol, TCompactProtocol, TMultiplexedProtocol  # noqa: E402
@@ -16,11 +13,6 @@ from kmux_example import Catalog  # noqa: E402
 from kmux_example.ttypes import ItemNotFound, Query  # noqa: E402
 from kmux_inventory import Inventory  # noqa: E402
 
-
-def check(name, condition):
-    if not condition:
-        raise AssertionError(name)
-    print("passed:", name)
 
 
 def main():

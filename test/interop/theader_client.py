@@ -3,12 +3,9 @@ a plain socket), checking the reply, the headers the handler saw, and a client_t
 Usage: theader_client.py PORT binary|compact. Prints one line per check and "ok" last."""
 
 import json
-import os
 import sys
 
-sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "examples", "thrift", "gen-py"))
+from example_bindings import check  # noqa: E402  (first: it puts gen-py on the path)
 
 from thrift.Thrift import TApplicationException  # noqa: E402
 from thrift.protocol.THeaderProtocol import THeaderProtocol  # noqa: E402
@@ -16,11 +13,6 @@ from thrift.transport import TSocket, TTransport  # noqa: E402
 from thrift.transport.THeaderTransport import THeaderClientType, THeaderSubprotocolID  # noqa: E402
 from kmux_example import Catalog  # noqa: E402
 
-
-def check(name, condition):
-    if not condition:
-        raise AssertionError(name)
-    print("passed:", name)
 
 
 def main():
