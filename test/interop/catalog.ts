@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { Server, type ServerOptions } from '@kmux/core';
+import { Server, type ServerCodec, type ServerOptions } from '@kmux/core';
 import { thriftCodec, type ThriftProtocolName } from '@kmux/thrift';
 
 export const EXAMPLE_DIR = fileURLToPath(new URL('../../examples/thrift/', import.meta.url));
@@ -19,20 +19,13 @@ export const catalogTypes: any = requireExample('./gen-nodejs/catalog_types.js')
 const quietLogger = { info: () => undefined, warn: console.warn, error: console.error };
 
 /** A kmux Server with 2 workers serving the example Catalog service. */
-export async function startCatalogServer(
-  protocol: ThriftProtocolName,
-  options: Omit<ServerOptions, 'codec'> = {},
-) {
-  const server = new Server({
-    codec: thriftCodec({
-      service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`,
-      handler: `${EXAMPLE_DIR}handler.js`,
-      protocol,
-    }),
-    workers: 2,
-    logger: quietLogger,
-    ...options,
-  });
+export function startCatalogServer(protocol: ThriftProtocolName, options: Omit<ServerOptions, 'codec'> = {}) {
+  return startServer(thriftCodec({ service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: `${EXAMPLE_DIR}handler.js`, protocol }), options);
+}
+
+/** A kmux Server with 2 workers serving `codec` on a free loopback port. */
+export async function startServer(codec: ServerCodec, options: Omit<ServerOptions, 'codec'> = {}) {
+  const server = new Server({ codec, workers: 2, logger: quietLogger, ...options });
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   return { server, port };
 }

@@ -1,31 +1,19 @@
 // Catalog and Inventory (examples/thrift) on one port, as Thrift's multiplexed clients call
 // them: the server, and the stock Node client over one connection through thrift.Multiplexer.
 import { createRequire } from 'node:module';
-import { Server, type ServerOptions } from '@kmux/core';
+import type { ServerOptions } from '@kmux/core';
 import { thriftCodec, type ThriftProtocolName } from '@kmux/thrift';
-import { Catalog, EXAMPLE_DIR, thrift } from './catalog.js';
+import { Catalog, EXAMPLE_DIR, startServer, thrift } from './catalog.js';
 
 export const Inventory: any = createRequire(EXAMPLE_DIR)('./gen-nodejs/Inventory.js');
 
-const quietLogger = { info: () => undefined, warn: console.warn, error: console.error };
-
 /** A kmux Server with 2 workers serving both services, Catalog also under bare names. */
-export async function startMultiplexedServer(protocol: ThriftProtocolName, options: Omit<ServerOptions, 'codec'> = {}) {
-  const server = new Server({
-    codec: thriftCodec({
-      services: {
-        Catalog: { service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: `${EXAMPLE_DIR}handler.js` },
-        Inventory: { service: `${EXAMPLE_DIR}gen-nodejs/Inventory.js`, handler: `${EXAMPLE_DIR}inventory-handler.js` },
-      },
-      defaultService: 'Catalog',
-      protocol,
-    }),
-    workers: 2,
-    logger: quietLogger,
-    ...options,
-  });
-  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
-  return { server, port };
+export function startMultiplexedServer(protocol: ThriftProtocolName, options: Omit<ServerOptions, 'codec'> = {}) {
+  const services = {
+    Catalog: { service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: `${EXAMPLE_DIR}handler.js` },
+    Inventory: { service: `${EXAMPLE_DIR}gen-nodejs/Inventory.js`, handler: `${EXAMPLE_DIR}inventory-handler.js` },
+  };
+  return startServer(thriftCodec({ services, defaultService: 'Catalog', protocol }), options);
 }
 
 type Call = (method: string, ...args: unknown[]) => Promise<any>;

@@ -5,9 +5,9 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Server } from '@kmux/core';
+import type { Server } from '@kmux/core';
 import { thriftCodec, type ThriftProtocolName } from '@kmux/thrift';
-import { Catalog, EXAMPLE_DIR, stockClient, thrift } from './catalog.js';
+import { Catalog, EXAMPLE_DIR, startServer, stockClient, thrift } from './catalog.js';
 
 const HANDLER = fileURLToPath(new URL('./fixtures/theader-handler.mjs', import.meta.url));
 const CLIENT_SCRIPT = fileURLToPath(new URL('./theader_client.py', import.meta.url));
@@ -40,12 +40,7 @@ for (const protocol of ['binary', 'compact'] as const) {
     let server: Server;
     let port: number;
     beforeAll(async () => {
-      server = new Server({
-        codec: thriftCodec({ service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: HANDLER, protocol }),
-        workers: 2,
-        logger: { info() {}, warn: console.warn, error: console.error },
-      });
-      ({ port } = await server.listen());
+      ({ server, port } = await startServer(thriftCodec({ service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: HANDLER, protocol })));
     });
     afterAll(() => server.close());
 
