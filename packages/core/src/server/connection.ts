@@ -24,9 +24,6 @@ export interface ConnectionLimits {
   readonly frameTimeoutMs: number;
 }
 
-/** How a connection's messages are delimited, decided by its first byte. */
-export type Framing = 'framed' | 'unframed';
-
 /** Why reading is paused; reading resumes when no reason is left. */
 const PAUSED_BACKLOG = 1; // the client does not read its replies
 const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
@@ -45,9 +42,9 @@ const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
  */
 export class Connection {
   private inFlightCount = 0;
-  /** Chosen by the first byte received. */
+  /** Chosen by the first byte received: framed, or unframed (then replies go out without their prefix). */
   private splitter: StreamSplitter | null = null;
-  private framingKind: Framing | null = null;
+  private unframedReplies = false;
   /** Kept from the start: a destroyed socket no longer knows its peer, and closes are logged after that. */
   readonly remoteAddress: string;
   private closed = false;
@@ -110,11 +107,6 @@ export class Connection {
     return !this.closed;
   }
 
-  /** 'framed' or 'unframed' once the first byte arrived, else null. */
-  get framing(): Framing | null {
-    return this.framingKind;
-  }
-
   requestStarted(): void {
     this.inFlightCount++;
   }
@@ -132,7 +124,7 @@ export class Connection {
   /** Writes one whole length-prefixed frame (its body alone on an unframed connection). Returns false if the connection is gone. */
   write(frame: Buffer): boolean {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return false;
-    const bytes = this.framingKind === 'unframed' ? frame.subarray(LENGTH_PREFIX_BYTES) : frame;
+    const bytes = this.unframedReplies ? frame.subarray(LENGTH_PREFIX_BYTES) : frame;
     // Pause only when write() said so: then 'drain' is sure to come and resume reading.
     const flushed = this.socket.write(bytes, this.afterWrite);
     if (!flushed && this.socket.writableLength > this.limits.maxPendingWriteBytes) this.pauseFor(PAUSED_BACKLOG);
@@ -201,12 +193,9 @@ export class Connection {
   };
 
   private splitterFor(firstByte: number): StreamSplitter {
-    if (this.unframed?.startsMessage(firstByte)) {
-      this.framingKind = 'unframed';
-      return new UnframedSplitter(this.unframed, this.limits.maxFrameBytes);
-    }
-    this.framingKind = 'framed';
-    return new FrameSplitter(this.limits.maxFrameBytes);
+    if (!this.unframed?.startsMessage(firstByte)) return new FrameSplitter(this.limits.maxFrameBytes);
+    this.unframedReplies = true;
+    return new UnframedSplitter(this.unframed, this.limits.maxFrameBytes);
   }
 
   /** A new partial frame began in this chunk. One timer per connection, re-armed lazily rather than per chunk. */
