@@ -62,10 +62,12 @@ export async function setup({ protocol }) {
   thrift = requireExample('thrift');
   Catalog = requireExample('./gen-nodejs/Catalog.js');
   catalogTypes = requireExample('./gen-nodejs/catalog_types.js');
-  ({ readMessageHead } = await import('@kmux/thrift'));
-  // Not a public export of @kmux/thrift: the module every kmux worker loads (see thriftCodec).
-  const { createWorkerCodec } = await import(new URL('../../../packages/thrift/dist/worker-codec.js', import.meta.url).href);
-  codec = await createWorkerCodec({ service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: HANDLER, protocol });
+  let thriftCodec;
+  ({ readMessageHead, thriftCodec } = await import('@kmux/thrift'));
+  // The worker half, built as a kmux worker builds it: from the codec's worker spec.
+  const { worker } = thriftCodec({ service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: HANDLER, protocol });
+  const { createWorkerCodec } = await import(worker.module);
+  codec = await createWorkerCodec(worker.options);
 }
 
 function Protocol(protocol) {
