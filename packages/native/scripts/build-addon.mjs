@@ -34,13 +34,16 @@ function giveUp(why, details) {
   process.exit(0);
 }
 
-/** node-gyp: the one npm (or pnpm) runs install scripts with, else this package's own. */
+/**
+ * node-gyp: this package's own (a devDependency: the workspace build), else the one npm or
+ * pnpm runs install scripts with (an install from the registry or a tarball).
+ */
 function findNodeGyp() {
-  const fromPackageManager = process.env.npm_config_node_gyp;
-  if (fromPackageManager && existsSync(fromPackageManager)) return fromPackageManager;
   try {
     return createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
   } catch (err) {
+    const fromPackageManager = process.env.npm_config_node_gyp;
+    if (fromPackageManager && existsSync(fromPackageManager)) return fromPackageManager;
     return giveUp('node-gyp is not available (npm and pnpm bring one; else `npm install -g node-gyp`)', String(err));
   }
 }
