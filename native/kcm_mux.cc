@@ -121,8 +121,14 @@ Napi::Value KcmMux::RestartTransmit(const Napi::CallbackInfo& info) {
     // The abort left EPIPE pending on the TCP socket: the new psock's first send would fail too.
     GetIntOpt(tcp_.Get(), SOL_SOCKET, SO_ERROR, "getsockopt(SO_ERROR)");
     kcm_unattach unattach{tcp_.Get()};
+    if (ioctl(sockets_[0].Get(), SIOCKCMUNATTACH, &unattach) != 0) {
+      // EALREADY: the psock an earlier restart let go of was reserved by a send, so KCM
+      // frees it later, from its transmit work, and meanwhile finds it first for this
+      // socket. The live psock is untouched: try again later.
+      if (errno == EALREADY) return Napi::Boolean::New(env, false);
+      ThrowErrno("ioctl(SIOCKCMUNATTACH)");
+    }
     attached_ = false;
-    if (ioctl(sockets_[0].Get(), SIOCKCMUNATTACH, &unattach) != 0) ThrowErrno("ioctl(SIOCKCMUNATTACH)");
     Attach();
   } catch (const SysFailure& failure) {
     throw SysError(env, failure);

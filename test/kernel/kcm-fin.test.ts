@@ -6,12 +6,16 @@
 // send that meets it stops the mux's transmit for good, leaving replies queued on the KCM
 // sockets; kmux then gives the connection a fresh transmit (`stats().kernel.transmitRestarts`).
 // Before it did, 40-odd of these 160 clients were cut off on each kernel.
+// A peer that resets after its FIN, with replies still owed, leaves a transmit that cannot be
+// restarted (attach refuses a closed socket): kmux gives up at once, counted, logged once.
+//
 // The requests pass on KCM even without the counted finish (KCM queues a parsed message on a
 // KCM socket synchronously); that race needs the parser to resume from its workqueue after the
 // FIN notice (a KCM socket full), which the host's sockmap twin exercises every time.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Server, rawCodec } from '@kmux/core';
-import { HANDLERS, until } from '../../packages/core/test/helpers.js';
+import { HANDLERS, RawConnection, gateTag, release, started, until } from '../../packages/core/test/helpers.js';
 import { finBursts, type FinBurstResult } from './fin-burst.js';
 
 const series = process.env.KMUX_KERNEL_SERIES;
@@ -61,4 +65,45 @@ describe(`kernel ${series}: KCM transport, requests sent with the FIN`, () => {
 
   it('reads and answers them when the FIN may come before the accept (KCM attaches a half-closed socket)', { timeout: 120_000 }, () =>
     check(false, 'FIN-only bursts'));
+
+  it('gives up at once on replies a reset peer can no longer get after its FIN: counted, logged once', { timeout: 60_000 }, async () => {
+    const before = server.stats();
+    const warned = warnings.length;
+    const peer = await RawConnection.open(port, { allowHalfOpen: true });
+    peer.request(1, 'echo', 'under KCM');
+    await until(() => peer.replies.length === 1, 'the first reply');
+    const tag = gateTag('reset-after-fin');
+    peer.request(2, 'wait', tag);
+    for (let id = 3; id < 10; id++) peer.request(id, 'echo', `owed ${id}`);
+    peer.socket.end();
+    await started(tag);
+    // The FIN reached the server's socket; a few loop turns later its hangup watch has told kmux.
+    await until(() => serverSocketStates(port).includes(CLOSE_WAIT), 'the FIN at the server');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    peer.socket.resetAndDestroy();
+    await until(() => !serverSocketStates(port).includes(CLOSE_WAIT), 'the RST at the server');
+    release(tag);
+    await until(() => server.stats().connections.open === 0, 'the connection released', 10_000);
+    const after = server.stats();
+    const lines = warnings.slice(warned);
+    console.log(`### ${series} KCM reset after FIN: warnings ${JSON.stringify(lines)}`);
+    expect((after.kernel?.failedTransmitRestarts ?? 0) - (before.kernel?.failedTransmitRestarts ?? 0)).toBe(1);
+    expect((after.connectionErrors.replies_unsent ?? 0) - (before.connectionErrors.replies_unsent ?? 0)).toBe(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/closed: .*reply bytes unsent, the transmit could not be restarted: .*EOPNOTSUPP/);
+  });
 });
+
+const CLOSE_WAIT = '08';
+
+/** The TCP states (/proc/net/tcp's hex codes) of the server's accepted sockets on `port`. */
+function serverSocketStates(port: number): string[] {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[1]?.endsWith(local) && fields[3] !== '0A') // 0A: the listener
+    .map((fields) => fields[3]!);
+}
+

@@ -40,7 +40,9 @@ export interface KcmMux {
    * (kcm_abort_tx_psock) and later replies stay queued (unsent() stays above 0). This
    * unattaches and re-attaches the TCP socket, which sends them. Unattaching drops a parsed
    * message that no KCM socket took yet: call it only once every request was read. Returns
-   * false, doing nothing, while TCP itself still holds reply bytes (the transmit is alive).
+   * false, doing nothing, while TCP itself still holds reply bytes (the transmit is alive) or
+   * KCM still frees the psock of an earlier restart (EALREADY): ask again later. Throws when
+   * the socket cannot be attached again (EOPNOTSUPP: closed meanwhile); later calls throw EBADF.
    */
   restartTransmit(): boolean;
   /**

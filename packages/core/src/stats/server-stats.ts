@@ -89,6 +89,8 @@ export interface ServerStatsSnapshot {
     readonly userspaceFallbacks?: number;
     /** KCM connections whose transmit the kernel stopped at the peer's FIN and kmux restarted (their replies then went out). */
     readonly transmitRestarts?: number;
+    /** KCM connections whose stopped transmit could not be restarted (the socket was closed too): closed at once, `replies_unsent`. */
+    readonly failedTransmitRestarts?: number;
   };
   /** The user-space transport's byte budget (maxBufferedBytes): bytes held now and at most, requests shed and reads paused for it. */
   readonly buffers?: BufferStats;
