@@ -52,8 +52,18 @@ MessageWatcher::MessageWatcher(const Napi::CallbackInfo& info)
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) throw SysError(env_, "napi_get_uv_event_loop", EINVAL);
   int rc = poll_.Init(loop, fd_, this, &MessageWatcher::OnEvent);
-  if (rc == 0) rc = poll_.Start(UV_READABLE);
-  if (rc != 0) {
+  if (rc != 0) throw SysError(env_, "uv_poll_init", -rc);
+  if (info.Length() > 7 && info[7].IsObject()) {
+    Napi::Object group = info[7].As<Napi::Object>();
+    group_ = PollGroup::Unwrap(group);
+    member_ = group_->Add(fd_, this, &MessageWatcher::OnEvent);
+    if (member_ == 0) {
+      const int err = errno;
+      poll_.Close();
+      throw SysError(env_, "epoll_ctl(EPOLL_CTL_ADD)", err);
+    }
+    group_ref_ = Napi::Persistent(group);
+  } else if ((rc = poll_.Start(UV_READABLE)) != 0) {
     poll_.Close();
     throw SysError(env_, "uv_poll_start", -rc);
   }
@@ -86,7 +96,7 @@ Napi::Value MessageWatcher::WaitWritable(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MessageWatcher::Pause(const Napi::CallbackInfo& info) {
-  if (!stopped_ && !paused_) {
+  if (!stopped_ && (Ungroup() || !paused_)) {
     paused_ = true;
     const int rc = Arm();
     if (rc != 0) throw SysError(info.Env(), "uv_poll_start", -rc);
@@ -95,7 +105,7 @@ Napi::Value MessageWatcher::Pause(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MessageWatcher::Resume(const Napi::CallbackInfo& info) {
-  if (!stopped_ && paused_) {
+  if (!stopped_ && (Ungroup() || paused_)) {
     paused_ = false;
     const int rc = Arm();
     if (rc != 0) throw SysError(info.Env(), "uv_poll_start", -rc);
@@ -114,7 +124,15 @@ Napi::Value MessageWatcher::Flush(const Napi::CallbackInfo& info) {
 
 int MessageWatcher::Arm() {
   // No events at all stops the poll (libuv); the fd leaves epoll until resumed.
-  return poll_.Start((paused_ ? 0 : UV_READABLE) | (want_writable_ ? UV_WRITABLE : 0));
+  return poll_.Start((paused_ || group_ != nullptr ? 0 : UV_READABLE) | (want_writable_ ? UV_WRITABLE : 0));
+}
+
+bool MessageWatcher::Ungroup() {
+  if (group_ == nullptr) return false;
+  group_->Remove(member_, fd_);
+  group_ = nullptr;
+  group_ref_.Reset();
+  return true;
 }
 
 Napi::Value MessageWatcher::Close(const Napi::CallbackInfo& info) {
@@ -125,6 +143,7 @@ Napi::Value MessageWatcher::Close(const Napi::CallbackInfo& info) {
 void MessageWatcher::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  Ungroup();
   poll_.Close();
   // Now, not in the destructor: that waits for the thread's next GC, and V8 does not
   // see this memory, so closed watchers could pile up hundreds of KiB each.

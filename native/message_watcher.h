@@ -18,7 +18,10 @@
 // pause() stops polling, so what the peer sends stays in the kernel (on KCM,
 // the mux then hands further messages to the other KCM sockets once this one's
 // receive buffer is full); resume() polls again. Level-triggered: messages that
-// arrived while paused are read at the next loop turn. flush() reads everything
+// arrived while paused are read at the next loop turn. A watcher made with a
+// PollGroup reads when its group does (poll_group.h): pausing a worker's sockets
+// together is then one flag. pause() or resume() on it takes it out of the group
+// for good, to read (or not) on its own. flush() reads everything
 // the socket holds right now, paused or not: the last reads after a peer's FIN.
 // A wakeup on a thread that can no longer run JS (it is stopping) stops the watcher
 // without reading: the messages stay in the kernel for the next reader.
@@ -29,6 +32,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "poll_group.h"
 #include "read_buffer.h"
 #include "uv_poll_handle.h"
 
@@ -38,7 +42,7 @@ class MessageWatcher : public Napi::ObjectWrap<MessageWatcher> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  /** new MessageWatcher(fd, maxFrameBytes, batchBytes, batchMessages, onMessages, onClose, onWritable) */
+  /** new MessageWatcher(fd, maxFrameBytes, batchBytes, batchMessages, onMessages, onClose, onWritable, group?) */
   explicit MessageWatcher(const Napi::CallbackInfo& info);
   ~MessageWatcher() override;
 
@@ -51,8 +55,10 @@ class MessageWatcher : public Napi::ObjectWrap<MessageWatcher> {
   Napi::Value Pause(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
-  /** Re-arms the poll for what is wanted now: reading unless paused, writability if asked. */
+  /** Re-arms the poll for what is wanted now: reading unless paused or the group reads, writability if asked. */
   int Arm();
+  /** Leaves the group, if in one; whether it was. */
+  bool Ungroup();
 
   static void OnEvent(void* self, int status, int events);
   /** Reads and delivers one batch; the number of messages delivered. */
@@ -80,6 +86,9 @@ class MessageWatcher : public Napi::ObjectWrap<MessageWatcher> {
   bool stopped_ = false;
   bool want_writable_ = false;
   bool paused_ = false;
+  PollGroup* group_ = nullptr;       // reads through it while set; group_ref_ keeps it alive
+  Napi::ObjectReference group_ref_;
+  uint64_t member_ = 0;
 
   ReadBuffer buffer_;               // [0, complete_) whole messages, [complete_, used_) a partial frame
   size_t used_ = 0;

@@ -35,6 +35,13 @@ class UvPollHandle {
 
   bool Open() const { return handle_ != nullptr; }
 
+  /** Whether the armed poll keeps its loop (its thread) alive; it does by default. */
+  void KeepsLoopAlive(bool keeps) {
+    if (handle_ == nullptr) return;
+    if (keeps) uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
+    else uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+  }
+
   void Close() {
     if (handle_ == nullptr) return;
     uv_poll_stop(handle_);

@@ -1,6 +1,6 @@
 /**
  * The compiled addon's exports, as TypeScript sees them: the native classes and functions
- * the thin wrappers in this package (kcm-mux.ts, sockmap.ts, message-watcher.ts, ktls.ts)
+ * the thin wrappers in this package (kcm-mux.ts, sockmap.ts, message-watcher.ts, poll-group.ts, ktls.ts)
  * build on. Types only, and a leaf: load-native.ts returns a NativeBinding and the wrappers
  * call load-native, so these must not live beside the wrappers (an import cycle).
  */
@@ -15,6 +15,7 @@ export interface NativeBinding {
   setThreadSlice(us: number): SyscallCheck;
   KcmMux: NativeKcmMuxClass;
   MessageWatcher: NativeMessageWatcherClass;
+  PollGroup: NativePollGroupClass;
   Sockmap: NativeSockmapClass;
   /** The kTLS record layer: enableKtls, recvRecord, sendRecord, FdPoll, ... (native/ktls.cc). */
   ktls: NativeKtls;
@@ -73,8 +74,17 @@ export interface NativeMessageWatcherClass {
     onMessages: (data: Buffer, offsets: Uint32Array) => void,
     onClose: (error: SysError | undefined) => void,
     onWritable: () => void,
+    group: NativePollGroup | undefined,
   ): NativeMessageWatcher;
 }
+
+/** The native class behind PollGroup (native/poll_group.cc). */
+export interface NativePollGroup {
+  pause(): void;
+  resume(): void;
+  close(): void;
+}
+export type NativePollGroupClass = new () => NativePollGroup;
 
 /** TLS_1_2_VERSION or TLS_1_3_VERSION (ktls.ts). */
 export type TlsVersionCode = 0x0303 | 0x0304;

@@ -6,6 +6,7 @@ export type { KtlsCryptoParams, NativeBinding, NativeFdPoll, NativeKtls, RecvRes
 export { loadNative, type NativeLoadResult } from './load-native.js';
 export { isSysError, type HangupError, type SysError } from './errors.js';
 export { MessageWatcher, forEachMessage, type MessageWatcherOptions } from './message-watcher.js';
+export { PollGroup } from './poll-group.js';
 export { framesInAll, type FrameTally } from './frame-tally.js';
 export { createKcmMux, type KcmMux, type KcmMuxOptions } from './kcm-mux.js';
 export { createSockmap, type Sockmap, type SockmapConnection, type SockmapOptions } from './sockmap.js';

@@ -1,6 +1,7 @@
 import type { SysError } from './errors.js';
 import type { NativeMessageWatcher } from './binding.js';
 import { requireNative } from './load-native.js';
+import type { PollGroup } from './poll-group.js';
 
 export interface MessageWatcherOptions {
   /**
@@ -34,6 +35,11 @@ export interface MessageWatcherOptions {
   onClose(error: SysError | undefined): void;
   /** Called once after each waitWritable(), when the fd can take data again. */
   onWritable?(): void;
+  /**
+   * Read when this group does (it pauses and resumes all its members at once), instead of
+   * polling the fd on its own. pause() or resume() takes the watcher out of the group.
+   */
+  group?: PollGroup;
 }
 
 /**
@@ -55,7 +61,7 @@ export class MessageWatcher {
 
   constructor(fd: number, options: MessageWatcherOptions) {
     const { MessageWatcher: Native } = requireNative();
-    const { maxFrameBytes, batchBytes = 256 * 1024, batchMessages = 4096, onMessages, onClose, onWritable } = options;
+    const { maxFrameBytes, batchBytes = 256 * 1024, batchMessages = 4096, onMessages, onClose, onWritable, group } = options;
     checkInt('maxFrameBytes', maxFrameBytes, 0, 0x7fff_ffff);
     checkInt('batchBytes', batchBytes, 1, 0x7fff_ffff);
     checkInt('batchMessages', batchMessages, 1, 0x7fff_ffff);
@@ -63,7 +69,7 @@ export class MessageWatcher {
     this.#native = new Native(fd, maxFrameBytes, batchBytes, batchMessages, onMessages, (error) => {
       this.#closed = true;
       onClose(error);
-    }, onWritable ?? (() => {}));
+    }, onWritable ?? (() => {}), group?.native);
   }
 
   /** True once close() was called or onClose reported the end. */
@@ -90,6 +96,7 @@ export class MessageWatcher {
 
   /**
    * Stops reading (idempotent) until resume(): what the peer sends waits in the kernel.
+   * A member of a PollGroup leaves it, here and in resume().
    * On KCM the mux gives further messages to the other KCM sockets once this one's
    * receive buffer is full, and closes the TCP window when none has room. A stream
    * socket (sockmap target) has no such backpressure: its sender queues without bound.

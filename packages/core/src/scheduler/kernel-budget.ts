@@ -25,7 +25,8 @@
  * at once, rather than let it age in its KCM sockets, unbounded in time and past its
  * deadline. So on KCM overload is shed, as on the other transports, when maxInFlight is
  * about workers × workerQueueDepth or less; with more, a full worker's backlog waits in the
- * kernel (backpressure into TCP) instead.
+ * kernel (backpressure into TCP) instead. Reading stops and starts for all the worker's
+ * connections at once (a ReadSwitch: its PollGroup), at a flag's cost, however many there are.
  */
 import { ServerCounters } from './shared-counters.js';
 import type { AttachMessage } from './worker-messages.js';
@@ -38,8 +39,12 @@ export interface BudgetClient {
   /** Starts the oldest held request that is still unanswered; false when there is none. */
   startHeld(): boolean;
   readonly hasHeld: boolean;
-  /** Stop (false) or resume (true) reading from the kernel. */
-  setReading(on: boolean): void;
+}
+
+/** Stops and resumes reading from the kernel on all the worker's connections. */
+export interface ReadSwitch {
+  pause(): void;
+  resume(): void;
 }
 
 export class WorkerBudget {
@@ -64,7 +69,7 @@ export class WorkerBudget {
   /** Made from any of the worker's attach messages: the limits and counters are the server's. */
   constructor(
     attach: Pick<AttachMessage, 'transport' | 'workers' | 'serverCounters' | 'limits'>,
-    private readonly clients: () => Iterable<BudgetClient>,
+    private readonly reads: ReadSwitch,
   ) {
     const { maxInFlight, workerQueueDepth } = attach.limits;
     this.depth = workerQueueDepth;
@@ -72,11 +77,6 @@ export class WorkerBudget {
     this.share = Math.ceil(maxInFlight / attach.workers);
     this.server = new ServerCounters(attach.serverCounters);
     this.canPause = attach.transport === 'kcm';
-  }
-
-  /** Whether a connection attached now should read. */
-  get isReading(): boolean {
-    return this.reading;
   }
 
   /** A request was read: takes one of the server's in-flight places; false past this worker's share or maxInFlight. */
@@ -163,6 +163,7 @@ export class WorkerBudget {
     const read = shareNearlyTaken || (this.reading ? !full : roomy);
     if (read === this.reading) return;
     this.reading = read;
-    for (const client of this.clients()) client.setReading(read);
+    if (read) this.reads.resume();
+    else this.reads.pause();
   }
 }

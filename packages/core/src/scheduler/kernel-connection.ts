@@ -5,7 +5,7 @@
  * applies the limits itself: the per-connection and server in-flight bounds (counted in
  * shared memory across workers), deadlines, and the worker's own bound (kernel-budget.ts).
  */
-import { MessageWatcher, isSysError, type SysError } from '@kmux/native';
+import { MessageWatcher, isSysError, type PollGroup, type SysError } from '@kmux/native';
 import type { RequestHead, WorkerCodec, WorkerResult } from '../codec/codec.js';
 import { DeadlineExceededError, KmuxError, OverloadedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
@@ -72,6 +72,7 @@ export class KernelConnection implements BudgetClient {
     private readonly codec: KernelCodec,
     private readonly stats: WorkerStatsRecorder,
     private readonly budget: WorkerBudget,
+    group: PollGroup,
     private readonly hooks: KernelConnectionHooks,
   ) {
     this.counters = new ConnectionCounters(attach.counters, attach.workers);
@@ -82,6 +83,8 @@ export class KernelConnection implements BudgetClient {
       onMessages: (data, offsets) => this.onMessages(data, offsets),
       onClose: (error) => this.onReadEnd(error),
       onWritable: () => this.writer.pump(),
+      // Reads when the worker's budget lets all its connections read.
+      group,
     });
     const onWriteError = (error: Error): void => {
       const reason = (isSysError(error) && PARSER_ERROR_REASONS[error.code]) || 'socket_error';
@@ -91,16 +94,10 @@ export class KernelConnection implements BudgetClient {
       attach.transport === 'kcm'
         ? new ReplyWriter(kcmSink(this.watcher), onWriteError)
         : new ReplyWriter(tcpSink(attach.replyFd, () => this.writer.pump()), onWriteError, this.counters.lock, 1 + attach.slot);
-    if (!budget.isReading) this.setReading(false);
   }
 
   get hasHeld(): boolean {
     return this.held.length > 0;
-  }
-
-  setReading(on: boolean): void {
-    if (on) this.watcher.resume();
-    else this.watcher.pause();
   }
 
   startHeld(): boolean {
@@ -121,8 +118,9 @@ export class KernelConnection implements BudgetClient {
     if (mode === 'finish' && this.mode === 'serving') {
       // The peer sends no more, but what it sent just before its FIN may not have woken the
       // watcher yet: read it now (while still serving, so that nothing detaches half way),
-      // whatever the budget says; the budget holds what it cannot run.
-      this.setReading(true);
+      // whatever the budget says (resume() takes the watcher out of the worker's group for good);
+      // the budget holds what it cannot run.
+      this.watcher.resume();
       this.watcher.flush();
     }
     this.mode = mode;

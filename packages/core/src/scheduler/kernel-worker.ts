@@ -5,6 +5,7 @@
  * WorkerTally, and a MethodTally per method, whose buffer it posts at the method's first call.
  */
 import type { MessagePort } from 'node:worker_threads';
+import { PollGroup } from '@kmux/native';
 import type { WorkerCodec } from '../codec/codec.js';
 import { WorkerStatsRecorder } from '../stats/worker-recorder.js';
 import { WorkerTally } from '../stats/worker-tally.js';
@@ -23,6 +24,8 @@ export class KernelWorker {
   private readonly connections = new Map<number, KernelConnection>();
   /** Made at the first attach: the bound comes with the limits, the tally's memory with the attach. */
   private budget: WorkerBudget | null = null;
+  /** Every connection's fd, read (or not, as the budget says) together. Closed with the thread. */
+  private group: PollGroup | null = null;
   private stats: WorkerStatsRecorder | null = null;
 
   constructor(
@@ -39,11 +42,12 @@ export class KernelWorker {
 
   private attach(message: Extract<WorkerControl, { type: 'attach' }>): void {
     const id = message.connection;
-    this.budget ??= new WorkerBudget(message, () => this.connections.values());
+    this.group ??= new PollGroup();
+    this.budget ??= new WorkerBudget(message, this.group);
     this.stats ??= new WorkerStatsRecorder(new WorkerTally(message.tally), this.codec.methods, (name, buffer) =>
       this.post({ type: 'method', name, buffer }),
     );
-    const connection = new KernelConnection(message, this.codec, this.stats, this.budget, {
+    const connection = new KernelConnection(message, this.codec, this.stats, this.budget, this.group, {
       failed: (reason, text) => this.post({ type: 'connection-failed', connection: id, reason, message: text }),
       detached: () => {
         this.connections.delete(id);

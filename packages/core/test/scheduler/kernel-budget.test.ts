@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TURN_MS, WorkerBudget, type BudgetClient } from '../../src/scheduler/kernel-budget.js';
+import { TURN_MS, WorkerBudget, type BudgetClient, type ReadSwitch } from '../../src/scheduler/kernel-budget.js';
 import { ServerCounters } from '../../src/scheduler/shared-counters.js';
 import type { KernelLimits } from '../../src/scheduler/worker-messages.js';
 
@@ -7,7 +7,6 @@ import type { KernelLimits } from '../../src/scheduler/worker-messages.js';
 class FakeConnection implements BudgetClient {
   readonly held: string[] = [];
   readonly started: string[] = [];
-  reading = true;
 
   get hasHeld(): boolean {
     return this.held.length > 0;
@@ -19,9 +18,18 @@ class FakeConnection implements BudgetClient {
     this.started.push(request);
     return true;
   }
+}
 
-  setReading(on: boolean): void {
-    this.reading = on;
+/** The worker's reads, as its PollGroup switches them. */
+class FakeReads implements ReadSwitch {
+  reading = true;
+
+  pause(): void {
+    this.reading = false;
+  }
+
+  resume(): void {
+    this.reading = true;
   }
 }
 
@@ -37,11 +45,13 @@ interface Setup {
 /** One worker's budget over `connection`, as KernelConnection drives it. */
 function worker({ transport, maxInFlight, workerQueueDepth, workers = 1, server = new ServerCounters() }: Setup) {
   const connection = new FakeConnection();
+  const reads = new FakeReads();
   const limits = { maxInFlight, workerQueueDepth } as KernelLimits;
-  const budget = new WorkerBudget({ transport, workers, serverCounters: server.buffer, limits }, () => [connection]);
+  const budget = new WorkerBudget({ transport, workers, serverCounters: server.buffer, limits }, reads);
   return {
     budget,
     connection,
+    reads,
     /** A request is read: true when admitted (then run at once or held), false when shed. */
     read(request: string): boolean {
       if (!budget.admit()) return false;
@@ -115,36 +125,36 @@ describe('WorkerBudget', () => {
   });
 
   it('sockmap: never stops reading, whatever it holds (the kernel would queue without bound)', () => {
-    const { connection, read } = worker({ transport: 'sockmap', maxInFlight: 100, workerQueueDepth: 2 });
+    const { connection, reads, read } = worker({ transport: 'sockmap', maxInFlight: 100, workerQueueDepth: 2 });
     for (const request of ['a', 'b', 'c', 'd']) read(request);
     expect(connection.held).toEqual(['c', 'd']);
-    expect(connection.reading).toBe(true);
+    expect(reads.reading).toBe(true);
   });
 
   it('KCM: stops reading at workerQueueDepth while much of its share is free, reads again at half of the depth', () => {
-    const { budget, connection, read } = worker({ transport: 'kcm', maxInFlight: 100, workerQueueDepth: 4 });
+    const { budget, reads, read } = worker({ transport: 'kcm', maxInFlight: 100, workerQueueDepth: 4 });
     for (const request of ['a', 'b', 'c']) read(request);
-    expect(connection.reading).toBe(true);
+    expect(reads.reading).toBe(true);
     read('d');
-    expect(connection.reading).toBe(false);
+    expect(reads.reading).toBe(false);
     done(budget);
-    expect(connection.reading).toBe(false);
+    expect(reads.reading).toBe(false);
     done(budget);
-    expect(connection.reading).toBe(true);
+    expect(reads.reading).toBe(true);
   });
 
   it('KCM: reads on at its depth once less than a depth of its share is left, to shed the backlog rather than leave it in the kernel', () => {
-    const { budget, connection, read } = worker({ transport: 'kcm', maxInFlight: 8, workerQueueDepth: 4 });
+    const { budget, connection, reads, read } = worker({ transport: 'kcm', maxInFlight: 8, workerQueueDepth: 4 });
     for (const request of ['a', 'b', 'c', 'd']) read(request);
     // At its depth with half of its share free: the kernel may give the backlog to another worker.
-    expect(connection.reading).toBe(false);
+    expect(reads.reading).toBe(false);
     read('e'); // the rest of the batch it was reading
-    expect(connection.reading).toBe(true);
+    expect(reads.reading).toBe(true);
     expect(['f', 'g', 'h', 'i'].map((request) => read(request))).toEqual([true, true, true, false]);
 
     for (let i = 0; i < 4; i++) done(budget);
     expect(connection.started).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
     // At its depth again, with a depth of its share free: it leaves the backlog to the kernel.
-    expect(connection.reading).toBe(false);
+    expect(reads.reading).toBe(false);
   });
 });
