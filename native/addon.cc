@@ -1,7 +1,7 @@
 // The @kmux/native module. Context-aware (Napi::Addon): every Node environment,
 // the main thread and each worker thread, gets its own instance and nothing is
 // shared through static mutable state, so loading it in workers is safe. The
-// classes (KcmMux, MessageWatcher, PollGroup, Sockmap) poll on the loop of the environment
+// classes (KcmMux, MessageWatcher, NativeMux, PollGroup, Sockmap) poll on the loop of the environment
 // that creates them.
 #include <napi.h>
 #include <sys/socket.h>
@@ -15,6 +15,7 @@
 #include "kcm_mux.h"
 #include "ktls.h"  // kTLS record layer (ktls.cc, fd_poll.cc)
 #include "message_watcher.h"
+#include "native_mux.h"
 #include "poll_group.h"
 #include "probe.h"
 #include "sched_slice.h"
@@ -81,6 +82,7 @@ class NativeAddon : public Napi::Addon<NativeAddon> {
                           InstanceMethod("setThreadSlice", &NativeAddon::SetThreadSlice),
                           InstanceValue("KcmMux", KcmMux::Define(env)),
                           InstanceValue("MessageWatcher", MessageWatcher::Define(env)),
+                          InstanceValue("NativeMux", NativeMux::Define(env)),
                           InstanceValue("PollGroup", PollGroup::Define(env)),
                           InstanceValue("Sockmap", Sockmap::Define(env)),
                           InstanceValue("ktls", ktls::Define(env))});

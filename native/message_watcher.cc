@@ -244,6 +244,9 @@ size_t MessageWatcher::ReadBatch() {
         call = "frame length above maxFrameBytes";
         break;
       }
+      // A short read emptied the stream: asking again would only return EAGAIN (one syscall per
+      // wakeup saved); what arrives later wakes the level-triggered poll again.
+      if (static_cast<size_t>(n) < iov.iov_len) break;
     } else if ((msg.msg_flags & MSG_TRUNC) != 0) {
       err = EMSGSIZE;
       call = "recvmsg (MSG_TRUNC)";

@@ -1,5 +1,6 @@
 // The example Pricing service on a kernel transport, called by kmux's protobuf client and by
-// the Python client: sockmap on the host (protobuf-sockmap.test.ts), KCM in the VM
+// the Python client: sockmap and native on the host (protobuf-sockmap.test.ts,
+// protobuf-native.test.ts), KCM in the VM
 // (test/kernel/protobuf-kcm.test.ts). Here the workers read the envelopes themselves, so
 // statuses and deadlines come from the protobuf codec's worker half (peek, errorReply).
 import { rm } from 'node:fs/promises';
@@ -14,7 +15,7 @@ import {
   servePricing,
 } from './protobuf-pricing.js';
 
-export function describeProtobufOverKernel(transport: 'kcm' | 'sockmap', label: string = transport): void {
+export function describeProtobufOverKernel(transport: 'kcm' | 'sockmap' | 'native', label: string = transport): void {
   describe(`${label}: protobuf Pricing service on the ${transport} transport`, () => {
     let generated: string;
     beforeAll(async () => {

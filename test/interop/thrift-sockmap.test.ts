@@ -1,24 +1,24 @@
-// The stock Apache Thrift Node client against the example Catalog service on the sockmap
-// transport (this host runs as root, so sockmap is available): the kernel splits frames,
-// the workers read and answer them without the main thread.
+// The stock Apache Thrift Node client against the example Catalog service on the transports
+// whose workers read frames without the main thread: sockmap (this host runs as root, so it is
+// available; the kernel splits frames) and native (the addon's I/O thread splits them).
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Server } from '@kmux/core';
 import { catalogTypes, expectPipelinedOutOfOrder, startCatalogServer, stockClient, unframedEcho } from './catalog.js';
 
-describe('thrift binary interop over sockmap', () => {
+for (const transport of ['sockmap', 'native'] as const) describe(`thrift binary interop over ${transport}`, () => {
   let server: Server;
   let port: number;
   const warnings: string[] = [];
   beforeAll(async () => {
     const logger = { info: () => undefined, warn: (line: string) => warnings.push(line), error: console.error };
-    ({ server, port } = await startCatalogServer('binary', { transport: 'sockmap', logger }));
+    ({ server, port } = await startCatalogServer('binary', { transport, logger }));
   });
   afterAll(() => server.close());
 
   it('stock client: pipelined calls complete out of order on one connection, each matched to its reply', async () => {
-    expect(server.transport?.name).toBe('sockmap');
+    expect(server.transport?.name).toBe(transport);
     const { call, close } = stockClient(port, 'binary');
     try {
       await expectPipelinedOutOfOrder(call, 800);
@@ -38,6 +38,6 @@ describe('thrift binary interop over sockmap', () => {
     socket.write(unframedEcho('binary', Buffer.from('no length prefix')));
     await closed;
     await expect.poll(() => server.stats().connectionErrors.unframed).toBe(1);
-    expect(warnings.find((line) => line.includes(local))).toMatch(/closed: unframed Thrift: use TFramedTransport .*\(transport sockmap\)/);
+    expect(warnings.find((line) => line.includes(local))).toMatch(new RegExp(`closed: unframed Thrift: use TFramedTransport .*\\(transport ${transport}\\)`));
   });
 });

@@ -101,12 +101,13 @@ for (const transport of TRANSPORTS) {
       timeoutMs(30_000),
     );
 
-    if (transport === 'kcm') {
-      // A full KCM worker stops reading, and the backlog waits in the kernel: with the default
-      // limits that backpressure bounds what a connection has in flight long before
-      // maxInFlightPerConnection could (README, "Backpressure").
+    if (transport === 'kcm' || transport === 'native') {
+      // A full KCM worker stops reading, and the backlog waits in the kernel; native's I/O thread
+      // sends a worker at most workerQueueDepth and holds the rest: with the default limits that
+      // bounds what a connection has in flight long before maxInFlightPerConnection could
+      // (README, "Backpressure").
       it(
-        `maxInFlightPerConnection (1,024) on KCM: the workers hold at most workers × 2 × workerQueueDepth (${2 * 2 * DOCUMENTED.workerQueueDepth!}), the kernel holds the rest, none is shed and all are answered once`,
+        `maxInFlightPerConnection (1,024) on ${transport}: the workers hold at most workers × 2 × workerQueueDepth (${2 * 2 * DOCUMENTED.workerQueueDepth!}), the kernel or the I/O thread holds the rest, none is shed and all are answered once`,
         async () => {
           const { server, port } = await startServer(wire, transport);
           listenForGates();

@@ -27,7 +27,7 @@ const USAGE = `usage: node packages/bench/dist/cli.js [options]
   --duration S         measured seconds per run (default 10)
   --warmup S           discarded warm-up seconds per run (default 3)
   --workers N          worker threads of kmux, the piscina pool and the C server (default 2)
-  --transport T        transport of the 'kmux' servers: auto (default), userspace, sockmap, kcm
+  --transport T        transport of the 'kmux' servers: auto (default), userspace, native, sockmap, kcm
   --repeat N           run every server × scenario N times, interleaved, and report the
                        median among the rounds no other process disturbed (default 1)
   --scenarios a,b      only these scenarios (default: all)

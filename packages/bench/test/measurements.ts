@@ -8,6 +8,7 @@ export function run(server: PeerName, requestsPerSecond: number, otherCpuPercent
     scenario: 's', server, connections: 1, depth: 1, seconds: 1, requests: requestsPerSecond,
     requestsPerSecond, errors: 0, lost: 0, fatal: null, latencyUs, serverCpuPercent: 100,
     perClass: [{ label: 'fast', requests: 1, errors: 0, latency: { ...latencyUs, p99: fastP99 } }],
+    serverWork: { syscalls: 0, mainSyscalls: 0, voluntarySwitches: 0 },
     generatorCpuPercent: 5, otherCpuPercent, transport: null, workerRequests: null,
   };
 }

@@ -15,6 +15,7 @@ export interface NativeBinding {
   setThreadSlice(us: number): SyscallCheck;
   KcmMux: NativeKcmMuxClass;
   MessageWatcher: NativeMessageWatcherClass;
+  NativeMux: NativeMuxClass;
   PollGroup: NativePollGroupClass;
   Sockmap: NativeSockmapClass;
   /** The kTLS record layer: enableKtls, recvRecord, sendRecord, FdPoll, ... (native/ktls.cc). */
@@ -137,4 +138,30 @@ export interface NativeKtls {
   /** ioctl(SIOCOUTQ): bytes written that the peer has not acknowledged yet. */
   unackedBytes(fd: number): number;
   FdPoll: new (fd: number, onEvent: (error: Error | null, events: number) => void) => NativeFdPoll;
+}
+
+/** The native class behind NativeMux (native/native_mux.cc). */
+export interface NativeNativeMux {
+  add(tcpFd: number): number;
+  workerFds(id: number): number[];
+  counts(id: number): { parsed: number; refused: number; unsent: number };
+  remove(id: number): void;
+  reply(id: number, frame: Uint8Array): void;
+  takeWorker(slot: number): { id: number; heads: Buffer[] }[];
+  setAlive(slot: number): void;
+  close(): void;
+}
+export interface NativeMuxClass {
+  new (
+    workers: number,
+    maxFrameBytes: number,
+    frameTimeoutMs: number,
+    maxBufferedBytes: number,
+    workerQueueDepth: number,
+    maxInFlight: number,
+    maxInFlightPerConnection: number,
+    maxPendingWriteBytes: number,
+    busyWorkerGraceUs: number,
+    onHangup: (id: number, error: HangupError) => void,
+  ): NativeNativeMux;
 }

@@ -9,6 +9,7 @@ export { MessageWatcher, forEachMessage, type MessageWatcherOptions } from './me
 export { PollGroup } from './poll-group.js';
 export { framesInAll, type FrameTally } from './frame-tally.js';
 export { createKcmMux, type KcmMux, type KcmMuxOptions } from './kcm-mux.js';
+export { NativeMux, NO_REPLY, type NativeMuxOptions, type NativeConnection, type LostRequests } from './native-mux.js';
 export { createSockmap, type Sockmap, type SockmapConnection, type SockmapOptions } from './sockmap.js';
 export {
   nativeKtls,

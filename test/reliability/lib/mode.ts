@@ -27,14 +27,14 @@ export function timeoutMs(ci: number, soak = 60 * 60_000): number {
   return SOAK ? soak : SHORT ? 5 * ci : ci;
 }
 
-type TransportName = 'userspace' | 'kcm' | 'sockmap';
+type TransportName = 'userspace' | 'kcm' | 'sockmap' | 'native';
 
 /**
  * Transports every reliability suite runs on, each in turn: `KMUX_TRANSPORTS` (default
- * `userspace,sockmap`; sockmap needs a host that may load BPF, as test/sockmap does). KCM runs
+ * `userspace,sockmap,native`; sockmap needs a host that may load BPF, as test/sockmap does). KCM runs
  * in the kernel VM (test/kernel/run.sh sets `kcm`).
  */
-export const TRANSPORTS: readonly TransportName[] = (process.env.KMUX_TRANSPORTS ?? 'userspace,sockmap')
+export const TRANSPORTS: readonly TransportName[] = (process.env.KMUX_TRANSPORTS ?? 'userspace,sockmap,native')
   .split(',')
   .map((name) => name.trim())
   .filter(Boolean) as TransportName[];

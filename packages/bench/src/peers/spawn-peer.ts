@@ -31,6 +31,7 @@ export const PEERS = {
   'c-echo': { title: 'C epoll (echo only)', entry: entry('./c-echo-peer.js'), protocol: THRIFT, echoOnly: true },
   kmux: { title: 'kmux', entry: entry('./kmux-peer.js'), protocol: THRIFT },
   'kmux-userspace': { title: 'kmux userspace', entry: entry('./kmux-peer.js'), protocol: THRIFT, transport: 'userspace' },
+  'kmux-native': { title: 'kmux native', entry: entry('./kmux-peer.js'), protocol: THRIFT, transport: 'native' },
   'kmux-sockmap': { title: 'kmux sockmap', entry: entry('./kmux-peer.js'), protocol: THRIFT, transport: 'sockmap' },
   'kmux-kcm': { title: 'kmux kcm', entry: entry('./kmux-peer.js'), protocol: THRIFT, transport: 'kcm' },
   'kmux-protobuf': { title: 'kmux protobuf', entry: entry('./kmux-protobuf-peer.js'), protocol: 'kmux-protobuf' },

@@ -14,6 +14,7 @@ const COLORS: Record<string, string> = {
   kmux: '#1f6feb',
   'kmux-userspace': '#4f8fef',
   'kmux-sockmap': '#0a9396',
+  'kmux-native': '#9b2226',
   'kmux-kcm': '#005f73',
   'kmux-protobuf': '#6a4c93',
   stock: '#8b949e',

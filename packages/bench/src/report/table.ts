@@ -61,6 +61,9 @@ export function scenarioTable(scenario: Scenario, rows: readonly BenchRow[], com
     ...(idle ? ['RSS MiB', 'KiB/conn'] : []),
     'srv CPU%',
     'srv µs/req',
+    'sys/req',
+    'main sys/req',
+    'vcsw/req',
     'gen CPU%',
     'other CPU%',
     ...peers.map((p) => `vs ${p}`),
@@ -87,6 +90,8 @@ export function scenarioTable(scenario: Scenario, rows: readonly BenchRow[], com
       formatNumber(r.serverCpuPercent),
       // CPU per request is much less sensitive to other load on the machine than req/s.
       idle ? '-' : formatNumber((r.serverCpuPercent * 1e4) / r.requestsPerSecond, 1),
+      // Per request, counted per thread by perf and /proc (cpu/thread-work.ts): work strace would distort.
+      ...[r.serverWork.syscalls, r.serverWork.mainSyscalls, r.serverWork.voluntarySwitches].map((n) => (idle ? '-' : formatNumber(n / r.requests, 2))),
       formatNumber(r.generatorCpuPercent),
       formatNumber(r.otherCpuPercent),
       ...peers.map(vs),

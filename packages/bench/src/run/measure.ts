@@ -2,6 +2,7 @@ import { cpus } from 'node:os';
 import type { Percentiles as LatencySummary } from '@kmux/core';
 import { loadService } from '@kmux/protobuf';
 import { CpuWindow, processRssBytes } from '../cpu/process-cpu.js';
+import { ThreadWork, type ThreadWorkCounts } from '../cpu/thread-work.js';
 import { runGrpcLoad } from '../grpc/grpc-load.js';
 import type { LoadEvents, LoadResult, PercentileCurve, TemplateResult } from '../load/load-generator.js';
 import { runNativeLoad, type LoadShape } from '../load/native-load.js';
@@ -42,6 +43,8 @@ export interface Measurement
   readonly perClass: readonly TemplateResult[];
   /** CPU of the whole server process (all threads), percent of one core. */
   readonly serverCpuPercent: number;
+  /** The server's system calls (all threads, and its main thread) and voluntary context switches in the measured window. */
+  readonly serverWork: ThreadWorkCounts;
   /**
    * CPU the rest of the machine used meanwhile (other processes, the bench itself), percent
    * of one core. More than a few percent means the numbers are not the servers' alone.
@@ -141,16 +144,20 @@ export async function measure(scenario: Scenario, server: PeerName, options: Mea
   const { load, calls } = scenario;
   const serverCpu = CpuWindow.ofProcess(peer.pid);
   const machineCpu = CpuWindow.ofMachine();
+  const work = new ThreadWork(peer.pid);
+  let workCounted: Promise<void> = Promise.resolve();
   let rssBytes: number | undefined;
   const events: LoadEvents = {
     onProgress: options.onProgress,
     onMeasureStart: () => {
       serverCpu.start();
       machineCpu.start();
+      work.start();
     },
     onMeasureEnd: () => {
       serverCpu.stop();
       machineCpu.stop();
+      workCounted = work.stop();
       if (load.kind === 'idle') rssBytes = processRssBytes(peer.pid);
     },
   };
@@ -178,6 +185,7 @@ export async function measure(scenario: Scenario, server: PeerName, options: Mea
       rssBeforeBytes = processRssBytes(peer.pid);
       result = await drive(peer, calls, { ...timing, connections: load.connections, shape: { kind: 'idle' } }, options, events);
     }
+    await workCounted;
     return {
       scenario: scenario.name,
       server,
@@ -193,6 +201,7 @@ export async function measure(scenario: Scenario, server: PeerName, options: Mea
       curve: result.curve,
       perClass: result.perTemplate,
       serverCpuPercent: serverCpu.percentOfOneCore,
+      serverWork: work.result,
       generatorCpuPercent: result.generatorCpuPercent,
       maxSendLagUs: result.maxSendLagUs,
       otherCpuPercent: Math.max(0, machineCpu.percentOfOneCore - serverCpu.percentOfOneCore - result.generatorCpuPercent),

@@ -42,8 +42,8 @@ export async function probeCommand(args: string[]): Promise<number> {
     console.log(`  sockmap       ${mark(kernel.sockmap.insertTcp.ok)} ${kernel.sockmap.insertTcp.reason}`);
     console.log(`  CAP_BPF       ${mark(kernel.capabilities.bpf)}`);
     console.log(`  CAP_NET_ADMIN ${mark(kernel.capabilities.netAdmin)}`);
-  } else if (!probe.native.loaded) {
-    console.log(`native addon not loaded: ${probe.native.reason}`);
+  } else if (!probe.addon.loaded) {
+    console.log(`native addon not loaded: ${probe.addon.reason}`);
   }
   console.log('transports');
   for (const name of TRANSPORT_PREFERENCE) {

@@ -41,7 +41,7 @@ counted in the last line, "kmux: stopped". A second SIGINT or SIGTERM exits at o
 
 const DEFAULT_DRAIN_SECONDS = 10;
 
-const TRANSPORTS: readonly (TransportName | 'auto')[] = ['auto', 'userspace', 'kcm', 'sockmap'];
+const TRANSPORTS: readonly (TransportName | 'auto')[] = ['auto', 'userspace', 'native', 'kcm', 'sockmap'];
 
 export async function serveCommand(args: string[]): Promise<number> {
   const { values } = withUsage(HELP, () =>

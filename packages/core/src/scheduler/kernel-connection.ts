@@ -5,7 +5,7 @@
  * applies the limits itself: the per-connection and server in-flight bounds (counted in
  * shared memory across workers), deadlines, and the worker's own bound (kernel-budget.ts).
  */
-import { MessageWatcher, isSysError, type PollGroup, type SysError } from '@kmux/native';
+import { MessageWatcher, NO_REPLY, isSysError, type PollGroup, type SysError } from '@kmux/native';
 import type { RequestHead, WorkerCodec, WorkerResult } from '../codec/codec.js';
 import { DeadlineExceededError, KmuxError, OverloadedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
@@ -31,6 +31,8 @@ export interface KernelConnectionHooks {
 
 interface Call {
   readonly head: RequestHead;
+  /** Its place in the order this worker read the connection's frames (native's answer records name it). */
+  readonly index: number;
   readonly receivedAt: number;
   readonly timeoutMs: number;
   readonly deadline: number;
@@ -43,6 +45,18 @@ interface Call {
 }
 
 const LENGTH_PREFIX = 4;
+
+/**
+ * A worker's answer to request `index` on a native transport pair (native/io_loop.h):
+ * [u32 length][u32 index][reply], or length NO_REPLY and no body when no reply is owed.
+ */
+function encodeAnswer(index: number, reply: Buffer | null): Buffer {
+  const record = Buffer.allocUnsafe(8 + (reply?.length ?? 0));
+  record.writeUInt32BE(reply ? reply.length : NO_REPLY, 0);
+  record.writeUInt32BE(index, 4);
+  if (reply) record.set(reply, 8);
+  return record;
+}
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function';
@@ -66,6 +80,8 @@ export class KernelConnection implements BudgetClient {
   private waitingForFrames = false;
   private done = false;
   private failed = false;
+  /** native, while a batch of requests is read: the replies made meanwhile, sent in one write after it. */
+  private batch: { frames: Buffer[]; sent: (() => void)[] } | null = null;
 
   constructor(
     private readonly attach: AttachMessage,
@@ -90,8 +106,9 @@ export class KernelConnection implements BudgetClient {
       const reason = (isSysError(error) && PARSER_ERROR_REASONS[error.code]) || 'socket_error';
       this.fail(reason, `reply send failed: ${error.message}`);
     };
+    // KCM: the worker's own socket, each message whole; native: its own end of the I/O thread's pair.
     this.writer =
-      attach.transport === 'kcm'
+      attach.transport !== 'sockmap'
         ? new ReplyWriter(kcmSink(this.watcher), onWriteError)
         : new ReplyWriter(tcpSink(attach.replyFd, () => this.writer.pump()), onWriteError, this.counters.lock, 1 + attach.slot);
   }
@@ -133,20 +150,24 @@ export class KernelConnection implements BudgetClient {
 
   private onMessages(data: Buffer, offsets: Uint32Array): void {
     this.counters.touch(this.attach.slot, Date.now());
+    // A stream pair (native) takes many replies in one send; KCM needs one send per message.
+    if (this.attach.transport === 'native') this.batch = { frames: [], sent: [] };
     let frames = 0;
     for (let i = 0; i + 1 < offsets.length && !this.watcher.closed; i++) {
       // Counted as each is taken on, not per batch: a count that ran ahead of the requests
       // taken on would let a finishing connection detach with the rest of the batch unread.
+      const index = this.received;
       this.received = (this.received + 1) >>> 0;
       frames++;
-      this.onRequest(data.subarray(offsets[i]! + LENGTH_PREFIX, offsets[i + 1]));
+      this.onRequest(data.subarray(offsets[i]! + LENGTH_PREFIX, offsets[i + 1]), index);
     }
     this.counters.addReceived(frames);
+    this.sendBatch();
     // Finishing: these may have been the last frames it waited for.
     if (!this.done) this.detachIfDrained();
   }
 
-  private onRequest(body: Buffer): void {
+  private onRequest(body: Buffer, index: number): void {
     this.stats.frameReceived();
     let head: RequestHead;
     try {
@@ -155,17 +176,18 @@ export class KernelConnection implements BudgetClient {
       // Not this protocol at all: nothing after it on the connection can be trusted.
       return this.fail('protocol', error instanceof Error ? error.message : String(error));
     }
-    if (this.mode === 'shutdown') return this.reject(body, head, new KmuxError('shutting_down', 'server is shutting down'));
+    if (this.mode === 'shutdown') return this.reject(body, head, index, new KmuxError('shutting_down', 'server is shutting down'));
     const { maxInFlightPerConnection, maxInFlight } = this.attach.limits;
     if (this.counters.inFlight() >= maxInFlightPerConnection) {
-      return this.reject(body, head, new OverloadedError('connection', maxInFlightPerConnection));
+      return this.reject(body, head, index, new OverloadedError('connection', maxInFlightPerConnection));
     }
-    if (!this.budget.admit()) return this.reject(body, head, new OverloadedError('server', maxInFlight));
+    if (!this.budget.admit()) return this.reject(body, head, index, new OverloadedError('server', maxInFlight));
     this.counters.add(this.attach.slot, 1);
     this.stats.requestStarted();
     const timeoutMs = timeoutFor(head, this.attach.limits);
     const call: Call = {
       head,
+      index,
       receivedAt: performance.now(),
       timeoutMs,
       deadline: Date.now() + timeoutMs,
@@ -226,7 +248,8 @@ export class KernelConnection implements BudgetClient {
     this.settle(call);
     this.stats.requestDone(call.head.method, outcome, (performance.now() - call.receivedAt) * 1000, completed);
     // A oneway request owes no reply, even if the codec produced one.
-    if (reply && !call.head.oneway) this.send(reply, () => this.release(call));
+    const frame = this.frame(call.index, reply && !call.head.oneway ? reply : null);
+    if (frame) this.send(frame, () => this.release(call));
     else this.release(call);
   }
 
@@ -239,18 +262,43 @@ export class KernelConnection implements BudgetClient {
   }
 
   /** Answers a request that never became in flight. */
-  private reject(body: Buffer, head: RequestHead, error: KmuxError): void {
+  private reject(body: Buffer, head: RequestHead, index: number, error: KmuxError): void {
     this.stats.requestDone(head.method, error.kind, 0, false);
-    const reply = this.codec.errorReply(body, error);
-    if (reply) this.send(reply, () => this.detachIfDrained());
+    const frame = this.frame(index, this.codec.errorReply(body, error));
+    if (frame) this.send(frame, () => this.detachIfDrained());
   }
 
-  private send(reply: Buffer, sent: () => void): void {
+  /**
+   * What goes out for request `index`: its reply frame, or nothing when none is owed. native:
+   * always an answer record, so that the I/O thread knows the request is done (encodeAnswer).
+   */
+  private frame(index: number, reply: Buffer | null): Buffer | null {
+    if (this.attach.transport === 'native') return encodeAnswer(index, reply);
+    return reply && encodeFrame(reply);
+  }
+
+  private send(frame: Buffer, sent: () => void): void {
     if (this.done) return;
-    this.writer.write(encodeFrame(reply), sent);
-    if (this.writer.pendingBytes > this.attach.limits.maxPendingWriteBytes) {
+    if (this.batch) {
+      this.batch.frames.push(frame);
+      this.batch.sent.push(sent);
+      return;
+    }
+    this.writer.write(frame, sent);
+    // native: the I/O thread reads every answer at once and applies this bound to the client itself.
+    if (this.attach.transport !== 'native' && this.writer.pendingBytes > this.attach.limits.maxPendingWriteBytes) {
       this.fail('write_backlog', `client reads no replies: over ${this.attach.limits.maxPendingWriteBytes} bytes queued`);
     }
+  }
+
+  private sendBatch(): void {
+    const { batch } = this;
+    this.batch = null;
+    if (!batch || batch.frames.length === 0) return;
+    const frame = batch.frames.length === 1 ? batch.frames[0]! : Buffer.concat(batch.frames);
+    this.send(frame, () => {
+      for (const sent of batch.sent) sent();
+    });
   }
 
   /** The request's reply is on the socket (or will never be): it no longer counts against the limits. */

@@ -7,7 +7,7 @@ import type { DeadlinePolicy } from '../server/timeouts.js';
  */
 export type WorkerControl = AttachMessage | DetachMessage;
 
-export type KernelTransportName = 'kcm' | 'sockmap';
+export type KernelTransportName = 'kcm' | 'sockmap' | 'native';
 
 /**
  * Connection-close reasons for the errors a kernel parser leaves on the TCP socket. The main
@@ -15,7 +15,13 @@ export type KernelTransportName = 'kcm' | 'sockmap';
  * send (sendmsg returns the socket's pending error), and must count the close the same way.
  * ETIMEDOUT: the parser held a partial frame past frameTimeoutMs (SO_RCVTIMEO).
  */
-export const PARSER_ERROR_REASONS: Readonly<Record<string, string>> = { EMSGSIZE: 'frame_too_large', EPROTO: 'protocol', ETIMEDOUT: 'frame_timeout' };
+export const PARSER_ERROR_REASONS: Readonly<Record<string, string>> = {
+  EMSGSIZE: 'frame_too_large',
+  EPROTO: 'protocol',
+  ETIMEDOUT: 'frame_timeout',
+  // native: the I/O thread's word for replies left unread past maxPendingWriteBytes.
+  ENOBUFS: 'write_backlog',
+};
 
 /** Limits a worker applies to the connections it reads itself. */
 export interface KernelLimits extends DeadlinePolicy {
@@ -36,9 +42,9 @@ export interface AttachMessage {
   /** The receiving worker's slot, and how many slots there are (ConnectionCounters' layout). */
   readonly slot: number;
   readonly workers: number;
-  /** KCM: this worker's KCM socket. sockmap: this worker's target socket for the connection. */
+  /** KCM: this worker's KCM socket. sockmap: this worker's target socket for the connection. native: its end of the I/O thread's pair. */
   readonly fd: number;
-  /** KCM: the same KCM socket (each message goes out whole). sockmap: the TCP socket, under the shared write lock. */
+  /** KCM: the same KCM socket (each message goes out whole). sockmap: the TCP socket, under the shared write lock. native: the pair again (answer records). */
   readonly replyFd: number;
   /** ConnectionCounters' buffer. */
   readonly counters: SharedArrayBuffer;

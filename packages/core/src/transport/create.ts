@@ -2,19 +2,24 @@ import type { WorkerPool } from '../scheduler/worker-pool.js';
 import type { ResolvedServerOptions } from '../server/options.js';
 import { kcmPath } from './kcm-transport.js';
 import { KernelTransport } from './kernel-transport.js';
+import { nativePath } from './native-transport.js';
 import type { TransportConstraints, TransportName } from './select.js';
 import { SOCKMAP_MAX_FRAME_BYTES, sockmapPath } from './sockmap-transport.js';
 import type { ServerTransport, TransportContext } from './transport.js';
 import { UserspaceTransport } from './userspace-transport.js';
 
-/** Why this server cannot use the kernel transports, whatever the kernel offers. */
+/** Why this server cannot use the worker-read transports (KCM, sockmap, native), whatever the kernel offers. */
 export function transportConstraints(options: ResolvedServerOptions, pool: WorkerPool): TransportConstraints {
-  let reason: string | null = null;
-  // Measured on 6.1 and 6.12 (DESIGN.md, src/tls/README.md): KCM cannot read through kTLS
-  // without losing or corrupting frames, and sockmap's parser sees records, not frames.
-  if (options.tls) reason = 'TLS connections are framed in user space, on the kTLS socket where handed off: KCM and sockmap cannot frame through kTLS';
-  else if (pool.kernelUnsupported) reason = `codec ${options.codec.name} ${pool.kernelUnsupported}`;
-  if (reason) return { kcm: reason, sockmap: reason };
+  if (options.tls) {
+    // Measured on 6.1 and 6.12 (DESIGN.md, src/tls/README.md): KCM cannot read through kTLS
+    // without losing or corrupting frames, and sockmap's parser sees records, not frames.
+    const kernel = 'TLS connections are framed in user space, on the kTLS socket where handed off: KCM and sockmap cannot frame through kTLS';
+    return { kcm: kernel, sockmap: kernel, native: 'the native I/O thread does not read kTLS sockets yet: TLS connections are framed in user space' };
+  }
+  if (pool.kernelUnsupported) {
+    const reason = `codec ${options.codec.name} ${pool.kernelUnsupported}`;
+    return { kcm: reason, sockmap: reason, native: reason };
+  }
   if (options.maxFrameBytes > SOCKMAP_MAX_FRAME_BYTES) {
     return { sockmap: `maxFrameBytes ${options.maxFrameBytes} is above the ${SOCKMAP_MAX_FRAME_BYTES} bytes sockmap can deliver whole (SOCKMAP_MAX_FRAME_BYTES)` };
   }
@@ -30,5 +35,7 @@ export function createTransport(name: TransportName, context: TransportContext):
       return new KernelTransport(context, kcmPath(options));
     case 'sockmap':
       return new KernelTransport(context, sockmapPath(options));
+    case 'native':
+      return new KernelTransport(context, nativePath(options));
   }
 }

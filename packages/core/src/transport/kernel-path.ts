@@ -7,7 +7,7 @@ import type { ServerStatsSnapshot } from '../stats/server-stats.js';
  * hangups, limits, shutdown) is common and lives in KernelTransport.
  */
 export interface KernelPath {
-  readonly name: 'kcm' | 'sockmap';
+  readonly name: 'kcm' | 'sockmap' | 'native';
   /**
    * Whether a connection can outlive a worker's death, served by the replacement on the
    * same fds. KCM yes: its sockets deliver whole messages, so the dead worker leaves none
@@ -20,6 +20,14 @@ export interface KernelPath {
    * so each worker knows its share of a final count; `any`, whichever has room (KCM).
    */
   readonly spread: 'round-robin' | 'any';
+  /**
+   * native only: worker `slot` died. Nothing more goes to its slot until workerReady(slot);
+   * returned, per connection, are the heads (first bytes of the body) of every request it
+   * held, read or not, for the transport to answer with worker_died: the connection lives on.
+   */
+  takeWorker?(slot: number): ReadonlyMap<KernelBinding, readonly Buffer[]>;
+  /** native only: a worker serves `slot` again. */
+  workerReady?(slot: number): void;
   /**
    * Puts an unread TCP socket under kernel framing. `onHangup` reports its end once:
    * EOF or EPIPE for a peer close, EMSGSIZE for a length over maxFrameBytes, EPROTO, ECONNRESET.
@@ -46,6 +54,8 @@ export interface KernelBinding {
   restartTransmit?(): boolean;
   /** KCM only: 'EMSGSIZE' once the parser refused a length (see KcmMux.parserError), else null. */
   parserError?(): string | null;
+  /** native only: queues a whole frame (length prefix included) for the connection's TCP socket. */
+  reply?(frame: Uint8Array): void;
   /** Lets go of the connection's kernel objects; only once no worker watches its fds. */
   close(): void;
 }

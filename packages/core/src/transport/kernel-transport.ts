@@ -1,5 +1,5 @@
 /**
- * The main thread's side of a kernel transport (KCM or sockmap, see KernelPath): it takes
+ * The main thread's side of a kernel transport (KCM, sockmap or native, see KernelPath): it takes
  * each accepted socket's fd, sets up the kernel framing and attaches the connection to
  * every worker, which then reads and answers its requests on its own. The main thread
  * never touches a request; it learns of hangups from the kernel, merges the workers'
@@ -12,6 +12,9 @@ import type { KernelLimits, KernelWorkerMessage } from '../scheduler/worker-mess
 import { attachedConnection, type AttachedConnection } from './attached-connection.js';
 import { idleConnections } from './idle-sweep.js';
 import { KernelTeardown } from './kernel-teardown.js';
+import type { RequestHead } from '../codec/codec.js';
+import { WorkerDiedError } from '../errors.js';
+import { encodeFrame } from '../framing/frame-splitter.js';
 import type { KernelBinding, KernelPath } from './kernel-path.js';
 import type { ServerTransport, TransportContext } from './transport.js';
 import { UserspaceTransport } from './userspace-transport.js';
@@ -109,6 +112,7 @@ export class KernelTransport implements ServerTransport {
 
   workerReady(slot: number): void {
     this.fallback?.workerReady();
+    this.path.workerReady?.(slot);
     // A replacement worker takes over the dead one's fds on every surviving connection, also
     // one being drained: KCM may have queued some of its last requests on the dead one's socket.
     for (const connection of this.connections.values()) {
@@ -124,10 +128,25 @@ export class KernelTransport implements ServerTransport {
 
   workerExited(slot: number, reason: string): void {
     this.fallback?.workerExited(slot, reason);
+    const taken = this.path.takeWorker?.(slot);
     for (const connection of [...this.connections.values()]) {
       // The dead worker's requests are gone; they no longer count against the limits.
       const lost = connection.counters.resetSlot(slot);
       this.server.release(lost);
+      if (taken) {
+        // native: the I/O thread knows each request the worker held, read or not; they fail alone.
+        const heads = taken.get(connection.binding) ?? [];
+        this.context.counters.requestsLost('worker_died', heads.length);
+        // Those it never read were not counted as received by it.
+        this.context.counters.received += Math.max(0, heads.length - lost);
+        if (!this.answerLost(connection, heads, new WorkerDiedError(slot, reason))) {
+          connection.awaiting.delete(slot);
+          this.teardown.detach(connection, 'abort', 0, { reason: 'worker_died', message: `worker ${slot} died: ${reason}` });
+        } else if (connection.detaching) {
+          this.teardown.detachedFrom(connection, slot);
+        }
+        continue;
+      }
       this.context.counters.requestsLost('worker_died', lost);
       if (lost > 0 || !this.path.survivesWorkerDeath) {
         // Its clients would wait for replies that never come (also one that half-closed and
@@ -138,6 +157,21 @@ export class KernelTransport implements ServerTransport {
         this.teardown.detachedFrom(connection, slot);
       }
     }
+  }
+
+  /** Answers a dead worker's requests from their heads; false if one cannot be read (the connection is then closed). */
+  private answerLost(connection: AttachedConnection, heads: readonly Buffer[], error: WorkerDiedError): boolean {
+    const { codec } = this.context;
+    for (const body of heads) {
+      let head: RequestHead;
+      try {
+        head = codec.peek(body);
+      } catch {
+        return false;
+      }
+      if (!head.oneway) connection.binding.reply!(encodeFrame(codec.errorReply(head, error)));
+    }
+    return true;
   }
 
   replies(slot: number, batch: ArrayBuffer): void {

@@ -10,7 +10,7 @@
  */
 import type { KernelProbe } from '@kmux/native';
 
-export type TransportName = 'kcm' | 'sockmap' | 'userspace';
+export type TransportName = 'kcm' | 'sockmap' | 'native' | 'userspace';
 
 /** Whether the kernel (as seen by this process, with its privileges) offers what a transport needs. */
 export interface KernelSupport {
@@ -30,11 +30,12 @@ export interface TransportAvailability {
 export interface TransportProbe {
   kcm: TransportAvailability;
   sockmap: TransportAvailability;
+  native: TransportAvailability;
   userspace: TransportAvailability;
   /** The raw kernel probe from @kmux/native; null when the addon did not load. */
   kernel: KernelProbe | null;
   /** Whether @kmux/native loaded, and if not, why. */
-  native: { loaded: true } | { loaded: false; reason: string };
+  addon: { loaded: true } | { loaded: false; reason: string };
 }
 
 /**
@@ -62,22 +63,26 @@ export function transportsFrom(
     return {
       kcm: availability(noAddon),
       sockmap: availability(noAddon),
+      native: availability(noAddon),
       userspace: availability(userspaceSupport),
       kernel: null,
-      native: { loaded: false, reason: probe.reason },
+      addon: { loaded: false, reason: probe.reason },
     };
   }
   const { kernel } = probe;
   return {
     kcm: availability(kcmSupport(kernel)),
     sockmap: availability(sockmapSupport(kernel)),
+    native: availability(nativeSupport),
     userspace: availability(userspaceSupport),
     kernel,
-    native: { loaded: true },
+    addon: { loaded: true },
   };
 }
 
 const userspaceSupport: KernelSupport = { supported: true, reason: 'user-space framing needs only TCP sockets' };
+/** The native transport's I/O thread needs only TCP, unix socketpairs and epoll: the addon loading is enough. */
+const nativeSupport: KernelSupport = { supported: true, reason: 'the native I/O thread needs only TCP, unix socketpairs and epoll' };
 
 /** KCM needs AF_KCM sockets and TCP sockets attached to them with a BPF framing program. */
 function kcmSupport(kernel: KernelProbe): KernelSupport {

@@ -5,7 +5,7 @@ import { probeTransports, type TransportName } from './probe.js';
 export type { TransportName };
 
 /** Best first: the order `auto` tries them in. */
-export const TRANSPORT_PREFERENCE: readonly TransportName[] = ['kcm', 'sockmap', 'userspace'];
+export const TRANSPORT_PREFERENCE: readonly TransportName[] = ['kcm', 'sockmap', 'native', 'userspace'];
 
 /**
  * Transports `auto` passes over even when available, and why; they run when asked for by
@@ -15,6 +15,7 @@ export const TRANSPORT_PREFERENCE: readonly TransportName[] = ['kcm', 'sockmap',
  */
 export const EXPLICIT_ONLY: Readonly<Partial<Record<TransportName, string>>> = {
   sockmap: 'sockmap runs only when asked for: on 2 vCPUs it measured no faster than the user-space transport',
+  native: 'native runs only when asked for until it is the measured default (docs/native-transport.md)',
 };
 
 /** Which transport a server runs on, and why each better one was not taken. */

@@ -87,17 +87,18 @@ describe('listen()', () => {
 });
 
 describe('transport choice', () => {
-  it('reports user space, and why KCM and sockmap were not taken, when auto', async () => {
+  it('reports user space, and why KCM, sockmap and native were not taken, when auto', async () => {
     const unstarted = new Server({ codec: rawCodec({ handler: HANDLERS }), workers: 1, logger: capturingLogger() });
     expect(unstarted.transport).toBeNull();
 
     const { server, logger } = await startServer({ transport: 'auto', workers: 1 });
     const report = server.transport!;
     expect(report).toMatchObject({ name: 'userspace', requested: 'auto' });
-    expect(Object.keys(report.notTaken).sort()).toEqual(['kcm', 'sockmap']);
+    expect(Object.keys(report.notTaken).sort()).toEqual(['kcm', 'native', 'sockmap']);
     for (const reason of Object.values(report.notTaken)) expect(reason).toMatch(/\S{3}/);
     // Logged once, with each reason.
-    expect(logger.text('info')).toBe(`kmux: transport userspace (kcm: ${report.notTaken.kcm}; sockmap: ${report.notTaken.sockmap})`);
+    const { kcm, sockmap, native } = report.notTaken;
+    expect(logger.text('info')).toBe(`kmux: transport userspace (kcm: ${kcm}; sockmap: ${sockmap}; native: ${native})`);
   });
 
   it('fails listen() with the reason when KCM is asked for explicitly, without falling back', async () => {

@@ -32,6 +32,7 @@ describe('transportsFrom', () => {
     }
     expect(probe.kcm.reason).toContain('supports AF_KCM');
     expect(probe.sockmap.reason).toContain('supports sockmap');
+    expect(probe.native).toMatchObject({ available: true });
     expect(probe.userspace).toMatchObject({ available: true });
   });
 
@@ -57,16 +58,18 @@ describe('transportsFrom', () => {
     const probe = transportsFrom({ loaded: false, reason: 'the addon did not build' });
     expect(probe.kcm).toMatchObject({ available: false, reason: 'native addon not loaded: the addon did not build' });
     expect(probe.sockmap.reason).toBe('native addon not loaded: the addon did not build');
+    expect(probe.native).toMatchObject({ available: false, reason: 'native addon not loaded: the addon did not build' });
     expect(probe.userspace.available).toBe(true);
     expect(probe.kernel).toBeNull();
-    expect(probe.native).toEqual({ loaded: false, reason: 'the addon did not build' });
+    expect(probe.addon).toEqual({ loaded: false, reason: 'the addon did not build' });
   });
 });
 
 describe('probeTransports on this host', () => {
   it('loads the addon and agrees with its kernel probe', async () => {
     const probe = await probeTransports();
-    expect(probe.native).toEqual({ loaded: true });
+    expect(probe.addon).toEqual({ loaded: true });
+    expect(probe.native.available).toBe(true);
     expect(probe.kcm.kernel.supported).toBe(probe.kernel!.kcm.ok && probe.kernel!.kcmAttach.ok);
     expect(probe.userspace.available).toBe(true);
     // On a kernel without AF_KCM the reason is the errno of socket(AF_KCM).

@@ -9,17 +9,19 @@ describe('selectTransport on this host (no AF_KCM; root, so sockmap works)', () 
     expect((error as Error).message).toMatch(/^transport 'kcm' is unavailable: .*(AF_KCM|native addon)/);
   });
 
-  it('gives sockmap and userspace when asked for them', async () => {
+  it('gives sockmap, native and userspace when asked for them', async () => {
     expect(await selectTransport('sockmap')).toEqual({ name: 'sockmap', requested: 'sockmap', notTaken: {} });
+    expect(await selectTransport('native')).toEqual({ name: 'native', requested: 'native', notTaken: {} });
     expect(await selectTransport('userspace')).toEqual({ name: 'userspace', requested: 'userspace', notTaken: {} });
   });
 
-  it('takes userspace under auto: sockmap is explicit-only, and each reason is given', async () => {
+  it('takes userspace under auto: sockmap and native are explicit-only, and each reason is given', async () => {
     const report = await selectTransport('auto');
     expect(report.name).toBe('userspace');
-    expect(Object.keys(report.notTaken)).toEqual(['kcm', 'sockmap']);
+    expect(Object.keys(report.notTaken)).toEqual(['kcm', 'sockmap', 'native']);
     expect(report.notTaken.kcm).toMatch(/AF_KCM|native addon/);
     expect(report.notTaken.sockmap).toBe(EXPLICIT_ONLY.sockmap);
+    expect(report.notTaken.native).toBe(EXPLICIT_ONLY.native);
   });
 
   it('lets constraints rule out a transport: explicit fails with the reason, auto passes it over', async () => {
@@ -37,7 +39,7 @@ describe('describeTransport', () => {
     expect(describeTransport({ name: 'sockmap', requested: 'auto', notTaken: { kcm: 'no AF_KCM' } })).toBe('sockmap (kcm: no AF_KCM)');
   });
 
-  it('prefers kcm, then sockmap, then userspace', () => {
-    expect(TRANSPORT_PREFERENCE).toEqual(['kcm', 'sockmap', 'userspace']);
+  it('prefers kcm, then sockmap, then native, then userspace', () => {
+    expect(TRANSPORT_PREFERENCE).toEqual(['kcm', 'sockmap', 'native', 'userspace']);
   });
 });

@@ -1,0 +1,630 @@
+#include "io_loop.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "sys_failure.h"
+
+namespace kmux {
+namespace {
+
+/** Bytes asked of each read: one read takes many small frames. */
+constexpr size_t kChunk = 256 * 1024;
+/** Bytes of each request kept until it is answered: enough for the codec to read its head (TakeWorker). */
+constexpr size_t kHeadBytes = 1024;
+constexpr uint32_t kNoReply = 0xFFFFFFFF;
+constexpr uint16_t kTcpTag = 0xFFFF;
+constexpr uint64_t kWakeKey = 0;
+
+uint32_t ReadBe32(const uint8_t* p) {
+  uint32_t be;
+  std::memcpy(&be, p, sizeof be);
+  return ntohl(be);
+}
+
+void AppendBe32(std::string* out, uint32_t value) {
+  const uint32_t be = htonl(value);
+  out->append(reinterpret_cast<const char*>(&be), sizeof be);
+}
+
+uint64_t NowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t Key(uint64_t id, uint16_t tag) { return (id << 16) | tag; }
+
+}  // namespace
+
+IoLoop::IoLoop(const IoConfig& config, std::function<void()> notify)
+    : config_(config), notify_(std::move(notify)), workers_(config.workers), scratch_(kChunk) {
+  epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_.Valid()) ThrowErrno("epoll_create1");
+  wake_.Reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake_.Valid()) ThrowErrno("eventfd");
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = kWakeKey;
+  if (epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, wake_.Get(), &event) != 0) ThrowErrno("epoll_ctl(eventfd)");
+  thread_ = std::thread([this] { Run(); });
+}
+
+IoLoop::~IoLoop() { Stop(); }
+
+void IoLoop::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  const uint64_t one = 1;
+  (void)!write(wake_.Get(), &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& entry : connections_) {
+    for (Pair& pair : entry.second->pairs) ClosePair(pair);
+  }
+  connections_.clear();
+}
+
+uint64_t IoLoop::Add(int tcp_fd, std::vector<int>* worker_fds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto c = std::make_unique<Connection>();
+  c->id = next_id_++;
+  c->tcp.Reset(fcntl(tcp_fd, F_DUPFD_CLOEXEC, 0));
+  if (!c->tcp.Valid()) ThrowErrno("fcntl(F_DUPFD_CLOEXEC)");
+  c->pairs.resize(config_.workers);
+  try {
+    for (uint32_t slot = 0; slot < config_.workers; ++slot) OpenPair(*c, slot);
+  } catch (const SysFailure&) {
+    for (Pair& pair : c->pairs) ClosePair(pair);
+    throw;
+  }
+  worker_fds->clear();
+  for (const Pair& pair : c->pairs) worker_fds->push_back(pair.worker.Get());
+  Connection& added = *c;
+  connections_.emplace(c->id, std::move(c));
+  UpdateTcp(added);
+  return added.id;
+}
+
+void IoLoop::OpenPair(Connection& c, uint32_t slot) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) ThrowErrno("socketpair(AF_UNIX, SOCK_STREAM)");
+  Pair& pair = c.pairs[slot];
+  pair.io.Reset(fds[0]);
+  pair.worker.Reset(fds[1]);
+  UpdatePair(c, slot);
+}
+
+void IoLoop::ClosePair(Pair& pair) {
+  if (pair.events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, pair.io.Get(), nullptr);
+  pair = Pair();
+}
+
+void IoLoop::Remove(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Connection& c = *it->second;
+  for (uint32_t slot = 0; slot < c.pairs.size(); ++slot) {
+    Pair& pair = c.pairs[slot];
+    for (const Sent& sent : pair.sent) {
+      if (!sent.answered) workers_[slot].held--;
+    }
+    ClosePair(pair);
+  }
+  if (c.tcp_events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, c.tcp.Get(), nullptr);
+  buffered_ -= c.partial.size() + c.queued_bytes;
+  queued_ -= c.queued.size();
+  held_ -= c.held;
+  connections_.erase(it);
+}
+
+std::vector<int> IoLoop::WorkerFds(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int> fds;
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return fds;
+  for (const Pair& pair : it->second->pairs) fds.push_back(pair.worker.Get());
+  return fds;
+}
+
+IoCounts IoLoop::Counts(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  IoCounts counts;
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return counts;
+  const Connection& c = *it->second;
+  counts.parsed = c.parsed;
+  counts.refused = c.refused;
+  counts.unsent = c.out.size() - c.out_sent;
+  for (const Pair& pair : c.pairs) {
+    int queued = 0;
+    // What the worker wrote that this thread has not read yet.
+    if (pair.worker.Valid() && ioctl(pair.worker.Get(), SIOCOUTQ, &queued) == 0) counts.unsent += static_cast<uint64_t>(queued);
+    counts.unsent += pair.in.size();
+  }
+  return counts;
+}
+
+void IoLoop::Reply(uint64_t id, std::string frame) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  it->second->out.append(frame);
+  MarkDirty(*it->second);
+  const uint64_t one = 1;
+  (void)!write(wake_.Get(), &one, sizeof one);
+}
+
+std::vector<LostRequests> IoLoop::TakeWorker(uint32_t slot) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<LostRequests> lost;
+  if (slot >= workers_.size()) return lost;
+  workers_[slot].alive = false;
+  now_ns_ = NowNs();
+  for (auto& entry : connections_) {
+    Connection& c = *entry.second;
+    // What it answered before dying still goes out.
+    if (c.pairs[slot].io.Valid()) ReadAnswers(c, slot);
+    LostRequests requests{c.id, {}};
+    for (Sent& sent : c.pairs[slot].sent) {
+      if (!sent.answered) requests.heads.push_back(std::move(sent.head));
+    }
+    c.held -= static_cast<uint32_t>(requests.heads.size());
+    held_ -= requests.heads.size();
+    MarkDirty(c);
+    ClosePair(c.pairs[slot]);
+    try {
+      OpenPair(c, slot);
+    } catch (const SysFailure& failure) {
+      End(c, failure.err, "socketpair for a replacement worker");
+    }
+    if (!requests.heads.empty()) lost.push_back(std::move(requests));
+  }
+  workers_[slot].held = 0;
+  const uint64_t one = 1;
+  (void)!write(wake_.Get(), &one, sizeof one);
+  return lost;
+}
+
+void IoLoop::SetAlive(uint32_t slot) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (slot >= workers_.size()) return;
+  workers_[slot].alive = true;
+  // Frames may wait for it: the loop drains them on its next round.
+  const uint64_t one = 1;
+  (void)!write(wake_.Get(), &one, sizeof one);
+}
+
+std::vector<IoHangup> IoLoop::TakeHangups() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<IoHangup> taken;
+  taken.swap(hangups_);
+  return taken;
+}
+
+void IoLoop::Run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  constexpr int kEvents = 256;
+  epoll_event events[kEvents];
+  const uint64_t sweep_ns = std::clamp<uint64_t>(config_.frame_timeout_ms * 1'000'000 / 4, 5'000'000, 250'000'000);
+  next_sweep_ns_ = NowNs() + sweep_ns;
+  while (!stopping_) {
+    const uint64_t before = NowNs();
+    const int timeout_ms = next_sweep_ns_ > before ? static_cast<int>((next_sweep_ns_ - before) / 1'000'000) + 1 : 0;
+    lock.unlock();
+    const int n = epoll_wait(epoll_.Get(), events, kEvents, timeout_ms);
+    lock.lock();
+    if (stopping_) break;
+    now_ns_ = NowNs();
+    for (int i = 0; i < n; ++i) {
+      const uint64_t key = events[i].data.u64;
+      if (key == kWakeKey) {
+        uint64_t count;
+        (void)!read(wake_.Get(), &count, sizeof count);
+        continue;
+      }
+      auto it = connections_.find(key >> 16);
+      if (it == connections_.end()) continue;  // removed while this thread waited
+      const uint16_t tag = static_cast<uint16_t>(key & 0xFFFF);
+      if (tag == kTcpTag) HandleTcp(*it->second, events[i].events);
+      else if (tag < it->second->pairs.size()) HandlePair(*it->second, tag, events[i].events);
+    }
+    Drain();
+    Feed();
+    std::vector<uint64_t> dirty;
+    dirty.swap(dirty_);
+    for (uint64_t id : dirty) {
+      auto it = connections_.find(id);
+      if (it == connections_.end()) continue;
+      Connection& c = *it->second;
+      c.dirty = false;
+      bool pairs_flushed = true;
+      for (uint32_t slot = 0; slot < c.pairs.size(); ++slot) {
+        FlushPair(c, slot);
+        pairs_flushed = pairs_flushed && c.pairs[slot].out.empty();
+      }
+      FlushTcp(c);
+      // The peer's FIN is reported once every frame it sent is in a worker's stream, so a
+      // worker told to finish reads them all (KernelConnection.detach flushes its watcher).
+      if (c.eof && !c.ended && c.queued.empty() && pairs_flushed) End(c, 0, "read");
+    }
+    if (now_ns_ >= next_sweep_ns_) {
+      next_sweep_ns_ = now_ns_ + sweep_ns;
+      Sweep();
+    }
+  }
+}
+
+void IoLoop::HandleTcp(Connection& c, uint32_t events) {
+  if ((events & EPOLLOUT) != 0) MarkDirty(c);
+  if (c.failed) return;
+  if ((events & EPOLLERR) != 0) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c.tcp.Get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) return End(c, err, "poll");
+  }
+  if (!c.eof && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) return ReadTcp(c);
+  // Both directions are shut with no error: nobody reads the replies.
+  if ((events & EPOLLHUP) != 0) End(c, EPIPE, "poll");
+}
+
+void IoLoop::ReadTcp(Connection& c) {
+  for (int round = 0; round < 4; ++round) {
+    if (Starving()) {
+      if (!c.starved) starved_.push_back(c.id);
+      c.starved = true;
+      return UpdateTcp(c);
+    }
+    const ssize_t n = recv(c.tcp.Get(), scratch_.data(), scratch_.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) End(c, errno, "recv");
+      return;
+    }
+    if (n == 0) {
+      // A frame cut short by the FIN was never whole: it is dropped, as the kernel parsers drop it.
+      c.eof = true;
+      buffered_ -= c.partial.size();
+      std::string().swap(c.partial);
+      c.partial_since_ns = 0;
+      UpdateTcp(c);
+      return MarkDirty(c);
+    }
+    if (!Split(c, scratch_.data(), static_cast<size_t>(n))) return;
+    if (static_cast<size_t>(n) < scratch_.size()) return;
+  }
+}
+
+bool IoLoop::Split(Connection& c, const uint8_t* data, size_t len) {
+  while (len > 0) {
+    if (c.partial.empty()) {
+      while (len >= 4) {
+        const uint32_t body = ReadBe32(data);
+        if (body > config_.max_frame) return Refuse(c, body);
+        c.parsed++;
+        if (len - 4 < body) break;
+        Frame(c, data, 4 + static_cast<size_t>(body));
+        data += 4 + static_cast<size_t>(body);
+        len -= 4 + static_cast<size_t>(body);
+      }
+      if (len == 0) return true;
+      c.partial.assign(reinterpret_cast<const char*>(data), len);
+      buffered_ += len;
+      c.partial_since_ns = now_ns_;
+      return true;
+    }
+    size_t have = c.partial.size();
+    if (have < 4) {
+      const size_t take = std::min(4 - have, len);
+      c.partial.append(reinterpret_cast<const char*>(data), take);
+      buffered_ += take;
+      data += take;
+      len -= take;
+      have += take;
+      if (have < 4) return true;
+      const uint32_t body = ReadBe32(reinterpret_cast<const uint8_t*>(c.partial.data()));
+      if (body > config_.max_frame) return Refuse(c, body);
+      c.parsed++;
+    }
+    const size_t whole = 4 + static_cast<size_t>(ReadBe32(reinterpret_cast<const uint8_t*>(c.partial.data())));
+    const size_t take = std::min(whole - have, len);
+    c.partial.append(reinterpret_cast<const char*>(data), take);
+    buffered_ += take;
+    data += take;
+    len -= take;
+    if (c.partial.size() < whole) return true;
+    buffered_ -= whole;
+    Frame(c, reinterpret_cast<const uint8_t*>(c.partial.data()), whole);
+    // A large frame's buffer goes back at once; a small one is kept for the next.
+    if (c.partial.capacity() > kChunk) std::string().swap(c.partial);
+    else c.partial.clear();
+    c.partial_since_ns = 0;
+  }
+  return true;
+}
+
+bool IoLoop::Refuse(Connection& c, uint32_t length) {
+  // Kept for the main thread: a "length" that starts an unframed message names the client's mistake.
+  c.refused = length;
+  End(c, EMSGSIZE, "frame length above maxFrameBytes");
+  return false;
+}
+
+void IoLoop::Frame(Connection& c, const uint8_t* frame, size_t len) {
+  if (c.queued.empty()) {
+    const int slot = Pick();
+    if (slot >= 0) return Commit(c, static_cast<uint32_t>(slot), frame, len);
+  }
+  if (queued_ + held_ >= config_.max_in_flight || c.queued.size() + c.held >= config_.max_in_flight_per_connection) {
+    // Over a limit: a worker answers it "overloaded" (or runs it, if its own count is lower).
+    const int slot = LeastBusy();
+    if (slot >= 0) return Commit(c, static_cast<uint32_t>(slot), frame, len);
+  }
+  c.queued.emplace_back(reinterpret_cast<const char*>(frame), len);
+  c.queued_bytes += len;
+  buffered_ += len;
+  queued_++;
+  if (!c.in_ring) {
+    ring_.push_back(c.id);
+    c.in_ring = true;
+  }
+}
+
+void IoLoop::Commit(Connection& c, uint32_t slot, const uint8_t* frame, size_t len) {
+  Pair& pair = c.pairs[slot];
+  pair.out.append(reinterpret_cast<const char*>(frame), len);
+  pair.sent.emplace_back();
+  pair.sent.back().head.assign(reinterpret_cast<const char*>(frame) + 4, std::min(len - 4, kHeadBytes));
+  Worker& worker = workers_[slot];
+  if (worker.held++ == 0) worker.progress_ns = now_ns_;
+  c.held++;
+  held_++;
+  MarkDirty(c);
+}
+
+int IoLoop::Pick() const {
+  int best = -1;
+  for (uint32_t slot = 0; slot < workers_.size(); ++slot) {
+    const Worker& worker = workers_[slot];
+    if (!worker.alive || worker.held >= config_.queue_depth) continue;
+    if (worker.held > 0 && now_ns_ - worker.progress_ns > config_.share_ns) continue;
+    if (best < 0 || worker.held < workers_[best].held) best = static_cast<int>(slot);
+  }
+  return best;
+}
+
+int IoLoop::LeastBusy() const {
+  int best = -1;
+  for (uint32_t slot = 0; slot < workers_.size(); ++slot) {
+    if (workers_[slot].alive && (best < 0 || workers_[slot].held < workers_[best].held)) best = static_cast<int>(slot);
+  }
+  return best;
+}
+
+void IoLoop::Drain() {
+  while (!ring_.empty()) {
+    const int slot = Pick();
+    if (slot < 0) return;
+    const uint64_t id = ring_.front();
+    ring_.pop_front();
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    Connection& c = *it->second;
+    c.in_ring = false;
+    if (c.queued.empty()) continue;
+    std::string frame = std::move(c.queued.front());
+    c.queued.pop_front();
+    c.queued_bytes -= frame.size();
+    buffered_ -= frame.size();
+    queued_--;
+    Commit(c, static_cast<uint32_t>(slot), reinterpret_cast<const uint8_t*>(frame.data()), frame.size());
+    if (!c.queued.empty()) {
+      ring_.push_back(id);
+      c.in_ring = true;
+    }
+  }
+}
+
+void IoLoop::HandlePair(Connection& c, uint32_t slot, uint32_t events) {
+  if ((events & EPOLLOUT) != 0) MarkDirty(c);
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) ReadAnswers(c, slot);
+}
+
+void IoLoop::ReadAnswers(Connection& c, uint32_t slot) {
+  Pair& pair = c.pairs[slot];
+  for (;;) {
+    const ssize_t n = recv(pair.io.Get(), scratch_.data(), scratch_.size(), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) {
+      // The worker's end is closed: the connection is going away, or the worker died (TakeWorker
+      // replaces the pair and fails what it held).
+      epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, pair.io.Get(), nullptr);
+      pair.events = 0;
+      pair.io.Reset(-1);
+      pair.out.clear();
+      return;
+    }
+    const uint8_t* data = scratch_.data();
+    size_t len = static_cast<size_t>(n);
+    if (!pair.in.empty()) {
+      pair.in.append(reinterpret_cast<const char*>(data), len);
+      data = reinterpret_cast<const uint8_t*>(pair.in.data());
+      len = pair.in.size();
+    }
+    size_t used = 0;
+    while (len - used >= 8) {
+      const uint32_t body = ReadBe32(data + used);
+      const size_t record = 8 + (body == kNoReply ? 0 : static_cast<size_t>(body));
+      if (len - used < record) break;
+      Answered(c, slot, ReadBe32(data + used + 4));
+      // Answers are always read, so that a client that reads no replies holds up no worker; past
+      // maxPendingWriteBytes of replies before this one, its connection ends instead.
+      if (body != kNoReply && c.out.size() - c.out_sent > config_.max_pending_write) {
+        End(c, ENOBUFS, "replies the client does not read above maxPendingWriteBytes");
+      }
+      if (body != kNoReply && !c.failed) {
+        AppendBe32(&c.out, body);
+        c.out.append(reinterpret_cast<const char*>(data + used + 8), body);
+        MarkDirty(c);
+      }
+      used += record;
+    }
+    if (data == scratch_.data()) pair.in.assign(reinterpret_cast<const char*>(data + used), len - used);
+    else pair.in.erase(0, used);
+    if (static_cast<size_t>(n) < scratch_.size()) return;
+  }
+}
+
+void IoLoop::Answered(Connection& c, uint32_t slot, uint32_t index) {
+  Pair& pair = c.pairs[slot];
+  const uint32_t offset = index - pair.base;
+  if (offset >= pair.sent.size() || pair.sent[offset].answered) return;
+  pair.sent[offset].answered = true;
+  std::string().swap(pair.sent[offset].head);
+  while (!pair.sent.empty() && pair.sent.front().answered) {
+    pair.sent.pop_front();
+    pair.base++;
+  }
+  Worker& worker = workers_[slot];
+  worker.held--;
+  worker.progress_ns = now_ns_;
+  c.held--;
+  held_--;
+}
+
+void IoLoop::FlushPair(Connection& c, uint32_t slot) {
+  Pair& pair = c.pairs[slot];
+  if (pair.out.empty() || !pair.io.Valid()) return;
+  for (;;) {
+    const ssize_t n = send(pair.io.Get(), pair.out.data(), pair.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0) {
+      // The worker's end is gone: those requests are its in-flight ones (TakeWorker fails them).
+      pair.out.clear();
+      break;
+    }
+    pair.out.erase(0, static_cast<size_t>(n));
+    break;
+  }
+  UpdatePair(c, slot);
+}
+
+void IoLoop::FlushTcp(Connection& c) {
+  if (c.out_sent < c.out.size() && !c.failed) {
+    for (;;) {
+      const ssize_t n = send(c.tcp.Get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        c.out.clear();
+        c.out_sent = 0;
+        End(c, errno, "send");
+        return;
+      }
+      if (n > 0) c.out_sent += static_cast<size_t>(n);
+      break;
+    }
+  }
+  if (c.out_sent == c.out.size()) {
+    c.out.clear();
+    c.out_sent = 0;
+  } else if (c.out_sent > kChunk) {
+    c.out.erase(0, c.out_sent);
+    c.out_sent = 0;
+  }
+  UpdateTcp(c);
+}
+
+void IoLoop::Sweep() {
+  const uint64_t timeout_ns = config_.frame_timeout_ms * 1'000'000;
+  for (auto& entry : connections_) {
+    Connection& c = *entry.second;
+    if (!c.ended && c.partial_since_ns != 0 && now_ns_ - c.partial_since_ns >= timeout_ns) {
+      End(c, ETIMEDOUT, "a partial frame outlived frameTimeoutMs");
+    }
+  }
+}
+
+void IoLoop::End(Connection& c, int err, const char* call) {
+  if (!c.ended) {
+    c.ended = true;
+    hangups_.push_back({c.id, err, call});
+    notify_();
+  }
+  if (err != 0 && !c.failed) {
+    c.failed = true;
+    // Nothing more is read or answered on it: drop what waits, stop watching TCP.
+    buffered_ -= c.partial.size() + c.queued_bytes;
+    std::string().swap(c.partial);
+    queued_ -= c.queued.size();
+    c.queued.clear();
+    c.queued_bytes = 0;
+    c.partial_since_ns = 0;
+    if (c.tcp_events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, c.tcp.Get(), nullptr);
+    c.tcp_events = 0;
+    c.out.clear();
+    c.out_sent = 0;
+  }
+  UpdateTcp(c);
+}
+
+void IoLoop::Watch(int fd, uint64_t key, uint32_t* current, uint32_t wanted) {
+  if (wanted == *current) return;
+  epoll_event event{};
+  event.events = wanted;
+  event.data.u64 = key;
+  const int op = *current == 0 ? EPOLL_CTL_ADD : wanted == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+  if (epoll_ctl(epoll_.Get(), op, fd, &event) == 0) *current = wanted;
+}
+
+void IoLoop::UpdateTcp(Connection& c) {
+  if (c.failed) return;
+  uint32_t wanted = 0;
+  if (!c.ended && !c.eof && !c.starved) wanted |= EPOLLIN | EPOLLRDHUP;
+  if (c.out_sent < c.out.size()) wanted |= EPOLLOUT;
+  Watch(c.tcp.Get(), Key(c.id, kTcpTag), &c.tcp_events, wanted);
+}
+
+void IoLoop::UpdatePair(Connection& c, uint32_t slot) {
+  Pair& pair = c.pairs[slot];
+  if (!pair.io.Valid()) return;
+  uint32_t wanted = EPOLLIN;
+  if (!pair.out.empty()) wanted |= EPOLLOUT;
+  Watch(pair.io.Get(), Key(c.id, static_cast<uint16_t>(slot)), &pair.events, wanted);
+}
+
+void IoLoop::MarkDirty(Connection& c) {
+  if (c.dirty) return;
+  c.dirty = true;
+  dirty_.push_back(c.id);
+}
+
+void IoLoop::Feed() {
+  if (Starving() || starved_.empty()) return;
+  std::vector<uint64_t> starved;
+  starved.swap(starved_);
+  for (uint64_t id : starved) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    it->second->starved = false;
+    UpdateTcp(*it->second);
+  }
+}
+
+}  // namespace kmux

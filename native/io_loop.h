@@ -1,0 +1,198 @@
+// The native transport's I/O thread (JS class NativeMux, native_mux.cc): it owns
+// accepted TCP connections, so no request or reply crosses the JS main thread.
+//
+// Per connection and worker there is a unix SOCK_STREAM socketpair: the I/O
+// thread writes whole request frames (4-byte big-endian length + body) to the
+// worker's end, which the worker reads with a MessageWatcher exactly as it reads
+// a sockmap target, and reads the worker's answers back, one record per request
+// in any order: [u32 length][u32 index][body], where index counts the requests
+// sent on that pair from 0 and length 0xFFFFFFFF means "answered, no reply"
+// (oneway). The I/O thread writes each reply whole to TCP, batched per wake.
+//
+// The thread splits frames with the limits of the other transports: a length
+// above maxFrameBytes ends the connection before any of it is buffered, a
+// partial frame older than frameTimeoutMs ends it, and the bytes it holds for
+// all connections stay near maxBufferedBytes (reads stop past it). Replies a
+// client does not read end its connection past maxPendingWriteBytes (ENOBUFS).
+//
+// Dispatch (the user-space dispatcher's policy): a frame goes to an idle worker; a busy
+// one takes more only while it answered something in the last busyWorkerGraceUs (its current call
+// is short) and holds fewer than workerQueueDepth; otherwise frames wait here,
+// round robin across connections, for the first worker that frees up. Waiting
+// frames count against maxInFlight and maxInFlightPerConnection: past either, a
+// frame goes to the least busy worker at once, which sheds it ("overloaded")
+// as it sheds any request over its limits. Knowing
+// every request it sent and which were answered, it can also say which requests
+// a dead worker took with it (TakeWorker), so only those fail.
+//
+// Threading: one mutex. The I/O thread holds it except in epoll_wait; the main
+// thread's calls take it, so they wait at most one round of event handling.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "unique_fd.h"
+
+namespace kmux {
+
+struct IoConfig {
+  uint32_t workers;
+  uint32_t max_frame;
+  uint64_t frame_timeout_ms;
+  uint64_t max_buffered;
+  uint32_t queue_depth;
+  uint32_t max_in_flight;
+  uint32_t max_in_flight_per_connection;
+  uint64_t max_pending_write;
+  uint64_t share_ns;  // busyWorkerGraceUs: a busy worker takes more only if it answered this recently
+};
+
+/** A connection ended: `err` 0 is the peer's FIN (after every frame it sent went to a worker). */
+struct IoHangup {
+  uint64_t id;
+  int err;
+  std::string call;
+};
+
+/** What a dead worker held of one connection: the first bytes of each request body, oldest first. */
+struct LostRequests {
+  uint64_t id;
+  std::vector<std::string> heads;
+};
+
+struct IoCounts {
+  uint32_t parsed = 0;  // frames whose header was read (mod 2^32)
+  uint32_t refused = 0; // the length above maxFrameBytes that ended the connection, or 0
+  uint64_t unsent = 0;  // reply bytes not yet on the TCP socket, here or in the pairs
+};
+
+class IoLoop {
+ public:
+  /** `notify` runs on the I/O thread whenever TakeHangups has something new. Throws SysFailure. */
+  IoLoop(const IoConfig& config, std::function<void()> notify);
+  ~IoLoop();
+  IoLoop(const IoLoop&) = delete;
+  IoLoop& operator=(const IoLoop&) = delete;
+
+  /** Takes over an unread TCP socket (duplicates tcp_fd); fills `worker_fds`, one per slot. Throws SysFailure. */
+  uint64_t Add(int tcp_fd, std::vector<int>* worker_fds);
+  /** Closes the connection's TCP duplicate and pairs; the workers must have let go of their ends. */
+  void Remove(uint64_t id);
+  /** The connection's current worker ends (a dead worker's is replaced by TakeWorker). */
+  std::vector<int> WorkerFds(uint64_t id);
+  IoCounts Counts(uint64_t id);
+  /** Queues a whole reply frame (length prefix included) for the connection's TCP socket. */
+  void Reply(uint64_t id, std::string frame);
+  /**
+   * Worker `slot` died: nothing more goes to it until SetAlive, every connection's pair for it
+   * is replaced (what it half read or half wrote is gone), and the requests it held, read or
+   * not, are returned, to be failed.
+   */
+  std::vector<LostRequests> TakeWorker(uint32_t slot);
+  void SetAlive(uint32_t slot);
+  std::vector<IoHangup> TakeHangups();
+  /** Joins the thread and closes everything; idempotent. */
+  void Stop();
+
+ private:
+  struct Sent {
+    bool answered = false;
+    std::string head;
+  };
+  struct Pair {
+    UniqueFd io, worker;
+    std::string out;             // request frames not yet taken by the stream
+    std::string in;              // a partial answer record
+    std::deque<Sent> sent;       // requests sent, by index from `base`
+    uint32_t base = 0;
+    uint32_t events = 0;         // what epoll watches on `io`
+  };
+  struct Connection {
+    uint64_t id;
+    UniqueFd tcp;
+    std::vector<Pair> pairs;
+    std::string partial;         // a frame not yet whole (its header may be incomplete)
+    std::deque<std::string> queued;  // whole frames waiting for a worker
+    uint64_t queued_bytes = 0;
+    uint32_t held = 0;           // sent to workers, not answered
+    std::string out;             // reply frames for TCP, from out_sent on
+    size_t out_sent = 0;
+    uint64_t partial_since_ns = 0;
+    uint32_t parsed = 0;
+    uint32_t refused = 0;
+    uint32_t tcp_events = 0;
+    bool eof = false;            // the peer's FIN was read
+    bool ended = false;          // reported (FIN or error): no more reads
+    bool failed = false;         // ended by an error: nothing more is written either
+    bool dirty = false;          // in dirty_
+    bool in_ring = false;
+    bool starved = false;        // reads stopped for the buffer budget
+  };
+  struct Worker {
+    uint32_t held = 0;           // requests sent and not answered, over all connections
+    uint64_t progress_ns = 0;    // its last answer, or when it went from idle to busy
+    bool alive = true;
+  };
+
+  void Run();
+  void HandleTcp(Connection& c, uint32_t events);
+  void ReadTcp(Connection& c);
+  /** Splits [data, data + len) into frames after c.partial; false once the connection ended. */
+  bool Split(Connection& c, const uint8_t* data, size_t len);
+  /** Ends the connection for a length above maxFrameBytes; false, for Split to stop. */
+  bool Refuse(Connection& c, uint32_t length);
+  void Frame(Connection& c, const uint8_t* frame, size_t len);
+  void Commit(Connection& c, uint32_t slot, const uint8_t* frame, size_t len);
+  int Pick() const;
+  /** The live worker holding the fewest requests, whatever its depth; -1 if none lives. */
+  int LeastBusy() const;
+  void Drain();
+  void HandlePair(Connection& c, uint32_t slot, uint32_t events);
+  void ReadAnswers(Connection& c, uint32_t slot);
+  void Answered(Connection& c, uint32_t slot, uint32_t index);
+  void FlushPair(Connection& c, uint32_t slot);
+  void FlushTcp(Connection& c);
+  void Sweep();
+  void End(Connection& c, int err, const char* call);
+  void Watch(int fd, uint64_t key, uint32_t* current, uint32_t wanted);
+  void UpdateTcp(Connection& c);
+  void UpdatePair(Connection& c, uint32_t slot);
+  void OpenPair(Connection& c, uint32_t slot);
+  void ClosePair(Pair& pair);
+  void MarkDirty(Connection& c);
+  bool Starving() const { return buffered_ >= config_.max_buffered; }
+  void Feed();
+
+  const IoConfig config_;
+  const std::function<void()> notify_;
+  UniqueFd epoll_, wake_;
+  std::thread thread_;
+  std::mutex mutex_;
+  bool stopping_ = false;
+  uint64_t next_id_ = 1;
+  uint64_t now_ns_ = 0;
+  uint64_t next_sweep_ns_ = 0;
+  uint64_t buffered_ = 0;        // partial and queued request bytes, all connections
+  uint64_t queued_ = 0;          // frames waiting for a worker, all connections
+  uint64_t held_ = 0;            // frames sent to workers and not answered, all connections
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  std::vector<Worker> workers_;
+  std::deque<uint64_t> ring_;    // connections with queued frames, served in turn
+  std::vector<uint64_t> dirty_;  // connections with pair or TCP output to flush this round
+  std::vector<uint64_t> starved_;
+  std::vector<IoHangup> hangups_;
+  std::vector<uint8_t> scratch_;
+};
+
+}  // namespace kmux

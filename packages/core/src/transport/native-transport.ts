@@ -1,0 +1,65 @@
+import { NativeMux } from '@kmux/native';
+import type { ResolvedServerOptions } from '../server/options.js';
+import type { KernelBinding, KernelPath } from './kernel-path.js';
+
+/**
+ * native: the addon's I/O thread owns each connection's TCP socket; it splits frames under
+ * the limits and hands each to a worker through a unix stream pair per (connection, worker),
+ * which the worker reads like a sockmap target and answers on (native/io_loop.h). It writes
+ * the replies whole, so the main thread sees only accepts and hangups. It knows which
+ * requests each worker holds, so a dead worker's requests are answered worker_died and its
+ * connections live on.
+ */
+export function nativePath(options: ResolvedServerOptions): KernelPath {
+  const mux = new NativeMux({
+    workers: options.workers,
+    maxFrameBytes: options.maxFrameBytes,
+    frameTimeoutMs: options.frameTimeoutMs,
+    maxBufferedBytes: options.maxBufferedBytes,
+    workerQueueDepth: options.workerQueueDepth,
+    maxInFlight: options.maxInFlight,
+    maxInFlightPerConnection: options.maxInFlightPerConnection,
+    maxPendingWriteBytes: options.maxPendingWriteBytes,
+    busyWorkerGraceUs: options.busyWorkerGraceUs,
+  });
+  const bindings = new Map<number, KernelBinding>();
+  return {
+    name: 'native',
+    survivesWorkerDeath: true,
+    spread: 'any',
+    open(tcpFd, onHangup) {
+      const connection = mux.add(tcpFd, onHangup);
+      const slots = [...Array(options.workers).keys()];
+      const binding: KernelBinding = {
+        get readFds() {
+          return slots.map((slot) => connection.workerFd(slot));
+        },
+        get replyFds() {
+          return this.readFds;
+        },
+        // The I/O thread reports the FIN only once every frame is in a worker's pair: the workers
+        // need no count (received -1 makes framesInAll 'unknown').
+        framed: () => ({ ...connection.counts(), end: 0, received: -1 }),
+        unsent: () => connection.unsent(),
+        reply: (frame) => connection.reply(frame),
+        close: () => {
+          bindings.delete(connection.id);
+          connection.close();
+        },
+      };
+      bindings.set(connection.id, binding);
+      return binding;
+    },
+    takeWorker(slot) {
+      const lost = new Map<KernelBinding, readonly Buffer[]>();
+      for (const { connection, heads } of mux.takeWorker(slot)) {
+        const binding = bindings.get(connection.id);
+        if (binding) lost.set(binding, heads);
+      }
+      return lost;
+    },
+    workerReady: (slot) => mux.setAlive(slot),
+    kernelStats: () => undefined,
+    close: () => mux.close(),
+  };
+}
