@@ -21,6 +21,7 @@ const TARGETS: readonly { target: string; corpus: string; options?: unknown; ci:
   { target: 'thrift-worker', corpus: 'thrift-worker-binary', options: { protocol: 'binary' }, ci: 1500 },
   { target: 'thrift-worker', corpus: 'thrift-worker-compact', options: { protocol: 'compact' }, ci: 1500 },
   { target: 'raw-wire', corpus: 'raw-wire', ci: 5000 },
+  { target: 'protobuf-worker', corpus: 'protobuf-worker', ci: 1500 },
 ];
 
 const scratch = mkdtempSync(join(tmpdir(), 'kmux-fuzz-'));

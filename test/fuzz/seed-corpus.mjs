@@ -13,6 +13,7 @@ export const CORPORA = [
   { target: 'thrift-worker', corpus: 'thrift-worker-binary', options: { protocol: 'binary' } },
   { target: 'thrift-worker', corpus: 'thrift-worker-compact', options: { protocol: 'compact' } },
   { target: 'raw-wire', corpus: 'raw-wire' },
+  { target: 'protobuf-worker', corpus: 'protobuf-worker' },
 ];
 
 for (const { target, corpus, options = {} } of CORPORA) {

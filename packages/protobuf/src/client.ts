@@ -10,6 +10,7 @@ import type protobuf from 'protobufjs';
 import { protobufClientCodec } from './client-codec.js';
 import { decodeResponseEnvelope, encodeRequestEnvelope } from './envelope.js';
 import { handlerName } from './handler.js';
+import { checkMessage } from './message-check.js';
 import { RpcError } from './rpc-error.js';
 import { Status, isStatusCode, statusOfKind, type StatusCode } from './status.js';
 
@@ -118,6 +119,7 @@ export function createProtobufClient<Methods extends object = UntypedMethods>(
       const response = decodeResponseEnvelope(reply);
       if (response.status !== Status.OK) throw serverFailure(response.status, response.message);
       try {
+        checkMessage(responseType, response.payload);
         return responseType.decode(response.payload);
       } catch (error) {
         throw new RpcError(Status.INTERNAL, `cannot decode the ${responseType.name} reply of ${method.name}: ${String(error)}`, {

@@ -7,6 +7,7 @@ import type { CallContext, KmuxError, RequestHead, WorkerCodec, WorkerResult } f
 import type protobuf from 'protobufjs';
 import { encodeResponseEnvelope, readRequestEnvelope, type RequestEnvelopeHead } from './envelope.js';
 import { healthReply } from './health.js';
+import { checkMessage } from './message-check.js';
 import type { BoundMethod, MethodTable } from './method-table.js';
 import { RpcError } from './rpc-error.js';
 import { Status, statusOfKind, type StatusCode } from './status.js';
@@ -52,7 +53,9 @@ export class ProtobufDispatcher implements WorkerCodec {
 
     let request: protobuf.Message;
     try {
-      request = bound.requestType.decode(body.subarray(head.payloadStart, head.payloadEnd));
+      const payload = body.subarray(head.payloadStart, head.payloadEnd);
+      checkMessage(bound.requestType, payload);
+      request = bound.requestType.decode(payload);
     } catch (error) {
       return failure(id, Status.INVALID_ARGUMENT, `cannot decode the ${bound.requestType.name} of ${method}: ${describe(error)}`);
     }

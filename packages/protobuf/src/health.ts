@@ -7,6 +7,7 @@
 import protobuf from 'protobufjs';
 import type { WorkerResult } from '@kmux/core';
 import { encodeResponseEnvelope } from './envelope.js';
+import { checkMessage } from './message-check.js';
 import { Status } from './status.js';
 
 export const HEALTH_CHECK = 'grpc.health.v1.Health/Check';
@@ -33,6 +34,7 @@ export function healthReply(serviceName: string, id: number, method: string, pay
   if (method !== HEALTH_CHECK && method !== HEALTH_WATCH) return null;
   let service: string;
   try {
+    checkMessage(Request, payload);
     ({ service } = Request.toObject(Request.decode(payload), { defaults: true }) as { service: string });
   } catch (error) {
     return fail(id, Status.INVALID_ARGUMENT, `cannot decode the HealthCheckRequest: ${(error as Error).message}`);

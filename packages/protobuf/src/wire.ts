@@ -5,18 +5,24 @@
  */
 import { ProtocolError } from '@kmux/core';
 
-export const WireType = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
+export const WireType = { VARINT: 0, I64: 1, LEN: 2, START_GROUP: 3, END_GROUP: 4, I32: 5 } as const;
 
 const MAX_VARINT_BYTES = 10;
 
-/** A cursor over one serialized message. Every read throws a ProtocolError on bad input. */
+/** A cursor over one serialized message (`bytes` from `start` to `end`). Every read throws a ProtocolError on bad input. */
 export class WireReader {
-  pos = 0;
+  pos: number;
 
-  constructor(private readonly bytes: Buffer) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    start = 0,
+    private readonly end = bytes.length,
+  ) {
+    this.pos = start;
+  }
 
   get done(): boolean {
-    return this.pos >= this.bytes.length;
+    return this.pos >= this.end;
   }
 
   /** Reads a field tag: `tag >>> 3` is the field number, `tag & 7` the wire type that follows. */
@@ -36,7 +42,7 @@ export class WireReader {
     let value = 0;
     let scale = 1;
     for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-      if (pos >= bytes.length) throw new ProtocolError('truncated varint');
+      if (pos >= this.end) throw new ProtocolError('truncated varint');
       const byte = bytes[pos++]!;
       // Bytes past the fifth only carry bits above 32; they are consumed and dropped.
       if (i < 5) {
@@ -58,8 +64,8 @@ export class WireReader {
   lengthDelimited(): number {
     const length = this.varint32();
     const start = this.pos;
-    if (length > this.bytes.length - start) {
-      throw new ProtocolError(`a ${length}-byte field overruns its ${this.bytes.length}-byte message`);
+    if (length > this.end - start) {
+      throw new ProtocolError(`a ${length}-byte field overruns its message (${this.end - start} bytes left)`);
     }
     this.pos = start + length;
     return start;
@@ -86,8 +92,8 @@ export class WireReader {
     }
   }
 
-  private advance(bytes: number): void {
-    if (bytes > this.bytes.length - this.pos) throw new ProtocolError('truncated fixed-width field');
+  advance(bytes: number): void {
+    if (bytes > this.end - this.pos) throw new ProtocolError('truncated fixed-width field');
     this.pos += bytes;
   }
 }
