@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@kmux/protobuf';
 import {
   PRICING_BUNDLE,
+  TRUNCATED_PAYLOADS,
   expectedQuote,
   generatePythonBindings,
   rawEnvelopeConnection,
@@ -60,6 +61,18 @@ export function describeProtobufOverKernel(transport: 'kcm' | 'sockmap' | 'nativ
         });
         const thriftCall = Buffer.from('80010001000000084765745072696365', 'hex');
         await expect(connection.request(1_000, thriftCall)).rejects.toMatchObject({ kind: 'connection_closed' });
+      } finally {
+        connection.close();
+      }
+    });
+
+    it('INVALID_ARGUMENT for every payload with a field longer than what is left of its message', async () => {
+      const { connection, call } = rawEnvelopeConnection(pricing.port, 60_000);
+      try {
+        for (const { method, what, payload } of TRUNCATED_PAYLOADS) {
+          const reply = await call(method, payload);
+          expect({ what, status: reply.status }).toEqual({ what, status: Status.INVALID_ARGUMENT });
+        }
       } finally {
         connection.close();
       }

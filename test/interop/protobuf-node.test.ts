@@ -3,7 +3,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { UNKNOWN_METHOD } from '@kmux/core';
 import { Status } from '@kmux/protobuf';
-import { SCHEMAS, expectedQuote, rawEnvelopeConnection, servePricing } from './protobuf-pricing.js';
+import { SCHEMAS, TRUNCATED_PAYLOADS, expectedQuote, rawEnvelopeConnection, servePricing } from './protobuf-pricing.js';
 
 for (const [form, schema] of SCHEMAS) {
   describe(`protobuf interop, service from a ${form}`, () => {
@@ -103,6 +103,20 @@ for (const [form, schema] of SCHEMAS) {
       await vi.waitFor(() => expect(deadlineOutcomes()).toBe(before + 1), { timeout: 600, interval: 10 });
       expect(Date.now() - sentAt).toBeLessThan(900);
       expect(await client.sleep({ ms: 1 })).toMatchObject({ ms: 1 }); // the connection is still good
+    });
+
+    it('answers INVALID_ARGUMENT to every payload with a field longer than what is left of its message, and serves on', async () => {
+      const { connection, call } = rawConnection();
+      try {
+        for (const { method, what, payload } of TRUNCATED_PAYLOADS) {
+          const reply = await call(method, payload);
+          expect({ what, status: reply.status }).toEqual({ what, status: Status.INVALID_ARGUMENT });
+          expect(reply.message).toMatch(/^cannot decode the \w+ of \w+: /);
+        }
+        expect(await pricing.client.getPrice({ sku: 'kb-001' })).toMatchObject({ sku: 'kb-001' });
+      } finally {
+        connection.close();
+      }
     });
 
     it('answers UNIMPLEMENTED and INVALID_ARGUMENT on the same connection, and closes it for a frame that is no envelope', async () => {

@@ -129,6 +129,23 @@ export function rawEnvelopeConnection(port: number, timeoutMs: number) {
   return { connection, call };
 }
 
+const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+
+/**
+ * Request payloads with a field that declares more bytes than its message has left, each
+ * of which protobufjs alone decoded (a string cut short, a line whose sku ran into the next
+ * field) or that Python's protobuf rejects: all must be answered INVALID_ARGUMENT.
+ */
+export const TRUNCATED_PAYLOADS: readonly { method: string; what: string; payload: Buffer }[] = [
+  { method: 'GetPrice', what: 'sku of 7 bytes, 6 sent (0a 07 "kb-001")', payload: hex(`0a 07 ${Buffer.from('kb-001').toString('hex')}`) },
+  { method: 'GetPrice', what: 'sku of 16 bytes, 3 sent (0a 10 "abc")', payload: hex(`0a 10 ${Buffer.from('abc').toString('hex')}`) },
+  { method: 'GetPrice', what: 'sku sent as a varint field (08 06 "kb-001")', payload: hex(`08 06 ${Buffer.from('kb-001').toString('hex')}`) },
+  { method: 'Echo', what: 'data of 16 bytes, 3 sent', payload: hex('0a 10 616263') },
+  { method: 'QuoteBasket', what: 'a line of 8 bytes, 5 sent', payload: hex('0a 08 0a 03 6b622d 10 01') },
+  { method: 'QuoteBasket', what: "a line's sku running past its line into signing_rounds", payload: hex('0a 02 0a 04 6b62 10 03') },
+  { method: 'QuoteBasket', what: 'a whole line, then a second of 9 bytes, 3 sent', payload: hex('0a 0a 0a 06 6b622d303031 10 01  0a 09 0a 01 61') },
+];
+
 const UNIT_PRICE_CENTS: Record<string, number> = { 'kb-001': 8900, 'ms-002': 2900, 'mn-003': 24900 };
 
 /** The quote pricing.proto describes: 5 % off from 10 pieces, 12 % from 100, a PBKDF2 signature. */

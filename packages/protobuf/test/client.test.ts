@@ -76,6 +76,20 @@ describe('createProtobufClient', () => {
     }
   });
 
+  it('rejects with INTERNAL when a string in an OK reply declares more bytes than are left', async () => {
+    // Price.sku "kb-001" declared 7 bytes long: protobufjs alone decodes it as "kb-001".
+    const port = await scriptedPeer(() => ({ status: Status.OK, payload: Buffer.concat([Buffer.from([0x0a, 0x07]), Buffer.from('kb-001')]) }));
+    const client = createProtobufClient(service, { port });
+    try {
+      await expect(client.getPrice({ sku: 'kb-001' })).rejects.toMatchObject({
+        status: Status.INTERNAL,
+        message: 'cannot decode the Price reply of GetPrice: ProtocolError: Price.sku: a 7-byte field overruns its message (6 bytes left)',
+      });
+    } finally {
+      client.close();
+    }
+  });
+
   it('rejects with UNAVAILABLE when nothing listens', async () => {
     const port = await scriptedPeer(() => ({ status: Status.OK }));
     peer!.close(); // the port was free a moment ago and nobody listens on it now
