@@ -111,7 +111,7 @@ for (const [form, schema] of SCHEMAS) {
         for (const { method, what, payload } of TRUNCATED_PAYLOADS) {
           const reply = await call(method, payload);
           expect({ what, status: reply.status }).toEqual({ what, status: Status.INVALID_ARGUMENT });
-          expect(reply.message).toMatch(/^cannot decode the \w+ of \w+: /);
+          expect(reply.message).toMatch(/^cannot decode the \w+/);
         }
         expect(await pricing.client.getPrice({ sku: 'kb-001' })).toMatchObject({ sku: 'kb-001' });
       } finally {

@@ -144,6 +144,7 @@ export const TRUNCATED_PAYLOADS: readonly { method: string; what: string; payloa
   { method: 'QuoteBasket', what: 'a line of 8 bytes, 5 sent', payload: hex('0a 08 0a 03 6b622d 10 01') },
   { method: 'QuoteBasket', what: "a line's sku running past its line into signing_rounds", payload: hex('0a 02 0a 04 6b62 10 03') },
   { method: 'QuoteBasket', what: 'a whole line, then a second of 9 bytes, 3 sent', payload: hex('0a 0a 0a 06 6b622d303031 10 01  0a 09 0a 01 61') },
+  { method: 'grpc.health.v1.Health/Check', what: 'health check of a service name of 7 bytes, 4 sent', payload: hex(`0a 07 ${Buffer.from('kmux').toString('hex')}`) },
 ];
 
 const UNIT_PRICE_CENTS: Record<string, number> = { 'kb-001': 8900, 'ms-002': 2900, 'mn-003': 24900 };
