@@ -39,7 +39,8 @@ describe('a worker that dies while watching', () => {
       const pairs = await Promise.all(Array.from({ length: CONNECTIONS }, tcpPair));
       const clients = pairs.map((pair) => pair.client);
       try {
-        const delivered = new Int32Array(new SharedArrayBuffer(4 * CONNECTIONS));
+        // 64-bit: a fast machine moves more than 2 GiB through one socket before the thread dies.
+        const delivered = new BigInt64Array(new SharedArrayBuffer(8 * CONNECTIONS));
         const die = new Int32Array(new SharedArrayBuffer(4));
         const worker = new Worker(new URL('./fixtures/watch-until-oom.mjs', import.meta.url), {
           resourceLimits: { maxOldGenerationSizeMb: 32 },
@@ -62,7 +63,7 @@ describe('a worker that dies while watching', () => {
         writing = false;
         const left = await Promise.all(pairs.map((pair) => drain(pair.server)));
         // A stream watcher keeps a partial frame between reads: at most that may go with it.
-        const lost = clients.map((client, i) => client.bytesWritten - delivered[i]! - left[i]!);
+        const lost = clients.map((client, i) => client.bytesWritten - Number(delivered[i]!) - left[i]!);
         expect(lost.filter((bytes) => bytes >= FRAME), `bytes lost per socket: ${lost.join(', ')}`).toEqual([]);
       } finally {
         for (const pair of pairs) pair.close();
