@@ -31,6 +31,8 @@ const HELP = `usage: kmux serve --thrift <generated service module> --handler <h
                        require (fail to start without kTLS; close connections it cannot take), off
   --deadline-ms MS     per-request deadline (default 30000)
   --max-frame-bytes N  largest frame accepted (default 16777216; sockmap: 3145728, its most)
+  --max-connection-age MS  end each connection gracefully after MS ±10 % (stop reading, answer what
+                       was read, close), so clients reconnect and a balancer spreads them (default off)
   --metrics-port P     serve Prometheus metrics on http://<host>:P/metrics, and health checks there:
                        /healthz (200 while serving or draining) and /readyz (503 once draining)
   --drain-timeout S    on SIGINT or SIGTERM, how long in-flight requests may finish (default 10 seconds)
@@ -65,6 +67,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       ktls: { type: 'string' },
       'deadline-ms': { type: 'string' },
       'max-frame-bytes': { type: 'string' },
+      'max-connection-age': { type: 'string' },
       'metrics-port': { type: 'string' },
       'drain-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -94,6 +97,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     ...(values['deadline-ms'] !== undefined ? { deadlineMs: integerOption('deadline-ms', values['deadline-ms'], 0) } : {}),
     ...(values['max-frame-bytes'] !== undefined
       ? { maxFrameBytes: integerOption('max-frame-bytes', values['max-frame-bytes'], 0) }
+      : {}),
+    ...(values['max-connection-age'] !== undefined
+      ? { maxConnectionAgeMs: integerOption('max-connection-age', values['max-connection-age'], 1) }
       : {}),
     ...(values['tls-cert']
       ? { tls: { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!) }, ...(ktls ? { ktls } : {}) }

@@ -140,6 +140,8 @@ export class KernelConnection implements BudgetClient {
       this.watcher.resume();
       this.watcher.flush();
     }
+    // What the peer sends from now on stays unread in the kernel and goes with the connection.
+    if (mode === 'age' && this.mode === 'serving') this.watcher.pause();
     this.mode = mode;
     if (mode === 'abort') return this.finishDetach();
     // Reading goes on: frames the peer sent before closing may still be on their way (the kernel

@@ -59,12 +59,13 @@ export interface AttachMessage {
  * Stop serving a connection, then answer `detached`.
  * - `abort`: the connection is dead (reset, oversized frame, protocol error): stop now, drop results;
  * - `finish`: the peer closed its side: finish what is in flight, for up to graceMs;
- * - `shutdown`: the server is closing: answer new requests "shutting down", finish the rest, for up to graceMs.
+ * - `shutdown`: the server is closing: answer new requests "shutting down", finish the rest, for up to graceMs;
+ * - `age`: the connection reached maxConnectionAgeMs: stop reading, finish what was read, for up to graceMs.
  */
 export interface DetachMessage {
   readonly type: 'detach';
   readonly connection: number;
-  readonly mode: 'abort' | 'finish' | 'shutdown';
+  readonly mode: 'abort' | 'finish' | 'shutdown' | 'age';
   readonly graceMs: number;
   /**
    * `finish` after a FIN whose frame count the kernel's parser gave (frame_tally.h): how many

@@ -5,6 +5,7 @@ import { FrameSplitter, LENGTH_PREFIX_BYTES, type StreamSplitter } from '../fram
 import { UnframedSplitter } from '../framing/unframed-splitter.js';
 import { KtlsError } from '../tls/errors.js';
 import type { BufferBudget } from './buffer-budget.js';
+import { AGED_LINGER_MS, connectionLifetimeMs } from './connection-age.js';
 
 /** Why a connection closed other than cleanly: a stats key and the error behind it. */
 export interface CloseCause {
@@ -22,6 +23,7 @@ export interface ConnectionLimits {
   readonly idleTimeoutMs: number;
   readonly maxPendingWriteBytes: number;
   readonly frameTimeoutMs: number;
+  readonly maxConnectionAgeMs: number | false;
 }
 
 /** Why reading is paused; reading resumes when no reason is left. */
@@ -38,7 +40,9 @@ const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
  * would let a trickling client hold a partial frame forever). The bytes it holds (partial
  * frame, unsent replies) are charged to the server-wide budget. When the codec reads
  * unframed messages and the first byte starts one, the connection is unframed: messages
- * are split by their structure and replies go out without their length prefix.
+ * are split by their structure and replies go out without their length prefix. Past its
+ * maximum age it ends gracefully: what arrives from then on is discarded unread, the requests
+ * it read are answered, then it sends its FIN and waits for the peer's.
  */
 export class Connection {
   private inFlightCount = 0;
@@ -56,6 +60,9 @@ export class Connection {
   /** performance.now() when the partial frame now held began; -1 when none is held. */
   private frameStartedAt = -1;
   private frameTimer: NodeJS.Timeout | null = null;
+  private ageTimer: NodeJS.Timeout | null = null;
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private agedOut = false;
   /** Bytes charged to the budget for the partial frame and for unsent replies. */
   private chargedPartial = 0;
   private chargedWrites = 0;
@@ -72,6 +79,7 @@ export class Connection {
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('data', this.onData);
+    if (limits.maxConnectionAgeMs) this.ageTimer = setTimeout(this.onAged, connectionLifetimeMs(limits.maxConnectionAgeMs)).unref();
     socket.on('drain', () => {
       this.chargeWrites();
       this.resumeFrom(PAUSED_BACKLOG);
@@ -91,7 +99,7 @@ export class Connection {
     });
     socket.on('close', () => {
       this.closed = true;
-      if (this.frameTimer) clearTimeout(this.frameTimer);
+      for (const timer of [this.frameTimer, this.ageTimer, this.lingerTimer]) if (timer) clearTimeout(timer);
       this.budget.cancel(this.onBudgetFreed);
       this.budget.add(-(this.chargedPartial + this.chargedWrites));
       this.chargedPartial = this.chargedWrites = 0;
@@ -107,6 +115,11 @@ export class Connection {
     return !this.closed;
   }
 
+  /** It reached its maximum age and ends (or ended) gracefully. */
+  get aged(): boolean {
+    return this.agedOut;
+  }
+
   requestStarted(): void {
     this.inFlightCount++;
   }
@@ -114,7 +127,8 @@ export class Connection {
   requestFinished(): void {
     this.inFlightCount--;
     if (this.inFlightCount > 0) return;
-    if (this.peerEnded) this.socket.end();
+    if (this.agedOut) this.endAged();
+    else if (this.peerEnded) this.socket.end();
     else if (this.idleWhileBusy) {
       this.idleWhileBusy = false;
       this.socket.setTimeout(this.limits.idleTimeoutMs);
@@ -160,6 +174,7 @@ export class Connection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.agedOut) return; // never read: the peer learns so from the FIN and resends it elsewhere
     let completed = false;
     const splitter = (this.splitter ??= this.splitterFor(chunk[0]!));
     // Error replies written while the chunk is split (overloaded, shutting down) leave in
@@ -215,6 +230,28 @@ export class Connection {
     // Counted even while the server itself paused reading: the budget must be able to reclaim it.
     this.destroy('frame_timeout', new FrameTimeoutError(this.limits.frameTimeoutMs, this.splitter?.bufferedBytes ?? 0));
   };
+
+  private readonly onAged = (): void => {
+    this.ageTimer = null;
+    if (this.closed) return;
+    this.agedOut = true;
+    // Nothing more is read, so the partial frame is dropped, and the reads resume to discard.
+    this.budget.add(-this.chargedPartial);
+    this.chargedPartial = 0;
+    this.frameStartedAt = -1;
+    this.budget.cancel(this.onBudgetFreed);
+    if (this.pausedFor !== 0) this.socket.resume();
+    this.pausedFor = 0;
+    this.socket.setTimeout(0);
+    if (this.inFlightCount === 0) this.endAged();
+  };
+
+  /** Every request read is answered: the FIN goes after the replies, then the peer has AGED_LINGER_MS to close. */
+  private endAged(): void {
+    if (this.lingerTimer || this.closed) return;
+    this.socket.end();
+    this.lingerTimer = setTimeout(() => this.socket.destroy(), AGED_LINGER_MS).unref();
+  }
 
   private readonly afterWrite = (): void => this.chargeWrites();
 

@@ -89,6 +89,13 @@ export interface ServerOptions {
   readonly methodDeadlines?: Readonly<Record<string, number>>;
   /** A connection with nothing in flight and nothing received for this long is closed. Default 120 s. */
   readonly idleTimeoutMs?: number;
+  /**
+   * Ends each connection gracefully after this long, ±10 % jitter: it stops reading requests,
+   * answers those it read, then closes, so clients reconnect and an L4 balancer or DNS spreads
+   * them again (docs/thrift-deployment.md#rebalancing). Default false (off): a stock client
+   * whose request crosses the close sees it fail; the kmux clients resend it.
+   */
+  readonly maxConnectionAgeMs?: number | false;
   /** Reply bytes queued for a client that does not read, before the server stops reading its requests. Default 8 MiB. */
   readonly maxPendingWriteBytes?: number;
   /**
@@ -129,6 +136,13 @@ function sliceUs(value: number | false): number | false {
   return value;
 }
 
+function connectionAge(value: number | false): number | false {
+  if (value === false) return false;
+  // The jitter adds up to 10 %: the timer must still fit.
+  if (positiveInteger('maxConnectionAgeMs', value) > MAX_TIMER_MS / 1.1) throw new RangeError(`maxConnectionAgeMs must be at most ${Math.floor(MAX_TIMER_MS / 1.1)} ms`);
+  return value;
+}
+
 function defaultMaxFrameBytes(transport: ServerOptions['transport']): number {
   return transport === 'sockmap' ? SOCKMAP_MAX_FRAME_BYTES : DEFAULT_MAX_FRAME_BYTES;
 }
@@ -161,6 +175,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     deadlineMs: positiveInteger('deadlineMs', options.deadlineMs ?? 30_000),
     methodDeadlines: options.methodDeadlines ?? {},
     idleTimeoutMs: positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 120_000),
+    maxConnectionAgeMs: connectionAge(options.maxConnectionAgeMs ?? false),
     maxPendingWriteBytes: positiveInteger('maxPendingWriteBytes', options.maxPendingWriteBytes ?? 8 * 1024 * 1024),
     frameTimeoutMs: positiveInteger('frameTimeoutMs', options.frameTimeoutMs ?? 30_000),
     maxBufferedBytes: positiveInteger(

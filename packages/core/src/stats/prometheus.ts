@@ -29,6 +29,8 @@ export function toPrometheus(stats: ServerStatsSnapshot, prefix = 'kmux'): strin
   sample(name, {}, stats.connections.accepted);
   name = family('connections_rejected_total', 'counter', 'Connections refused by maxConnections.');
   sample(name, {}, stats.connections.rejected);
+  name = family('connections_aged_total', 'counter', 'Connections ended gracefully at their maximum age (maxConnectionAgeMs).');
+  sample(name, {}, stats.connections.aged);
   name = family('connection_errors_total', 'counter', 'Connections closed for an error, by kind.');
   for (const [kind, n] of Object.entries(stats.connectionErrors)) sample(name, { kind }, n);
 

@@ -61,7 +61,8 @@ export interface ThreadSliceStats {
 
 export interface ServerStatsSnapshot {
   readonly threadSlice: ThreadSliceStats;
-  readonly connections: { readonly open: number; readonly accepted: number; readonly rejected: number };
+  /** `aged`: ended gracefully at maxConnectionAgeMs. */
+  readonly connections: { readonly open: number; readonly accepted: number; readonly rejected: number; readonly aged: number };
   readonly requests: {
     readonly received: number;
     readonly inFlight: number;
@@ -116,6 +117,7 @@ export class ServerStats {
   openConnections = 0;
   acceptedConnections = 0;
   rejectedConnections = 0;
+  agedConnections = 0;
   received = 0;
   dropped = 0;
   /** Requests answered `shutting_down` because they still ran at close()'s drain deadline (user space). */
@@ -258,6 +260,7 @@ export class ServerStats {
         open: this.openConnections,
         accepted: this.acceptedConnections,
         rejected: this.rejectedConnections,
+        aged: this.agedConnections,
       },
       requests: {
         received: this.received + sum((counts) => counts.received),

@@ -29,6 +29,10 @@ export interface AttachedConnection {
   /** The peer sent its FIN: KCM may have stopped transmitting (see KernelTeardown.releaseWhenSent). */
   peerClosed: boolean;
   warnTimer: NodeJS.Timeout | null;
+  /** Ends it at its maximum age (see KernelTeardown.age); null when off or fired. */
+  ageTimer: NodeJS.Timeout | null;
+  /** It reached its maximum age: released with a FIN rather than a reset. */
+  aged: boolean;
   /** The parser's frame count when the idle sweep last looked, and when it last saw it move. */
   parsedSeen: number;
   parsedAt: number;
@@ -48,6 +52,8 @@ export function attachedConnection(id: number, socket: Socket, binding: KernelBi
     cause: null,
     peerClosed: false,
     warnTimer: null,
+    ageTimer: null,
+    aged: false,
     parsedSeen: 0,
     parsedAt: 0,
   };

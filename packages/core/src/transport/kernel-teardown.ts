@@ -9,6 +9,7 @@ import { PARSER_ERROR_REASONS, type DetachMessage, type FrameExpectation } from 
 import type { AttachedConnection, Cause } from './attached-connection.js';
 import type { KernelPath } from './kernel-path.js';
 import type { TransportContext } from './transport.js';
+import { AGED_LINGER_MS } from '../server/connection-age.js';
 
 /** Hangup codes that mean the peer closed its side cleanly: replies may still go out. */
 const PEER_CLOSED = new Set(['EOF', 'EPIPE']);
@@ -69,6 +70,19 @@ export class KernelTeardown {
     connection.warnTimer.unref();
   }
 
+  /**
+   * The connection reached its maximum age: the workers stop reading it and answer what they
+   * read (each by its deadline at the latest), then release() sends the FIN after the replies.
+   * What the peer sent meanwhile is never read: its FIN tells it to send those again.
+   */
+  age(connection: AttachedConnection): void {
+    connection.ageTimer = null;
+    if (connection.detaching) return;
+    connection.aged = true;
+    const { deadlineMs, methodDeadlines } = this.context.options;
+    this.detach(connection, 'age', Math.max(deadlineMs, ...Object.values(methodDeadlines)) + SLOW_DETACH_MS, null);
+  }
+
   sendDetach(connection: AttachedConnection, slot: number, mode: DetachMessage['mode'], graceMs: number, frames: number | undefined): void {
     const message: DetachMessage = { type: 'detach', connection: connection.id, mode, graceMs, expect: this.expectation(frames, slot) };
     if (this.context.pool.control(slot, message)) connection.awaiting.add(slot);
@@ -83,20 +97,35 @@ export class KernelTeardown {
     const { counters, options } = this.context;
     if (!this.connections.delete(connection.id)) return;
     if (connection.warnTimer) clearTimeout(connection.warnTimer);
+    if (connection.ageTimer) clearTimeout(connection.ageTimer);
     if (connection.cause?.reason === 'frame_too_large') connection.cause = this.unframedCause(connection) ?? connection.cause;
     try {
       connection.binding.close();
     } catch (error) {
       options.logger.warn(`kmux: releasing ${this.path.name} connection ${connection.id}: ${(error as Error).message}`);
     }
+    if (connection.aged && !connection.cause) this.endGracefully(connection.socket);
     // With requests still unread on the socket this is a reset, so the peer learns at once.
-    connection.socket.destroy();
+    else connection.socket.destroy();
     counters.openConnections--;
+    if (connection.aged) counters.agedConnections++;
     const { cause } = connection;
     if (cause) {
       counters.connectionError(cause.reason);
       if (cause.reason !== 'idle_timeout') options.logger.warn(`kmux: connection ${connection.id} (${connection.peer}) closed: ${cause.message}`);
     }
+  }
+
+  /**
+   * An aged connection, its kernel objects released and every reply sent: the FIN goes out, and
+   * what the peer still sends is read and discarded until it closes too (closing with unread
+   * bytes would reset the connection, and a reset can drop replies still in flight to it).
+   */
+  private endGracefully(socket: AttachedConnection['socket']): void {
+    const linger = setTimeout(() => socket.destroy(), AGED_LINGER_MS).unref();
+    socket.once('close', () => clearTimeout(linger));
+    socket.end();
+    socket.resume();
   }
 
   /**

@@ -11,6 +11,7 @@ import { ServerCounters } from '../scheduler/shared-counters.js';
 import type { KernelLimits, KernelWorkerMessage } from '../scheduler/worker-messages.js';
 import { attachedConnection, type AttachedConnection } from './attached-connection.js';
 import { idleConnections } from './idle-sweep.js';
+import { connectionLifetimeMs } from '../server/connection-age.js';
 import { KernelTeardown } from './kernel-teardown.js';
 import type { RequestHead } from '../codec/codec.js';
 import { WorkerDiedError } from '../errors.js';
@@ -101,6 +102,9 @@ export class KernelTransport implements ServerTransport {
     counters.acceptedConnections++;
     counters.openConnections++;
     for (let slot = 0; slot < options.workers; slot++) this.attach(connection, slot);
+    if (options.maxConnectionAgeMs) {
+      connection.ageTimer = setTimeout(() => this.teardown.age(connection), connectionLifetimeMs(options.maxConnectionAgeMs)).unref();
+    }
   }
 
   private acceptInUserspace(socket: Socket): void {

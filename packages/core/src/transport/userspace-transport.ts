@@ -191,6 +191,7 @@ export class UserspaceTransport implements ServerTransport {
     const { counters, options } = this.context;
     this.connections.delete(connection);
     counters.openConnections--;
+    if (connection.aged) counters.agedConnections++;
     if (cause) {
       counters.connectionError(cause.reason);
       if (cause.reason !== 'idle_timeout' && cause.reason !== 'shutdown') {

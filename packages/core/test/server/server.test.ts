@@ -116,6 +116,8 @@ describe('options', () => {
     ['maxFrameBytes', { maxFrameBytes: 2 ** 31 }],
     ['maxInFlight', { maxInFlight: 1.5 }],
     ['methodDeadlines.m', { methodDeadlines: { m: -1 } }],
+    ['maxConnectionAgeMs', { maxConnectionAgeMs: 0 }],
+    ['maxConnectionAgeMs', { maxConnectionAgeMs: 0x7fffffff }],
   ])('rejects a bad %s', (_, options) => {
     expect(() => new Server({ codec: rawCodec({ handler: HANDLERS }), ...options })).toThrow(RangeError);
   });

@@ -12,7 +12,7 @@ const NASTY = 'we"ird\\method\nname';
 
 const snapshot: ServerStatsSnapshot = {
   threadSlice: { requestedUs: 100, mainThread: { ok: true, reason: 'sched_setattr: ok' } },
-  connections: { open: 2, accepted: 7, rejected: 1 },
+  connections: { open: 2, accepted: 7, rejected: 1, aged: 4 },
   requests: { received: 12, inFlight: 1, queued: 0, dropped: 3, outcomes: { ok: 9, failed: 1, deadline_exceeded: 1 } },
   connectionErrors: { frame_too_large: 1, idle_timeout: 2 },
   latencyUs: percentiles([100, 200, 4000]),
@@ -86,6 +86,7 @@ describe('toPrometheus', () => {
     expect(sampleValue(exposition, 'kmux_requests_total', { outcome: 'deadline_exceeded' })).toBe(1);
     expect(sampleValue(exposition, 'kmux_connections_open')).toBe(2);
     expect(sampleValue(exposition, 'kmux_connections_rejected_total')).toBe(1);
+    expect(sampleValue(exposition, 'kmux_connections_aged_total')).toBe(4);
     expect(sampleValue(exposition, 'kmux_connection_errors_total', { kind: 'idle_timeout' })).toBe(2);
     expect(sampleValue(exposition, 'kmux_replies_dropped_total')).toBe(3);
     expect(sampleValue(exposition, 'kmux_worker_requests_total', { worker: '1' })).toBe(5);

@@ -32,7 +32,7 @@ describe('Server stats() and metrics()', () => {
       expect(worker.latencyUs.count).toBe(worker.completed);
     }
     expect(new Set(stats.workers.map((w) => w.threadId)).size).toBe(2);
-    expect(stats.connections).toEqual({ open: 1, accepted: 1, rejected: 0 });
+    expect(stats.connections).toEqual({ open: 1, accepted: 1, rejected: 0, aged: 0 });
     expect(stats.connectionErrors).toEqual({});
 
     const metrics = parsePrometheus(server.metrics());
