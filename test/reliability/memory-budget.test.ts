@@ -87,15 +87,16 @@ for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
           maxInFlightPerConnection: 64,
           idleTimeoutMs: 1000,
         });
-        const reader = await open(port);
-        reader.socket.pause(); // never reads a reply
         // 65,536 requests of 1 KiB for 4 GiB of replies in all. How many are read before the
         // budget is spent depends on how many the in-flight bound answers "overloaded" (tiny
         // replies): up to ~8,000 seen on a loaded 2-core machine, hence the large count.
+        // Encoded before connecting: on a loaded machine that took longer than idleTimeoutMs.
         const size = Buffer.alloc(1024);
         size.writeUInt32BE(replyBytes);
         const count = 65_536;
         const requests = Buffer.concat(Array.from({ length: count }, (_, i) => encodeFrame(encodeRawRequest(i + 1, 'big', size))));
+        const reader = await open(port);
+        reader.socket.pause(); // never reads a reply
         reader.write(requests);
         await until(() => buffers(server).pausedConnections === 1, 'the non-reader to be paused for the budget');
         await until(() => server.stats().requests.inFlight === 0, 'the requests it read to finish');

@@ -6,6 +6,7 @@ import { UnframedSplitter } from '../framing/unframed-splitter.js';
 import { KtlsError } from '../tls/errors.js';
 import type { BufferBudget } from './buffer-budget.js';
 import { AGED_LINGER_MS, connectionLifetimeMs } from './connection-age.js';
+import { ReplyBacklog } from './reply-backlog.js';
 
 /** Why a connection closed other than cleanly: a stats key and the error behind it. */
 export interface CloseCause {
@@ -43,6 +44,10 @@ const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
  * are split by their structure and replies go out without their length prefix. Past its
  * maximum age it ends gracefully: what arrives from then on is discarded unread, the requests
  * it read are answered, then it sends its FIN and waits for the peer's.
+ *
+ * Replies reach the socket one write per reply batch, copied out of the batch, while the
+ * socket keeps up; while it holds unsent bytes, later replies wait in a ReplyBacklog and
+ * follow once it has sent them, so a reply that waits never keeps its batch alive.
  */
 export class Connection {
   private inFlightCount = 0;
@@ -55,6 +60,12 @@ export class Connection {
   private peerEnded = false;
   private idleWhileBusy = false;
   private corked = false;
+  /** Replies of the reply batch being read (cork() to uncork()); views into that batch. */
+  private gathered: Buffer[] = [];
+  private gatheredBytes = 0;
+  private readonly backlog = new ReplyBacklog();
+  /** The socket ends once the backlog is handed to it. */
+  private endPending = false;
   private cause: CloseCause | null = null;
   private pausedFor = 0;
   /** performance.now() when the partial frame now held began; -1 when none is held. */
@@ -80,13 +91,9 @@ export class Connection {
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('data', this.onData);
     if (limits.maxConnectionAgeMs) this.ageTimer = setTimeout(this.onAged, connectionLifetimeMs(limits.maxConnectionAgeMs)).unref();
-    socket.on('drain', () => {
-      this.chargeWrites();
-      this.resumeFrom(PAUSED_BACKLOG);
-    });
     socket.on('end', () => {
       this.peerEnded = true;
-      if (this.inFlightCount === 0) socket.end();
+      if (this.inFlightCount === 0) this.finish();
     });
     socket.on('timeout', () => {
       if (this.inFlightCount === 0) this.destroy('idle_timeout', new KmuxError('connection_closed', 'idle timeout'));
@@ -103,6 +110,8 @@ export class Connection {
       this.budget.cancel(this.onBudgetFreed);
       this.budget.add(-(this.chargedPartial + this.chargedWrites));
       this.chargedPartial = this.chargedWrites = 0;
+      this.backlog.clear();
+      this.gathered = [];
       hooks.onClose(this, this.cause);
     });
   }
@@ -128,7 +137,7 @@ export class Connection {
     this.inFlightCount--;
     if (this.inFlightCount > 0) return;
     if (this.agedOut) this.endAged();
-    else if (this.peerEnded) this.socket.end();
+    else if (this.peerEnded) this.finish();
     else if (this.idleWhileBusy) {
       this.idleWhileBusy = false;
       this.socket.setTimeout(this.limits.idleTimeoutMs);
@@ -139,30 +148,34 @@ export class Connection {
   write(frame: Buffer): boolean {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return false;
     const bytes = this.unframedReplies ? frame.subarray(LENGTH_PREFIX_BYTES) : frame;
-    // Pause only when write() said so: then 'drain' is sure to come and resume reading.
-    const flushed = this.socket.write(bytes, this.afterWrite);
-    if (!flushed && this.socket.writableLength > this.limits.maxPendingWriteBytes) this.pauseFor(PAUSED_BACKLOG);
-    if (!this.corked) this.chargeWrites();
+    if (this.corked) {
+      this.gathered.push(bytes);
+      this.gatheredBytes += bytes.length;
+    } else {
+      this.send([bytes], bytes.length);
+    }
     return true;
   }
 
-  /** Groups the writes of one reply batch into as few syscalls as possible. */
+  /** Gathers the writes of one reply batch into one, until uncork(). */
   cork(): void {
     if (this.corked || this.closed) return;
     this.corked = true;
-    this.socket.cork();
   }
 
   uncork(): void {
     if (!this.corked) return;
     this.corked = false;
-    this.socket.uncork();
-    this.chargeWrites();
+    const frames = this.gathered;
+    const bytes = this.gatheredBytes;
+    this.gathered = [];
+    this.gatheredBytes = 0;
+    if (frames.length > 0 && !this.closed && this.socket.writable) this.send(frames, bytes);
   }
 
   /** Closes after pending replies are written. */
   end(): void {
-    if (!this.closed) this.socket.end();
+    if (!this.closed) this.finish();
   }
 
   /** Closes at once, for an error that makes the stream unusable; `reason` is the stats key. */
@@ -249,16 +262,45 @@ export class Connection {
   /** Every request read is answered: the FIN goes after the replies, then the peer has AGED_LINGER_MS to close. */
   private endAged(): void {
     if (this.lingerTimer || this.closed) return;
-    this.socket.end();
+    this.finish();
     this.lingerTimer = setTimeout(() => this.socket.destroy(), AGED_LINGER_MS).unref();
   }
 
-  private readonly afterWrite = (): void => this.chargeWrites();
+  private send(frames: Buffer[], bytes: number): void {
+    if (this.socket.writableLength > 0 || !this.backlog.empty) {
+      for (const frame of frames) this.backlog.append(frame);
+    } else {
+      this.socket.write(frames.length === 1 ? ownBytes(frames[0]!) : Buffer.concat(frames, bytes), this.afterWrite);
+    }
+    // Resumed once all of it is sent: afterWrite is sure to run, as the socket holds bytes.
+    if (this.socket.writableLength + this.backlog.bytes > this.limits.maxPendingWriteBytes) this.pauseFor(PAUSED_BACKLOG);
+    this.chargeWrites();
+  }
 
-  /** Charges the budget with what Node still holds to send (sampled after writes and on drain). */
+  /** Ends the socket after what it holds and the backlog. */
+  private finish(): void {
+    this.uncork();
+    if (this.backlog.empty) this.socket.end();
+    else this.endPending = true;
+  }
+
+  private readonly afterWrite = (): void => {
+    if (this.closed) return;
+    if (this.socket.writableLength === 0) {
+      if (this.backlog.empty) this.resumeFrom(PAUSED_BACKLOG);
+      for (const chunk of this.backlog.take()) this.socket.write(chunk, this.afterWrite);
+      if (this.endPending) {
+        this.endPending = false;
+        this.socket.end();
+      }
+    }
+    this.chargeWrites();
+  };
+
+  /** Charges the budget with the reply bytes held: what the socket has yet to send, and the backlog. */
   private chargeWrites(): void {
     if (this.closed) return; // released on close
-    const pending = this.socket.writableLength;
+    const pending = this.socket.writableLength + this.backlog.bytes;
     this.budget.add(pending - this.chargedWrites);
     this.chargedWrites = pending;
   }
@@ -275,4 +317,16 @@ export class Connection {
     this.pausedFor &= ~reason;
     if (this.pausedFor === 0 && !this.closed) this.socket.resume();
   }
+}
+
+/** Buffers this small go as they are: a socket holds at most one write that did not wait in the backlog. */
+const SMALL_BUFFER = 8 * 1024;
+
+/**
+ * A frame that is most of its buffer, or in a small one (a pool slab, a small batch), goes as
+ * it is; a view into a larger buffer is copied, so that a socket holding it holds no more.
+ */
+function ownBytes(frame: Buffer): Buffer {
+  const held = frame.buffer.byteLength;
+  return held <= SMALL_BUFFER || frame.length * 4 >= held * 3 ? frame : Buffer.from(frame);
 }
