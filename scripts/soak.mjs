@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The long mode of the reliability and fuzz suites (npm run test:soak): the same tests as
 // `npm test` runs in CI mode, at soak sizes (KMUX_SOAK=1, see test/reliability/lib/mode.ts):
-// 1,000,000 chaos requests per codec over 64 connections, 30 s of 3× overload, fuzzing for
+// 1,000,000 chaos requests per codec over 64 connections, 30 s of 3× overload, 64 MiB of
+// replies 8 clients do not read (reply-memory: RSS against the counted bytes), fuzzing for
 // minutes per target, 50,000 hostile connections per codec, 25 flooding connections at the
 // default in-flight limits beside a well-behaved client. Takes about half an hour.
 //

@@ -1,0 +1,134 @@
+// Replies that clients do not read: the memory the process really holds for them must be
+// about what it counts (issue 13). Counting only each reply's own bytes is not enough when
+// a queued reply keeps more alive than itself: a view into its worker's whole reply batch,
+// a write request and a buffer object per reply. The user-space transport counts these
+// bytes in its budget (`stats().buffers`); here RSS must follow that count.
+//
+// RSS is the process's, so the clients in this process send little and the baseline is
+// taken after the server has served a warm-up load. What is left after the clients leave is
+// what the allocator keeps of freed memory (glibc returns little of a thread arena's freed
+// chunks): the JS heap and the array buffers must return to their baseline, RSS need not.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { encodeFrame, type Server } from '@kmux/core';
+import { SOAK, TRANSPORTS, report, sized, timeoutMs } from './lib/mode.js';
+import { MiB, closeAll, heapAfterGc, rss, startServer, until } from './lib/harness.js';
+import { OpenSockets, WIRES, type FrameSocket } from './lib/wire.js';
+
+const wire = WIRES.raw;
+const sockets = new OpenSockets();
+afterEach(() => sockets.destroyAll());
+afterAll(closeAll);
+
+/** RSS may exceed the counted peak by this share of it ... */
+const RSS_PER_COUNTED_BYTE = 1.5;
+/** ... plus this much: what serving itself grows by (V8 heaps, worker arenas, stats) beyond the warm-up. */
+const FIXED_OVERHEAD = 48 * MiB;
+
+function buffers(server: Server) {
+  const stats = server.stats().buffers;
+  if (!stats) throw new Error('the transport reports no byte budget');
+  return stats;
+}
+
+/** Keeps `window` small requests in flight on `socket`, reading every reply, until stop(); returns the replies read. */
+function pipeline(socket: FrameSocket, window: number): { stop(): number } {
+  let id = 0;
+  let replies = 0;
+  let running = true;
+  const send = (): void => {
+    socket.write(encodeFrame(wire.work(++id, Buffer.alloc(32, 0x67))));
+  };
+  socket.onFrame = () => {
+    replies++;
+    if (running) send();
+  };
+  for (let i = 0; i < window; i++) send();
+  return {
+    stop() {
+      running = false;
+      return replies;
+    },
+  };
+}
+
+for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
+  describe(`replies clients do not read, over ${transport}`, () => {
+    it(
+      'the process holds about what the budget counts (RSS growth ≤ 1.5 × the counted peak + 48 MiB) and the heap lets go of it when they leave',
+      async () => {
+        const nonReaders = 8;
+        const pendingLimit = sized(2, 8, 'KMUX_UNREAD_PENDING_MIB') * MiB;
+        const payload = sized(64, 64, 'KMUX_UNREAD_PAYLOAD_BYTES');
+        const { server, port } = await startServer(wire, transport, { maxPendingWriteBytes: pendingLimit });
+        // Warm-up: workers, batches and pools at their working sizes before the baseline.
+        const warmSocket = await sockets.open(port);
+        const warm = pipeline(warmSocket, 64);
+        await until(() => (server.stats().requests.outcomes.ok ?? 0) > 20_000, 'the warm-up load', 30_000);
+        warm.stop();
+        await until(() => server.stats().requests.inFlight === 0, 'the warm-up to finish');
+        warmSocket.destroy();
+        await until(() => server.stats().connections.open === 0, 'the warm-up connection to close');
+        const heap0 = heapAfterGc();
+        const arrayBuffers0 = process.memoryUsage().arrayBuffers;
+        const rss0 = rss();
+
+        // One client reads all its replies, so reply batches hold both kinds of reply.
+        const reader = pipeline(await sockets.open(port), 64);
+        const quiet = await Promise.all(Array.from({ length: nonReaders }, () => sockets.open(port)));
+        for (const socket of quiet) socket.socket.pause();
+        const burst = Buffer.concat(Array.from({ length: 64 }, (_, i) => encodeFrame(wire.work(i + 1, Buffer.alloc(payload, 0x71)))));
+        const target = 0.9 * nonReaders * pendingLimit;
+        // The senders keep little of their own unsent: the RSS measured is the server's.
+        const feed = setInterval(() => {
+          for (const socket of quiet) if (socket.socket.writableLength < 64 * 1024) socket.write(burst);
+        }, 2);
+        try {
+          await until(() => buffers(server).bytes >= target, () => `${(target / MiB).toFixed(0)} MiB of unread replies (counted ${(buffers(server).bytes / MiB).toFixed(1)})`, timeoutMs(60_000));
+        } finally {
+          clearInterval(feed);
+        }
+        await until(() => server.stats().requests.inFlight <= 64, 'the non-readers\' requests to be answered');
+        const counted = buffers(server).peak;
+        const heldHeap = heapAfterGc() - heap0;
+        const heldArrayBuffers = process.memoryUsage().arrayBuffers - arrayBuffers0;
+        const growth = rss() - rss0;
+        const readerReplies = reader.stop();
+        expect(readerReplies).toBeGreaterThan(0);
+
+        for (const socket of quiet) socket.destroy();
+        await until(() => server.stats().connections.open === 1, 'the non-readers to be gone');
+        await until(() => server.stats().requests.inFlight === 0, 'the reader\'s last requests');
+        expect(buffers(server).bytes).toBe(0);
+        const heapAfter = heapAfterGc() - heap0;
+        const arrayBuffersAfter = process.memoryUsage().arrayBuffers - arrayBuffers0;
+        const rssAfter = rss() - rss0;
+        const mb = (bytes: number): number => Number((bytes / MiB).toFixed(1));
+        report('reply-memory', {
+          transport,
+          nonReaders,
+          maxPendingWriteBytes: pendingLimit,
+          payload,
+          countedPeakMb: mb(counted),
+          rssGrowthMb: mb(growth),
+          heapHeldMb: mb(heldHeap),
+          arrayBuffersHeldMb: mb(heldArrayBuffers),
+          rssAfterMb: mb(rssAfter),
+          heapAfterMb: mb(heapAfter),
+          arrayBuffersAfterMb: mb(arrayBuffersAfter),
+        });
+        expect(counted).toBeGreaterThanOrEqual(target);
+        expect(growth, `RSS grew ${mb(growth)} MiB for ${mb(counted)} MiB counted (heap +${mb(heldHeap)}, array buffers +${mb(heldArrayBuffers)})`).toBeLessThanOrEqual(
+          RSS_PER_COUNTED_BYTE * counted + FIXED_OVERHEAD,
+        );
+        // The live part of it, exactly: JS objects and buffers after a full collection.
+        expect(heldHeap + heldArrayBuffers, `live: heap +${mb(heldHeap)} MiB, array buffers +${mb(heldArrayBuffers)} MiB for ${mb(counted)} MiB counted`).toBeLessThanOrEqual(
+          1.25 * counted + 8 * MiB,
+        );
+        // Released: the JS objects and buffers are gone; RSS is what the allocator keeps.
+        expect(heapAfter).toBeLessThan(8 * MiB);
+        expect(arrayBuffersAfter).toBeLessThan(4 * MiB);
+      },
+      timeoutMs(120_000, SOAK ? 10 * 60_000 : undefined),
+    );
+  });
+}
