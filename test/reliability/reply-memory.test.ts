@@ -51,41 +51,52 @@ function pipeline(socket: FrameSocket, window: number): { stop(): number } {
   };
 }
 
+/** Serves a pipelined load until `ok` calls succeeded, so that workers, batches and pools are at their working sizes before a baseline. */
+async function warmUp(server: Server, port: number, ok: number): Promise<void> {
+  const socket = await sockets.open(port);
+  const warm = pipeline(socket, 64);
+  await until(() => (server.stats().requests.outcomes.ok ?? 0) > ok, 'the warm-up load', timeoutMs(30_000));
+  warm.stop();
+  await until(() => server.stats().requests.inFlight === 0, 'the warm-up to finish', timeoutMs(10_000));
+  socket.destroy();
+  await until(() => server.stats().connections.open === 0, 'the warm-up connection to close', timeoutMs(10_000));
+}
+
+/** Connections that send small requests and never read a reply; each keeps little of its own unsent, so the RSS measured is the server's. */
+async function nonReaders(port: number, count: number, payload: number): Promise<{ sockets: FrameSocket[]; stop(): void }> {
+  const quiet = await Promise.all(Array.from({ length: count }, () => sockets.open(port)));
+  for (const socket of quiet) socket.socket.pause();
+  const burst = Buffer.concat(Array.from({ length: 64 }, (_, i) => encodeFrame(wire.work(i + 1, Buffer.alloc(payload, 0x71)))));
+  const feed = setInterval(() => {
+    for (const socket of quiet) if (socket.socket.writableLength < 64 * 1024) socket.write(burst);
+  }, 2);
+  return { sockets: quiet, stop: () => clearInterval(feed) };
+}
+
+const mb = (bytes: number): number => Number((bytes / MiB).toFixed(1));
+
 for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
   describe(`replies clients do not read, over ${transport}`, () => {
     it(
       'the process holds about what the budget counts (RSS growth ≤ 1.5 × the counted peak + 48 MiB) and the heap lets go of it when they leave',
       async () => {
-        const nonReaders = 8;
+        const nonReaderCount = 8;
         const pendingLimit = sized(2, 8, 'KMUX_UNREAD_PENDING_MIB') * MiB;
         const payload = sized(64, 64, 'KMUX_UNREAD_PAYLOAD_BYTES');
         const { server, port } = await startServer(wire, transport, { maxPendingWriteBytes: pendingLimit });
-        // Warm-up: workers, batches and pools at their working sizes before the baseline.
-        const warmSocket = await sockets.open(port);
-        const warm = pipeline(warmSocket, 64);
-        await until(() => (server.stats().requests.outcomes.ok ?? 0) > 20_000, 'the warm-up load', 30_000);
-        warm.stop();
-        await until(() => server.stats().requests.inFlight === 0, 'the warm-up to finish');
-        warmSocket.destroy();
-        await until(() => server.stats().connections.open === 0, 'the warm-up connection to close');
+        await warmUp(server, port, 20_000);
         const heap0 = heapAfterGc();
         const arrayBuffers0 = process.memoryUsage().arrayBuffers;
         const rss0 = rss();
 
         // One client reads all its replies, so reply batches hold both kinds of reply.
         const reader = pipeline(await sockets.open(port), 64);
-        const quiet = await Promise.all(Array.from({ length: nonReaders }, () => sockets.open(port)));
-        for (const socket of quiet) socket.socket.pause();
-        const burst = Buffer.concat(Array.from({ length: 64 }, (_, i) => encodeFrame(wire.work(i + 1, Buffer.alloc(payload, 0x71)))));
-        const target = 0.9 * nonReaders * pendingLimit;
-        // The senders keep little of their own unsent: the RSS measured is the server's.
-        const feed = setInterval(() => {
-          for (const socket of quiet) if (socket.socket.writableLength < 64 * 1024) socket.write(burst);
-        }, 2);
+        const quiet = await nonReaders(port, nonReaderCount, payload);
+        const target = 0.9 * nonReaderCount * pendingLimit;
         try {
-          await until(() => buffers(server).bytes >= target, () => `${(target / MiB).toFixed(0)} MiB of unread replies (counted ${(buffers(server).bytes / MiB).toFixed(1)})`, timeoutMs(60_000));
+          await until(() => buffers(server).bytes >= target, () => `${(target / MiB).toFixed(0)} MiB of unread replies (counted ${(buffers(server).bytes / MiB).toFixed(1)})`, timeoutMs(90_000));
         } finally {
-          clearInterval(feed);
+          quiet.stop();
         }
         await until(() => server.stats().requests.inFlight <= 64, 'the non-readers\' requests to be answered');
         const counted = buffers(server).peak;
@@ -95,17 +106,16 @@ for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
         const readerReplies = reader.stop();
         expect(readerReplies).toBeGreaterThan(0);
 
-        for (const socket of quiet) socket.destroy();
+        for (const socket of quiet.sockets) socket.destroy();
         await until(() => server.stats().connections.open === 1, 'the non-readers to be gone');
         await until(() => server.stats().requests.inFlight === 0, 'the reader\'s last requests');
         expect(buffers(server).bytes).toBe(0);
         const heapAfter = heapAfterGc() - heap0;
         const arrayBuffersAfter = process.memoryUsage().arrayBuffers - arrayBuffers0;
         const rssAfter = rss() - rss0;
-        const mb = (bytes: number): number => Number((bytes / MiB).toFixed(1));
         report('reply-memory', {
           transport,
-          nonReaders,
+          nonReaders: nonReaderCount,
           maxPendingWriteBytes: pendingLimit,
           payload,
           countedPeakMb: mb(counted),
@@ -128,7 +138,7 @@ for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
         expect(heapAfter).toBeLessThan(8 * MiB);
         expect(arrayBuffersAfter).toBeLessThan(4 * MiB);
       },
-      timeoutMs(120_000, SOAK ? 10 * 60_000 : undefined),
+      timeoutMs(180_000, SOAK ? 10 * 60_000 : undefined),
     );
   });
 }
