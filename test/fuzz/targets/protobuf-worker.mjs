@@ -17,6 +17,7 @@
  *   worker gets, cuts such a string short instead of failing).
  */
 import { fileURLToPath } from 'node:url';
+import { assert, handleChecked } from '../lib/worker-result.mjs';
 
 const SCHEMA = fileURLToPath(new URL('../../../examples/protobuf/pricing.json', import.meta.url));
 const HANDLER = fileURLToPath(new URL('../fixtures/pricing-bounded-handler.mjs', import.meta.url));
@@ -69,10 +70,6 @@ export function seeds() {
   });
 }
 
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
 /** protobufjs's reader over a plain Uint8Array: it checks every length against what is left. */
 function decodesStrictly(type, payload) {
   try {
@@ -84,15 +81,8 @@ function decodesStrictly(type, payload) {
 }
 
 export async function check(body) {
-  let result;
-  try {
-    result = await codec.handle(body, { deadline: Date.now() + 60_000 });
-  } catch (error) {
-    throw new Error(`handle() threw: ${error?.stack ?? error}`);
-  }
-  assert(result !== null && typeof result === 'object', `handle() gave ${result}`);
-  assert(typeof result.failed === 'boolean', `failed is ${typeof result.failed}`);
-  assert(result.reply instanceof Uint8Array, `reply is ${typeof result.reply}`);
+  const result = await handleChecked(codec, body);
+  assert(result.reply !== null, 'no reply');
 
   let reply;
   try {

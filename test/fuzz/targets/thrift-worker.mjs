@@ -16,6 +16,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { assert, handleChecked } from '../lib/worker-result.mjs';
 
 const EXAMPLE_DIR = fileURLToPath(new URL('../../../examples/thrift/', import.meta.url));
 const HANDLER = fileURLToPath(new URL('../fixtures/catalog-bounded-handler.cjs', import.meta.url));
@@ -105,10 +106,6 @@ export function seeds({ protocol }) {
   return [...encoded, ...retyped];
 }
 
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
 function headOf(body, protocol) {
   try {
     return readMessageHead(body, protocol);
@@ -140,15 +137,7 @@ function readReply(reply, protocol) {
 }
 
 export async function check(body, { protocol }) {
-  let result;
-  try {
-    result = await codec.handle(body, { deadline: Date.now() + 60_000 });
-  } catch (error) {
-    throw new Error(`handle() threw: ${error?.stack ?? error}`);
-  }
-  assert(result !== null && typeof result === 'object', `handle() gave ${result}`);
-  assert(typeof result.failed === 'boolean', `failed is ${typeof result.failed}`);
-  assert(result.reply === null || result.reply instanceof Uint8Array, `reply is ${typeof result.reply}`);
+  const result = await handleChecked(codec, body);
 
   const request = headOf(body, protocol);
   if (result.reply === null) {
