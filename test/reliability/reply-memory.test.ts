@@ -92,7 +92,8 @@ for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
         // One client reads all its replies, so reply batches hold both kinds of reply.
         const reader = pipeline(await sockets.open(port), 64);
         const quiet = await nonReaders(port, nonReaderCount, payload);
-        const target = 0.9 * nonReaderCount * pendingLimit;
+        // Half of what they may hold: enough to dwarf the fixed overhead, reached in seconds even on a loaded machine.
+        const target = 0.5 * nonReaderCount * pendingLimit;
         try {
           await until(() => buffers(server).bytes >= target, () => `${(target / MiB).toFixed(0)} MiB of unread replies (counted ${(buffers(server).bytes / MiB).toFixed(1)})`, timeoutMs(90_000));
         } finally {
