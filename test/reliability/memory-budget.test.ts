@@ -88,8 +88,11 @@ for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
           idleTimeoutMs: 1000,
         });
         // 65,536 requests of 1 KiB for 4 GiB of replies in all. How many are read before the
-        // budget is spent depends on how many the in-flight bound answers "overloaded" (tiny
-        // replies): up to ~8,000 seen on a loaded 2-core machine, hence the large count.
+        // budget is spent is a race, not a bound: until ~2 MiB of replies wait beyond what the
+        // kernel's socket buffers took, the connection is read as fast as the main thread
+        // can, and all but the 64 in flight are answered "overloaded" (tiny replies). 2,000 to
+        // 22,000 were read in runs on a loaded 2-core machine, with and without the reply
+        // backlog; what the budget promises is that reading stops and the bytes stay bounded.
         // Encoded before connecting: on a loaded machine that took longer than idleTimeoutMs.
         const size = Buffer.alloc(1024);
         size.writeUInt32BE(replyBytes);
@@ -103,7 +106,11 @@ for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
         const peak = buffers(server).peak;
         // The budget plus the replies to what was in flight (up to the bound of 64) and one read.
         expect(peak).toBeLessThan(budget + 64 * replyBytes + 1 * MiB);
-        expect(server.stats().requests.received).toBeLessThan(count / 4);
+        // Paused for good: nothing more is read while its replies wait, though most requests are unread.
+        const read = server.stats().requests.received;
+        expect(read).toBeLessThan(count);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(server.stats().requests.received).toBe(read);
 
         // Dropped when idle, and its bytes are freed.
         await until(() => server.stats().connectionErrors.idle_timeout === 1, 'the idle drop', 15_000);
