@@ -11,7 +11,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { encodeFrame, type Server } from '@kmux/core';
 import { SOAK, TRANSPORTS, report, sized, timeoutMs } from './lib/mode.js';
-import { MiB, closeAll, heapAfterGc, rss, startServer, until } from './lib/harness.js';
+import { MiB, closeAll, heapAfterGc, rss, rssSampler, startServer, until } from './lib/harness.js';
 import { OpenSockets, WIRES, type FrameSocket } from './lib/wire.js';
 
 const wire = WIRES.raw;
@@ -143,3 +143,61 @@ for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
     );
   });
 }
+
+// On KCM and sockmap each worker writes its connections' replies itself and a client that
+// does not read is closed (`write_backlog`) once its writer holds more than
+// maxPendingWriteBytes; what that count covers is all the writer keeps (scheduler/reply-writer.ts).
+// There is no budget to read here, so the counted peak is the most the limit lets them hold
+// at once; the workers' heaps are not visible from this thread, so RSS is the measure.
+//
+// Such a client is read at full speed until it is closed, and its kernel buffers (the
+// client's receive buffer autotunes to tcp_rmem's 32 MiB here) take its replies first: in CI
+// mode the 8 clients had ~700,000 requests refused in 16 s before all were closed, and that
+// churn alone grows RSS (8 reading clients flooding alike for 8 s, 180,000 requests: +31.5 MiB).
+const FLOOD_OVERHEAD = 96 * MiB;
+for (const transport of TRANSPORTS.filter((name) => name === 'sockmap' || name === 'kcm')) {
+  describe(`replies clients do not read, over ${transport}`, () => {
+    it(
+      'the workers hold about what maxPendingWriteBytes counts until each such client is closed (RSS growth ≤ 1.5 × the count + 96 MiB of flood)',
+      async () => {
+        const nonReaderCount = 8;
+        const pendingLimit = sized(1, 8, 'KMUX_UNREAD_PENDING_MIB') * MiB;
+        const payload = sized(64, 64, 'KMUX_UNREAD_PAYLOAD_BYTES');
+        const { server, port } = await startServer(wire, transport, { maxPendingWriteBytes: pendingLimit });
+        await warmUp(server, port, sized(20_000, 20_000, undefined, 2_000));
+        const rss0 = rss();
+        const peakRss = rssSampler(20);
+
+        const reader = pipeline(await sockets.open(port), 16);
+        const quiet = await nonReaders(port, nonReaderCount, payload);
+        const closed = (): number => server.stats().connectionErrors.write_backlog ?? 0;
+        try {
+          await until(() => closed() === nonReaderCount, () => `the non-readers to be closed for write_backlog (${closed()} of ${nonReaderCount})`, timeoutMs(90_000));
+        } finally {
+          quiet.stop();
+        }
+        const growth = peakRss.stop() - rss0;
+        const counted = nonReaderCount * pendingLimit;
+        const readerReplies = reader.stop();
+        expect(readerReplies).toBeGreaterThan(0);
+        await until(() => server.stats().connections.open === 1, 'only the reader left');
+        await until(() => server.stats().requests.inFlight === 0, "the reader's last requests");
+        const rssAfter = rss() - rss0;
+        report('reply-memory', {
+          transport,
+          nonReaders: nonReaderCount,
+          maxPendingWriteBytes: pendingLimit,
+          payload,
+          countedLimitMb: mb(counted),
+          peakRssGrowthMb: mb(growth),
+          rssAfterMb: mb(rssAfter),
+          readerReplies,
+        });
+        // Before the writer copied waiting frames into chunks (one frame, buffer object and callback each): +170.6 and +180.0 MiB.
+        expect(growth, `peak RSS grew ${mb(growth)} MiB while at most ${mb(counted)} MiB could be counted`).toBeLessThanOrEqual(RSS_PER_COUNTED_BYTE * counted + FLOOD_OVERHEAD);
+      },
+      timeoutMs(180_000, SOAK ? 10 * 60_000 : undefined),
+    );
+  });
+}
+

@@ -267,8 +267,11 @@ export class KernelConnection implements BudgetClient {
   private reject(body: Buffer, head: RequestHead, index: number, error: KmuxError): void {
     this.stats.requestDone(head.method, error.kind, 0, false);
     const frame = this.frame(index, this.codec.errorReply(body, error));
-    if (frame) this.send(frame, () => this.detachIfDrained());
+    if (frame) this.send(frame, this.afterReject);
   }
+
+  /** One function for every refusal: the writer runs it once for a run of refusals sent together. */
+  private readonly afterReject = (): void => this.detachIfDrained();
 
   /**
    * What goes out for request `index`: its reply frame, or nothing when none is owed. native:

@@ -1,15 +1,18 @@
 /**
  * Writes whole reply frames on a kernel transport from a worker thread, without blocking:
  * when the socket takes only part of a frame, the rest waits for it to become writable,
- * and later frames queue behind it, so one writer's frames never interleave.
+ * and later frames queue behind it, so one writer's frames never interleave. What waits is
+ * copied into chunks (server/reply-backlog.ts), so a client that does not read holds about
+ * `pendingBytes`, the bytes maxPendingWriteBytes is checked against, and no object per frame.
  *
  * - KCM: the worker's own KCM socket. Each KCM socket is written by one worker only and
  *   the kernel sends each message whole on the TCP connection, so no lock is needed.
  * - sockmap: every worker writes the connection's TCP socket itself. A frame that goes
  *   out in several sends would interleave with another worker's, so a worker holds the
- *   connection's shared write lock from a frame's first byte to its last.
+ *   connection's shared write lock from a send's first byte to the end of a frame.
  */
 import { POLL_WRITABLE, nativeKtls, type MessageWatcher, type NativeFdPoll } from '@kmux/native';
+import { ReplyBacklog } from '../server/reply-backlog.js';
 
 /** A non-blocking byte sink: send() returns the bytes taken (0 when full) or throws when the socket is dead. */
 export interface ReplySink {
@@ -17,11 +20,6 @@ export interface ReplySink {
   /** Calls the writer's pump once the socket can take data again. */
   waitWritable(): void;
   close(): void;
-}
-
-interface Pending {
-  readonly frame: Buffer;
-  readonly sent: () => void;
 }
 
 export interface SharedLock {
@@ -33,18 +31,23 @@ export interface SharedLock {
 const LOCK_RETRY_MS = 50;
 
 export class ReplyWriter {
-  private readonly queue: Pending[] = [];
-  private head = 0;
-  /** Bytes of the head frame already sent. */
-  private offset = 0;
+  /** Frames the socket has not taken yet, copied: a waiting frame pins nothing else. */
+  private readonly waiting = new ReplyBacklog();
+  /** `sent` callbacks in order, each with the stream position (sentBytes) its frame ends at. */
+  private readonly callbacks: (() => void)[] = [];
+  private readonly ends: number[] = [];
+  private nextCallback = 0;
+  /** Bytes written (queued or sent) and sent since the start. */
+  private writtenBytes = 0;
+  private sentBytes = 0;
   /**
-   * The write lock is ours: from a frame's first send to its last byte. Not `offset > 0`: a first
-   * send can take nothing (a full socket) or throw, and the lock must still be let go.
+   * The write lock is ours: from a send's first byte until what waits is sent or ends a chunk
+   * (chunks hold whole frames). Not `sentBytes > 0`: a first send can take nothing (a full
+   * socket) or throw, and the lock must still be let go.
    */
   private locked = false;
   private blocked = false;
   private closed = false;
-  private queuedBytes = 0;
 
   /**
    * @param lock sockmap: the connection's write lock; `tag` (1 + slot) marks it as ours.
@@ -57,20 +60,38 @@ export class ReplyWriter {
     private readonly tag = 1,
   ) {}
 
+  /** Memory held for frames not sent yet (the capacity of their chunks). */
   get pendingBytes(): number {
-    return this.queuedBytes;
+    return this.waiting.bytes;
   }
 
   get idle(): boolean {
-    return this.head === this.queue.length;
+    return this.waiting.empty && this.nextCallback === this.callbacks.length;
   }
 
-  /** Queues one whole frame (length prefix included); `sent` runs once all of it is on the socket. */
+  /**
+   * Queues one whole frame (length prefix included); `sent` runs once all of it is on the
+   * socket. A frame the socket takes at once is not copied; one that must wait is. The same
+   * `sent` for consecutive frames runs once, after the last of them.
+   */
   write(frame: Buffer, sent: () => void): void {
     if (this.closed) return;
-    this.queue.push({ frame, sent });
-    this.queuedBytes += frame.length;
-    if (!this.blocked) this.pump();
+    this.writtenBytes += frame.length;
+    const last = this.callbacks.length - 1;
+    if (last >= this.nextCallback && this.callbacks[last] === sent) this.ends[last] = this.writtenBytes;
+    else {
+      this.callbacks.push(sent);
+      this.ends.push(this.writtenBytes);
+    }
+    if (!this.waiting.empty || this.blocked || (!this.locked && !this.tryLock())) return this.waiting.append(frame);
+    const taken = this.send(frame);
+    if (taken < 0) return;
+    if (taken < frame.length) {
+      this.waiting.append(frame.subarray(taken));
+      return this.waitWritable();
+    }
+    this.unlock();
+    this.runCallbacks();
   }
 
   /** Drops what is queued and stops; a lock held mid-frame is released (the connection is being closed). */
@@ -78,42 +99,57 @@ export class ReplyWriter {
     if (this.closed) return;
     this.closed = true;
     if (this.locked) this.unlock();
-    this.queue.length = 0;
-    this.head = 0;
-    this.queuedBytes = 0;
+    this.waiting.clear();
+    this.callbacks.length = this.ends.length = this.nextCallback = 0;
     this.sink.close();
   }
 
   readonly pump = (): void => {
     this.blocked = false;
-    while (!this.closed && this.head < this.queue.length) {
-      const item = this.queue[this.head]!;
+    while (!this.closed && !this.waiting.empty) {
       if (!this.locked && !this.tryLock()) return;
-      let taken: number;
-      try {
-        taken = this.sink.send(this.offset === 0 ? item.frame : item.frame.subarray(this.offset));
-      } catch (error) {
-        this.close();
-        this.onError(error as Error);
+      const bytes = this.waiting.first();
+      const taken = this.send(bytes);
+      if (taken < 0) return;
+      this.waiting.consume(taken);
+      if (taken < bytes.length) {
+        this.runCallbacks();
+        if (!this.closed) this.waitWritable();
         return;
       }
-      this.offset += taken;
-      if (this.offset < item.frame.length) {
-        this.blocked = true;
-        this.sink.waitWritable();
-        return;
-      }
-      this.offset = 0;
+      // A chunk ends on a frame's end: the other workers may write in between.
       this.unlock();
-      this.queue[this.head++] = undefined as unknown as Pending;
-      this.queuedBytes -= item.frame.length;
-      item.sent();
-    }
-    if (this.head === this.queue.length) {
-      this.queue.length = 0;
-      this.head = 0;
+      this.runCallbacks();
     }
   };
+
+  /** The bytes the socket took (sentBytes counts them), or -1 when it is dead (then closed). */
+  private send(bytes: Uint8Array): number {
+    try {
+      const taken = this.sink.send(bytes);
+      this.sentBytes += taken;
+      return taken;
+    } catch (error) {
+      this.close();
+      this.onError(error as Error);
+      return -1;
+    }
+  }
+
+  private waitWritable(): void {
+    this.blocked = true;
+    this.sink.waitWritable();
+  }
+
+  /** Runs the callbacks of the frames now wholly sent, in order; one may close the writer. */
+  private runCallbacks(): void {
+    while (!this.closed && this.nextCallback < this.callbacks.length && this.ends[this.nextCallback]! <= this.sentBytes) {
+      const sent = this.callbacks[this.nextCallback]!;
+      this.callbacks[this.nextCallback++] = undefined as unknown as () => void;
+      sent();
+    }
+    if (this.nextCallback === this.callbacks.length) this.callbacks.length = this.ends.length = this.nextCallback = 0;
+  }
 
   private tryLock(): boolean {
     if (this.lock) {

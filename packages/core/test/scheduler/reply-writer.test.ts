@@ -59,3 +59,97 @@ describe('ReplyWriter on a shared write lock (sockmap)', () => {
     expect(Atomics.load(lock.array, lock.index)).toBe(0);
   });
 });
+
+/** A frame of `bytes` (its 4-byte length prefix included) filled with `fill`. */
+function frameOf(bytes: number, fill: number): Buffer {
+  const frame = Buffer.alloc(bytes, fill);
+  frame.writeUInt32BE(bytes - 4, 0);
+  return frame;
+}
+
+/** Splits a byte stream into its length-prefixed frames. */
+function framesIn(stream: Buffer): Buffer[] {
+  const frames: Buffer[] = [];
+  for (let at = 0; at < stream.length; at += 4 + stream.readUInt32BE(at)) frames.push(stream.subarray(at, at + 4 + stream.readUInt32BE(at)));
+  return frames;
+}
+
+describe('ReplyWriter while the socket is full (a client that does not read)', () => {
+  it('sends a frame the socket takes at once as it is, without a copy', () => {
+    const taken: Uint8Array[] = [];
+    const writer = new ReplyWriter({ send: (bytes) => (taken.push(bytes), bytes.length), waitWritable() {}, close() {} }, (error) => expect.fail(error.message));
+    const frame = frameOf(100, 1);
+    let sent = 0;
+    writer.write(frame, () => sent++);
+    expect(taken[0]).toBe(frame);
+    expect(sent).toBe(1);
+    expect(writer.idle).toBe(true);
+  });
+
+  it('copies what waits into chunks: counted by their capacity, not the buffers the frames came in, and sent whole, in order', () => {
+    let room = 10;
+    const sink = scriptedSink((bytes) => {
+      const taken = Math.min(room, bytes.length);
+      room -= taken;
+      return taken;
+    });
+    const writer = new ReplyWriter(sink, (error) => expect.fail(error.message));
+    const order: number[] = [];
+    // 2,000 small replies, each a view into an 8 KiB buffer of its own (a worker's reply batch).
+    const frames = Array.from({ length: 2000 }, (_, i) => frameOf(60, i & 0xff));
+    for (const [i, frame] of frames.entries()) {
+      const batch = Buffer.alloc(8 * 1024);
+      frame.copy(batch, 1000);
+      writer.write(batch.subarray(1000, 1000 + frame.length), () => order.push(i));
+      batch.fill(0xee); // the writer kept a copy, not the view
+    }
+    expect(order).toEqual([]);
+    expect(writer.pendingBytes).toBeGreaterThanOrEqual(2000 * 60 - 10);
+    expect(writer.pendingBytes).toBeLessThanOrEqual(2 * 64 * 1024);
+
+    room = Infinity;
+    writer.pump();
+    expect(order).toEqual(frames.map((_, i) => i));
+    expect(Buffer.concat(sink.sent).equals(Buffer.concat(frames))).toBe(true);
+    expect(writer.pendingBytes).toBe(0);
+    expect(writer.idle).toBe(true);
+  });
+
+  it('ends every whole send on a frame\'s end (KCM sends each as one message; sockmap lets the lock go there)', () => {
+    const lock = sharedLock();
+    let room = 0;
+    const sink = scriptedSink((bytes) => {
+      const taken = Math.min(room, bytes.length);
+      room -= taken;
+      return taken;
+    });
+    const writer = new ReplyWriter(sink, (error) => expect.fail(error.message), lock, WORKER_1);
+    // Sizes that do not divide a 64 KiB chunk, and some that get chunks of their own.
+    const frames = Array.from({ length: 300 }, (_, i) => frameOf(i % 10 === 0 ? 40_000 : 100 + ((i * 7919) % 3000), i & 0xff));
+    for (const frame of frames) writer.write(frame, () => {});
+    room = Infinity;
+    const before = sink.sent.length;
+    writer.pump();
+    const sends = sink.sent.slice(before);
+    expect(sends.length).toBeGreaterThan(3);
+    for (const send of sends) expect(framesIn(send).reduce((sum, frame) => sum + frame.length, 0)).toBe(send.length);
+    expect(Buffer.concat(sink.sent).equals(Buffer.concat(frames))).toBe(true);
+    expect(Atomics.load(lock.array, lock.index)).toBe(0);
+  });
+
+  it('runs the same callback once for consecutive frames, after the last of them', () => {
+    let room = 0;
+    const writer = new ReplyWriter(scriptedSink((bytes) => Math.min(room, bytes.length)), (error) => expect.fail(error.message));
+    const calls: string[] = [];
+    const refused = (): void => void calls.push('refused');
+    writer.write(frameOf(50, 1), () => calls.push('a'));
+    for (let i = 0; i < 1000; i++) writer.write(frameOf(50, 2), refused);
+    writer.write(frameOf(50, 3), () => calls.push('b'));
+    room = 50 + 500 * 50;
+    writer.pump();
+    expect(calls).toEqual(['a']);
+    room = Infinity;
+    writer.pump();
+    expect(calls).toEqual(['a', 'refused', 'b']);
+  });
+});
