@@ -21,8 +21,13 @@ afterAll(closeAll);
 
 /** RSS may exceed the counted peak by this share of it ... */
 const RSS_PER_COUNTED_BYTE = 1.5;
-/** ... plus this much: what serving itself grows by (V8 heaps, worker arenas, stats) beyond the warm-up. */
-const FIXED_OVERHEAD = 48 * MiB;
+/**
+ * ... plus this much: what serving itself grows by (V8 heaps, worker arenas, stats) beyond the
+ * warm-up, mostly while the clients' kernel buffers take their first replies (tens of MiB of
+ * small replies each). Measured +45.7 to +58.5 MiB for 8.1 MiB counted on a loaded machine; the
+ * live check below is the exact one.
+ */
+const FIXED_OVERHEAD = 64 * MiB;
 
 function buffers(server: Server) {
   const stats = server.stats().buffers;
@@ -78,7 +83,7 @@ const mb = (bytes: number): number => Number((bytes / MiB).toFixed(1));
 for (const transport of TRANSPORTS.filter((name) => name === 'userspace')) {
   describe(`replies clients do not read, over ${transport}`, () => {
     it(
-      'the process holds about what the budget counts (RSS growth ≤ 1.5 × the counted peak + 48 MiB) and the heap lets go of it when they leave',
+      'the process holds about what the budget counts (RSS growth ≤ 1.5 × the counted peak + 64 MiB) and the heap lets go of it when they leave',
       async () => {
         const nonReaderCount = 8;
         const pendingLimit = sized(2, 8, 'KMUX_UNREAD_PENDING_MIB') * MiB;
