@@ -5,10 +5,10 @@
  * definition the server loads.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Client, KmuxError, type KtlsMode } from '@kmux/core';
+import { Client, KmuxError, activeTraceCarrier, type KtlsMode } from '@kmux/core';
 import type protobuf from 'protobufjs';
 import { protobufClientCodec } from './client-codec.js';
-import { decodeResponseEnvelope, encodeRequestEnvelope } from './envelope.js';
+import { decodeResponseEnvelope, encodeRequestEnvelope, type Metadata } from './envelope.js';
 import { handlerName } from './handler.js';
 import { checkMessage } from './message-check.js';
 import { RpcError } from './rpc-error.js';
@@ -31,6 +31,11 @@ export interface CallOptions {
    * envelope so that the server stops working on the call too.
    */
   readonly timeoutMs?: number;
+  /**
+   * Sent in the envelope's metadata. The active OpenTelemetry trace context (`traceparent`,
+   * `tracestate`) is added when an SDK is registered, unless these name it themselves.
+   */
+  readonly metadata?: Metadata;
 }
 
 /** One method of a client: a request in, a promise of the decoded response out. */
@@ -96,7 +101,7 @@ export function createProtobufClient<Methods extends object = UntypedMethods>(
     const requestType = method.resolvedRequestType!;
     const responseType = method.resolvedResponseType!;
 
-    client[name] = async (request: Record<string, unknown>, { timeoutMs = defaultTimeoutMs }: CallOptions = {}) => {
+    client[name] = async (request: Record<string, unknown>, { timeoutMs = defaultTimeoutMs, metadata }: CallOptions = {}) => {
       if (!(timeoutMs > 0)) throw new RangeError(`${name}: timeoutMs must be positive, got ${timeoutMs}`);
       const problem = requestType.verify(request);
       if (problem !== null) {
@@ -109,6 +114,7 @@ export function createProtobufClient<Methods extends object = UntypedMethods>(
         method: method.name,
         deadlineMs: Math.min(Math.ceil(timeoutMs), MAX_DEADLINE_MS),
         payload: requestType.encode(request).finish(),
+        metadata: { ...activeTraceCarrier(), ...metadata },
       });
       let reply: Buffer;
       try {

@@ -1,26 +1,52 @@
 /**
  * The worker half's per-request work: read the envelope, decode the request message, run
- * the handler, encode the reply. Every failure becomes a Response with a status; nothing
- * here throws.
+ * the handler, encode the reply, in a server span continued from the trace context in the
+ * envelope's metadata. Every failure becomes a Response with a status; nothing here throws.
  */
 import type { CallContext, KmuxError, RequestHead, WorkerCodec, WorkerResult } from '@kmux/core';
+import { OTHER_METHOD, RpcServerTelemetry, type CallOutcome, type RpcMethod } from '@kmux/core/worker';
 import type protobuf from 'protobufjs';
 import { encodeResponseEnvelope, readRequestEnvelope, type RequestEnvelopeHead } from './envelope.js';
 import { healthReply } from './health.js';
 import { checkMessage } from './message-check.js';
 import type { BoundMethod, MethodTable } from './method-table.js';
 import { RpcError } from './rpc-error.js';
-import { Status, statusOfKind, type StatusCode } from './status.js';
+import { Status, statusName, statusOfKind, type StatusCode } from './status.js';
+
+/** `rpc.system.name` of calls in the kmux envelope: not gRPC on the wire, though its status codes are gRPC's. */
+export const PROTOBUF_RPC_SYSTEM = 'kmux_protobuf';
+/** The statuses a server counts as its own failure: the RPC conventions' list for gRPC servers. */
+const SERVER_ERRORS: ReadonlySet<number> = new Set([
+  Status.UNKNOWN,
+  Status.DEADLINE_EXCEEDED,
+  Status.UNIMPLEMENTED,
+  Status.INTERNAL,
+  Status.UNAVAILABLE,
+  Status.DATA_LOSS,
+]);
+
+/** A worker's result and the status it answered with, for the call's span. */
+interface ProtobufResult extends WorkerResult {
+  readonly status: StatusCode;
+  readonly message?: string;
+}
 
 const NO_PAYLOAD = new Uint8Array(0);
 
 export class ProtobufDispatcher implements WorkerCodec {
+  /** Each declared method's `rpc.method` ("kmux.example.v1.Pricing/GetPrice"), by its name. */
+  private readonly rpcMethods: ReadonlyMap<string, RpcMethod>;
+  private readonly telemetry = new RpcServerTelemetry(PROTOBUF_RPC_SYSTEM, outcomeOf({ status: Status.DEADLINE_EXCEEDED, message: 'deadline exceeded' }));
+
+  /** Build it after the handler's init(), where a user may register an OpenTelemetry SDK in this worker. */
   constructor(
     private readonly table: MethodTable,
     /** The service's methods as declared (`GetPrice`), and what loading the handler warned about. */
     readonly methods: readonly string[],
     readonly warnings: readonly string[],
-  ) {}
+  ) {
+    this.rpcMethods = new Map(methods.map((method) => [method, { method: `${table.serviceName}/${method}` }]));
+  }
 
   peek(body: Buffer): RequestHead {
     const { id, method, deadlineMs } = readRequestEnvelope(body);
@@ -48,6 +74,12 @@ export class ProtobufDispatcher implements WorkerCodec {
     const { id, method } = head;
     const health = healthReply(this.table.serviceName, id, method, body.subarray(head.payloadStart, head.payloadEnd));
     if (health) return health;
+    const rpcMethod = this.rpcMethods.get(method) ?? { method: OTHER_METHOD, original: method };
+    return this.telemetry.traced(rpcMethod, head.metadata, deadline, () => this.run(body, head, deadline), outcomeOf);
+  }
+
+  private run(body: Buffer, head: RequestEnvelopeHead, deadline: number): ProtobufResult | Promise<ProtobufResult> {
+    const { id, method } = head;
     const bound = this.table.lookup(method);
     if (typeof bound === 'string') return failure(id, Status.UNIMPLEMENTED, bound);
 
@@ -75,7 +107,13 @@ export class ProtobufDispatcher implements WorkerCodec {
   }
 }
 
-function success(id: number, method: string, bound: BoundMethod, value: unknown): WorkerResult {
+/** `rpc.status_code` is the status's name; one the server counts as its failure is also `error.type`. */
+function outcomeOf({ status, message }: Pick<ProtobufResult, 'status' | 'message'>): CallOutcome {
+  const name = statusName(status);
+  return SERVER_ERRORS.has(status) ? { statusCode: name, errorType: name, ...(message !== undefined && { message }) } : { statusCode: name };
+}
+
+function success(id: number, method: string, bound: BoundMethod, value: unknown): ProtobufResult {
   // encode() trusts its input and would write garbage, or throw deep inside, for a wrong
   // field type; verify() names the field instead.
   const problem = bound.responseType.verify(value as Record<string, unknown>);
@@ -88,17 +126,17 @@ function success(id: number, method: string, bound: BoundMethod, value: unknown)
   } catch (error) {
     return failure(id, Status.INTERNAL, `cannot encode the ${bound.responseType.name} reply of ${method}: ${describe(error)}`);
   }
-  return { reply: encodeResponseEnvelope({ id, status: Status.OK, message: '', payload }), failed: false };
+  return { reply: encodeResponseEnvelope({ id, status: Status.OK, message: '', payload }), failed: false, status: Status.OK };
 }
 
 /** An RpcError answers with its own status; anything else a handler throws is INTERNAL. */
-function handlerFailure(id: number, error: unknown): WorkerResult {
+function handlerFailure(id: number, error: unknown): ProtobufResult {
   if (RpcError.is(error)) return failure(id, error.status, error.message);
   return failure(id, Status.INTERNAL, describe(error));
 }
 
-function failure(id: number, status: StatusCode, message: string): WorkerResult {
-  return { reply: encodeResponseEnvelope({ id, status, message, payload: NO_PAYLOAD }), failed: true };
+function failure(id: number, status: StatusCode, message: string): ProtobufResult {
+  return { reply: encodeResponseEnvelope({ id, status, message, payload: NO_PAYLOAD }), failed: true, status, message };
 }
 
 function describe(error: unknown): string {

@@ -15,6 +15,14 @@ const REQUEST_ID = 1;
 const REQUEST_METHOD = 2;
 const REQUEST_DEADLINE_MS = 3;
 const REQUEST_PAYLOAD = 4;
+const REQUEST_METADATA = 5;
+/** Field numbers of a map entry (`map<string, string>` is a repeated message of key and value). */
+const ENTRY_KEY = 1;
+const ENTRY_VALUE = 2;
+
+/** Request metadata, key to value (a null-prototype object: keys are the client's). */
+export type Metadata = Readonly<Record<string, string>>;
+const NO_METADATA: Metadata = Object.freeze(Object.create(null) as Record<string, string>);
 
 /** Field numbers of `Response`. */
 const RESPONSE_ID = 1;
@@ -28,6 +36,8 @@ export interface RequestEnvelope {
   /** Relative deadline in ms; 0 for none. */
   readonly deadlineMs: number;
   readonly payload: Uint8Array;
+  /** Key/value pairs beside the call, such as the trace context (`traceparent`, `tracestate`). */
+  readonly metadata?: Metadata;
 }
 
 /** A request envelope as read from a frame: its payload stays in the frame, by offsets. */
@@ -37,6 +47,7 @@ export interface RequestEnvelopeHead {
   readonly deadlineMs: number;
   readonly payloadStart: number;
   readonly payloadEnd: number;
+  readonly metadata: Metadata;
 }
 
 export interface ResponseEnvelope {
@@ -62,6 +73,7 @@ function readRequestFields(body: Buffer): RequestEnvelopeHead {
   let deadlineMs = 0;
   let payloadStart = 0;
   let payloadEnd = 0;
+  let metadata = NO_METADATA;
   while (!reader.done) {
     const tag = reader.tag();
     const field = tag >>> 3;
@@ -86,24 +98,67 @@ function readRequestFields(body: Buffer): RequestEnvelopeHead {
         payloadStart = reader.lengthDelimited();
         payloadEnd = reader.pos;
         break;
+      case REQUEST_METADATA: {
+        expectWireType('Request', field, wireType, WireType.LEN);
+        const start = reader.lengthDelimited();
+        if (metadata === NO_METADATA) metadata = Object.create(null) as Record<string, string>;
+        readMetadataEntry(body, start, reader.pos, metadata as Record<string, string>);
+        break;
+      }
       default:
         reader.skip(wireType);
     }
   }
   if (method === '') throw new ProtocolError('no method');
-  return { id, method, deadlineMs, payloadStart, payloadEnd };
+  return { id, method, deadlineMs, payloadStart, payloadEnd, metadata };
 }
 
-export function encodeRequestEnvelope({ id, method, deadlineMs, payload }: RequestEnvelope): Buffer {
+/** Reads one `metadata` map entry (bytes `start` to `end`) into `into`; a later entry for a key wins, as in any protobuf map. */
+function readMetadataEntry(body: Buffer, start: number, end: number, into: Record<string, string>): void {
+  const reader = new WireReader(body, start, end);
+  let key = '';
+  let value = '';
+  while (!reader.done) {
+    const tag = reader.tag();
+    const field = tag >>> 3;
+    const wireType = tag & 7;
+    if (field !== ENTRY_KEY && field !== ENTRY_VALUE) {
+      reader.skip(wireType);
+      continue;
+    }
+    expectWireType('Request.metadata entry', field, wireType, WireType.LEN);
+    const at = reader.lengthDelimited();
+    const text = body.toString('utf8', at, reader.pos);
+    if (field === ENTRY_KEY) key = text;
+    else value = text;
+  }
+  into[key] = value;
+}
+
+export function encodeRequestEnvelope({ id, method, deadlineMs, payload, metadata = NO_METADATA }: RequestEnvelope): Buffer {
   if (method === '') throw new RangeError('kmux envelope: a request needs a method');
   const methodBytes = Buffer.byteLength(method);
+  const entries = Object.entries(metadata).map(([key, value]) => {
+    const sizes = { key: Buffer.byteLength(key), value: Buffer.byteLength(value) };
+    return { key, value, sizes, bytes: lengthDelimitedSize(sizes.key) + lengthDelimitedSize(sizes.value) };
+  });
   const out = Buffer.allocUnsafe(
-    scalarSize(id) + lengthDelimitedSize(methodBytes) + scalarSize(deadlineMs) + lengthDelimitedSize(payload.length),
+    scalarSize(id) +
+      lengthDelimitedSize(methodBytes) +
+      scalarSize(deadlineMs) +
+      lengthDelimitedSize(payload.length) +
+      entries.reduce((sum, entry) => sum + 1 + varintSize(entry.bytes) + entry.bytes, 0),
   );
   let at = writeScalar(out, 0, REQUEST_ID, id);
   at = writeString(out, at, REQUEST_METHOD, method, methodBytes);
   at = writeScalar(out, at, REQUEST_DEADLINE_MS, deadlineMs);
-  writeBytes(out, at, REQUEST_PAYLOAD, payload);
+  at = writeBytes(out, at, REQUEST_PAYLOAD, payload);
+  for (const { key, value, sizes, bytes } of entries) {
+    // One entry per pair; inside it an empty key or value is left out, as proto3 writes it.
+    at = writeVarint(out, writeVarint(out, at, tagOf(REQUEST_METADATA, WireType.LEN)), bytes);
+    at = writeString(out, at, ENTRY_KEY, key, sizes.key);
+    at = writeString(out, at, ENTRY_VALUE, value, sizes.value);
+  }
   return out;
 }
 

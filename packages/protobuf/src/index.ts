@@ -21,6 +21,7 @@ export {
   encodeResponseEnvelope,
   decodeResponseEnvelope,
   type RequestEnvelope,
+  type Metadata,
   type RequestEnvelopeHead,
   type ResponseEnvelope,
 } from './envelope.js';

@@ -14,12 +14,28 @@ const payload = Buffer.from([0x0a, 0x06, 0x6b, 0x62, 0x2d, 0x30, 0x30, 0x31]);
 describe('request envelope', () => {
   it('writes what protobufjs reads', () => {
     for (const request of [
-      { id: 7, method: 'GetPrice', deadlineMs: 250, payload },
-      { id: 0xffffffff, method: 'Ünïcode/Méthod', deadlineMs: 2 ** 32 - 1, payload: Buffer.alloc(300, 1) },
+      { id: 7, method: 'GetPrice', deadlineMs: 250, payload, metadata: {} },
+      { id: 0xffffffff, method: 'Ünïcode/Méthod', deadlineMs: 2 ** 32 - 1, payload: Buffer.alloc(300, 1), metadata: { traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`, 'x-é': '', '': 'empty key' } },
     ]) {
       const decoded = RequestType.toObject(RequestType.decode(encodeRequestEnvelope(request)), { defaults: true });
       expect(decoded).toEqual({ ...request, payload: Buffer.from(request.payload) });
     }
+  });
+
+  it('reads the metadata map protobufjs writes: every pair, the last value of a repeated key, entry fields in any order', () => {
+    const writer = RequestType.encode({ method: 'GetPrice', metadata: { traceparent: 'tp', tracestate: 'a=1', ['__proto__']: 'not a prototype' } });
+    writer.uint32((5 << 3) | 2).fork().uint32((2 << 3) | 2).string('b=2').uint32((1 << 3) | 2).string('tracestate').ldelim(); // value before key
+    writer.uint32((5 << 3) | 2).fork().uint32((1 << 3) | 2).string('only-key').ldelim();
+    const { metadata } = readRequestEnvelope(Buffer.from(writer.finish()));
+    expect({ ...metadata }).toEqual({ traceparent: 'tp', tracestate: 'b=2', ['__proto__']: 'not a prototype', 'only-key': '' });
+    expect(Object.getPrototypeOf(metadata)).toBeNull();
+    expect(readRequestEnvelope(requestFrame({ method: 'GetPrice' })).metadata).toEqual({});
+  });
+
+  it('refuses a metadata entry whose key is not a string', () => {
+    const writer = RequestType.encode({ method: 'GetPrice' });
+    writer.uint32((5 << 3) | 2).fork().uint32((1 << 3) | 0).uint32(7).ldelim();
+    expect(() => readRequestEnvelope(Buffer.from(writer.finish()))).toThrow(ProtocolError);
   });
 
   it('leaves zero values out, as proto3 does: the same bytes as protobufjs writing only the method', () => {

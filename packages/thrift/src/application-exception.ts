@@ -5,6 +5,7 @@
  * own TApplicationException.write omits the type field, since it writes `this.code`.)
  */
 import type { ErrorKind, KmuxError, WorkerResult } from '@kmux/core';
+import type { CallOutcome } from '@kmux/core/worker';
 import { MessageType, type MessageHead, type ThriftProtocolName } from './message-head.js';
 
 /** Thrift's TApplicationExceptionType values. */
@@ -15,6 +16,22 @@ export const ApplicationExceptionType = {
   INTERNAL_ERROR: 6,
   PROTOCOL_ERROR: 7,
 } as const;
+
+/** A worker's result, with how the call ended for its span when that was not a plain REPLY. */
+export interface ThriftResult extends WorkerResult {
+  readonly outcome?: CallOutcome;
+}
+
+const TYPE_NAMES = new Map<number, string>(Object.entries(ApplicationExceptionType).map(([name, type]) => [type, name]));
+
+/**
+ * A call answered with a TApplicationException: its type's name is both `rpc.status_code`
+ * and `error.type`, as the RPC conventions ask of a status that is an error.
+ */
+export function applicationExceptionOutcome(type: number, message: string): CallOutcome {
+  const name = TYPE_NAMES.get(type) ?? 'UNKNOWN';
+  return { statusCode: name, errorType: name, message };
+}
 
 export interface ApplicationError {
   readonly type: number;
@@ -70,8 +87,17 @@ export function encodeApplicationException(
 }
 
 /** A worker's failed result: the EXCEPTION message answering `head`. */
-export function exceptionResult(protocol: ThriftProtocolName, head: Pick<MessageHead, 'name' | 'seqid'>, type: number, message: string): WorkerResult {
-  return { reply: encodeApplicationException(protocol, head.name, head.seqid, { type, message }), failed: true };
+export function exceptionResult(protocol: ThriftProtocolName, head: Pick<MessageHead, 'name' | 'seqid'>, type: number, message: string): ThriftResult {
+  return {
+    reply: encodeApplicationException(protocol, head.name, head.seqid, { type, message }),
+    failed: true,
+    outcome: applicationExceptionOutcome(type, message),
+  };
+}
+
+/** A oneway call that failed: no reply is owed, but its span says why. */
+export function onewayFailure(type: number, message: string): ThriftResult {
+  return { reply: null, failed: true, outcome: applicationExceptionOutcome(type, message) };
 }
 
 const BINARY_TYPE_STRING = 11;

@@ -3,8 +3,7 @@
  * Each frame holds exactly one message, so nothing ever reads past its end (the stock
  * server finds message ends by catching an underrun exception per request).
  */
-import type { WorkerResult } from '@kmux/core';
-import { ApplicationExceptionType, exceptionResult } from './application-exception.js';
+import { ApplicationExceptionType, exceptionResult, onewayFailure, type ThriftResult } from './application-exception.js';
 import type { HandlerObject } from './handler-call.js';
 import { readingProtocol, writingProtocol } from './library-protocol.js';
 import { MessageType, type MessageHead, type ThriftProtocolName } from './message-head.js';
@@ -44,11 +43,12 @@ export class ThriftDispatcher {
   }
 
   /** Runs the CALL or ONEWAY message in `body`, whose header `head` names the method as this service declares it. */
-  handle(head: MessageHead, body: Buffer): WorkerResult | Promise<WorkerResult> {
+  handle(head: MessageHead, body: Buffer): ThriftResult | Promise<ThriftResult> {
     const process = this.processor[`${PROCESS_PREFIX}${head.name}`];
     if (typeof process !== 'function' || typeof this.handler[head.name] !== 'function') {
-      if (head.type === MessageType.ONEWAY) return { reply: null, failed: true };
-      return exceptionResult(this.protocol, head, ApplicationExceptionType.UNKNOWN_METHOD, `unknown method ${head.name}`);
+      const why = `unknown method ${head.name}`;
+      if (head.type === MessageType.ONEWAY) return onewayFailure(ApplicationExceptionType.UNKNOWN_METHOD, why);
+      return exceptionResult(this.protocol, head, ApplicationExceptionType.UNKNOWN_METHOD, why);
     }
     const call = new PendingCall(head, this.protocol, this.handler);
     this.active = call;

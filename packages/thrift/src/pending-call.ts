@@ -2,8 +2,7 @@
  * One request inside a worker, from the moment the generated Processor hands its decoded
  * arguments to the handler until the reply message is complete.
  */
-import type { WorkerResult } from '@kmux/core';
-import { ApplicationExceptionType, encodeApplicationException } from './application-exception.js';
+import { ApplicationExceptionType, exceptionResult, onewayFailure, type ThriftResult } from './application-exception.js';
 import { callHandler, type HandlerObject } from './handler-call.js';
 import { MessageType, readMessageHead, type MessageHead, type ThriftProtocolName } from './message-head.js';
 
@@ -12,11 +11,11 @@ type ProcessorReply = (error: unknown, value?: unknown) => void;
 
 export class PendingCall {
   /** Set once the request is answered (or, for oneway, once the handler is done). */
-  result: WorkerResult | null = null;
+  result: ThriftResult | null = null;
   /** True once the Processor has decoded the arguments and called the handler. */
   handlerStarted = false;
   private handlerError: unknown = null;
-  private resolve: ((result: WorkerResult) => void) | null = null;
+  private resolve: ((result: ThriftResult) => void) | null = null;
 
   constructor(
     private readonly head: MessageHead,
@@ -25,7 +24,7 @@ export class PendingCall {
   ) {}
 
   /** The result, now if the handler finished synchronously, else when it does. */
-  settled(): WorkerResult | Promise<WorkerResult> {
+  settled(): ThriftResult | Promise<ThriftResult> {
     return this.result ?? new Promise((resolve) => (this.resolve = resolve));
   }
 
@@ -38,7 +37,7 @@ export class PendingCall {
     const reply = typeof received.at(-1) === 'function' ? (received.pop() as ProcessorReply) : null;
     callHandler(this.handler, this.head.name, received, (error, value) => {
       if (!reply) {
-        this.finish({ reply: null, failed: error !== null });
+        this.finish(error === null ? { reply: null, failed: false } : onewayFailure(ApplicationExceptionType.INTERNAL_ERROR, describe(error)));
         return;
       }
       this.handlerError = error;
@@ -61,20 +60,18 @@ export class PendingCall {
       // library even drops the type field); Thrift convention is INTERNAL_ERROR.
       this.fail(ApplicationExceptionType.INTERNAL_ERROR, describe(this.handlerError));
     } else {
-      this.finish({ reply: message, failed: false, declaredException: true });
+      // An answer the IDL declares, not a failure: its status is the exception's IDL name.
+      const statusCode = (this.handlerError as { name?: unknown } | null)?.name;
+      this.finish({ reply: message, failed: false, declaredException: true, outcome: { statusCode: String(statusCode) } });
     }
   }
 
   /** Answers with a TApplicationException of `type` (nothing for oneway), as a failure. */
   fail(type: number, message: string): void {
-    const reply =
-      this.head.type === MessageType.ONEWAY
-        ? null
-        : encodeApplicationException(this.protocol, this.head.name, this.head.seqid, { type, message });
-    this.finish({ reply, failed: true });
+    this.finish(this.head.type === MessageType.ONEWAY ? onewayFailure(type, message) : exceptionResult(this.protocol, this.head, type, message));
   }
 
-  private finish(result: WorkerResult): void {
+  private finish(result: ThriftResult): void {
     if (this.result) return;
     this.result = result;
     this.resolve?.(result);

@@ -4,12 +4,14 @@
  * methods, runs its init(), then serves frames.
  */
 import { createRequire } from 'node:module';
+import { basename, extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { checkHandler, importHandlerModule, initHandler, provideModules, type CreateWorkerCodec } from '@kmux/core/worker';
 import { ThriftDispatcher, serviceMethods, type GeneratedProcessor } from './dispatcher.js';
 import type { HandlerObject } from './handler-call.js';
 import type { ThriftProtocolName } from './message-head.js';
 import { routesOf, type ThriftServiceModules, type ThriftWorkerOptions } from './server-codec.js';
+import { SINGLE_SERVICE } from './service-routes.js';
 import { ThriftWorker } from './thrift-worker.js';
 
 export const createWorkerCodec: CreateWorkerCodec = async (options) => {
@@ -18,10 +20,14 @@ export const createWorkerCodec: CreateWorkerCodec = async (options) => {
   const thrift = createRequire(import.meta.url).resolve('thrift');
   provideModules({ thrift, 'node-int64': createRequire(thrift).resolve('node-int64') });
   const dispatchers = new Map<string, ThriftDispatcher>();
+  const serviceNames = new Map<string, string>();
   for (const [name, modules] of Object.entries(workerOptions.services)) {
     dispatchers.set(name, await loadService(modules, workerOptions.protocol));
+    // The single service is named as its generated module (gen-nodejs/Catalog.js: Catalog), like kmux serve names services.
+    serviceNames.set(name, name === SINGLE_SERVICE ? basename(modules.service, extname(modules.service)) : name);
   }
-  return new ThriftWorker(dispatchers, routesOf(workerOptions), workerOptions.protocol);
+  // Built after every handler's init(), where a user may register an OpenTelemetry SDK in this worker.
+  return new ThriftWorker(dispatchers, routesOf(workerOptions), workerOptions.protocol, serviceNames);
 };
 
 async function loadService({ service, handler }: ThriftServiceModules, protocol: ThriftProtocolName): Promise<ThriftDispatcher> {

@@ -121,7 +121,11 @@ for (const protocol of PROTOCOLS) {
       const ok = await codec.handle(encodeCall(protocol, 'recordView', [`sku-${protocol}`]), call);
       expect(ok).toEqual({ reply: null, failed: false });
       expect(recordedViews().slice(before)).toEqual([`sku-${protocol}`]);
-      expect(await codec.handle(encodeCall(protocol, 'recordView', ['explode']), call)).toEqual({ reply: null, failed: true });
+      expect(await codec.handle(encodeCall(protocol, 'recordView', ['explode']), call)).toEqual({
+        reply: null,
+        failed: true,
+        outcome: { statusCode: 'INTERNAL_ERROR', errorType: 'INTERNAL_ERROR', message: 'oneway failure' },
+      });
     });
 
     it('reads request heads and answers errors for kernel transports (peek, errorReply)', () => {
