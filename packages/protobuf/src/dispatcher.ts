@@ -4,7 +4,7 @@
  * envelope's metadata. Every failure becomes a Response with a status; nothing here throws.
  */
 import type { CallContext, KmuxError, RequestHead, WorkerCodec, WorkerResult } from '@kmux/core';
-import { OTHER_METHOD, RpcServerTelemetry, type CallOutcome, type RpcMethod } from '@kmux/core/worker';
+import { RpcServerTelemetry, type CallOutcome, type TracedMethod } from '@kmux/core/worker';
 import type protobuf from 'protobufjs';
 import { encodeResponseEnvelope, readRequestEnvelope, type RequestEnvelopeHead } from './envelope.js';
 import { healthReply } from './health.js';
@@ -34,8 +34,8 @@ interface ProtobufResult extends WorkerResult {
 const NO_PAYLOAD = new Uint8Array(0);
 
 export class ProtobufDispatcher implements WorkerCodec {
-  /** Each declared method's `rpc.method` ("kmux.example.v1.Pricing/GetPrice"), by its name. */
-  private readonly rpcMethods: ReadonlyMap<string, RpcMethod>;
+  /** Each declared method as traced (`rpc.method` "kmux.example.v1.Pricing/GetPrice"), by its name. */
+  private readonly tracedMethods: ReadonlyMap<string, TracedMethod>;
   private readonly telemetry = new RpcServerTelemetry(PROTOBUF_RPC_SYSTEM, outcomeOf({ status: Status.DEADLINE_EXCEEDED, message: 'deadline exceeded' }));
 
   /** Build it after the handler's init(), where a user may register an OpenTelemetry SDK in this worker. */
@@ -45,7 +45,7 @@ export class ProtobufDispatcher implements WorkerCodec {
     readonly methods: readonly string[],
     readonly warnings: readonly string[],
   ) {
-    this.rpcMethods = new Map(methods.map((method) => [method, { method: `${table.serviceName}/${method}` }]));
+    this.tracedMethods = new Map(methods.map((method) => [method, this.telemetry.method(`${table.serviceName}/${method}`)]));
   }
 
   peek(body: Buffer): RequestHead {
@@ -74,8 +74,8 @@ export class ProtobufDispatcher implements WorkerCodec {
     const { id, method } = head;
     const health = healthReply(this.table.serviceName, id, method, body.subarray(head.payloadStart, head.payloadEnd));
     if (health) return health;
-    const rpcMethod = this.rpcMethods.get(method) ?? { method: OTHER_METHOD, original: method };
-    return this.telemetry.traced(rpcMethod, head.metadata, deadline, () => this.run(body, head, deadline), outcomeOf);
+    const traced = this.tracedMethods.get(method) ?? this.telemetry.otherMethod(method);
+    return this.telemetry.traced(traced, head.metadata, deadline, () => this.run(body, head, deadline), outcomeOf);
   }
 
   private run(body: Buffer, head: RequestEnvelopeHead, deadline: number): ProtobufResult | Promise<ProtobufResult> {

@@ -5,7 +5,7 @@
  * headers in reach of the handler; replies go back in the request's framing.
  */
 import type { CallContext, KmuxError, RequestHead, WorkerCodec, WorkerResult } from '@kmux/core';
-import { OTHER_METHOD, RpcServerTelemetry, type CallOutcome, type RpcMethod } from '@kmux/core/worker';
+import { RpcServerTelemetry, type CallOutcome, type TracedMethod } from '@kmux/core/worker';
 import {
   ApplicationExceptionType,
   applicationErrorFor,
@@ -33,8 +33,8 @@ export class ThriftWorker implements WorkerCodec {
   /** Every call the services declare, by the key stats know it by, and the health probe's. */
   readonly methods: readonly string[];
   readonly warnings: readonly string[];
-  /** Each declared call's `rpc.method` ("Service/method"), by its routing key. */
-  private readonly rpcMethods = new Map<string, RpcMethod>();
+  /** Each declared call as traced (`rpc.method` "Service/method"), by its routing key. */
+  private readonly tracedMethods = new Map<string, TracedMethod>();
   private readonly telemetry = new RpcServerTelemetry(THRIFT_RPC_SYSTEM, DEADLINE_EXCEEDED);
 
   /** `serviceNames`: each service's name in `rpc.method`, by its routing name (the single service's is its module's). */
@@ -47,10 +47,10 @@ export class ThriftWorker implements WorkerCodec {
     const services = [...dispatchers];
     for (const [service, dispatcher] of services) {
       for (const method of dispatcher.methods) {
-        this.rpcMethods.set(routes.keyOf(service, method), { method: `${serviceNames.get(service)}/${method}` });
+        this.tracedMethods.set(routes.keyOf(service, method), this.telemetry.method(`${serviceNames.get(service)}/${method}`));
       }
     }
-    this.methods = [routes.route(HEALTH_METHOD).key, ...this.rpcMethods.keys()];
+    this.methods = [routes.route(HEALTH_METHOD).key, ...this.tracedMethods.keys()];
     this.warnings = services.flatMap(([, dispatcher]) => dispatcher.warnings);
   }
 
@@ -81,7 +81,7 @@ export class ThriftWorker implements WorkerCodec {
     }
     const { head, theader } = request;
     if (head.name === HEALTH_METHOD && head.type === MessageType.CALL) return this.respond(request);
-    const method = this.rpcMethods.get(this.routes.route(head.name).key) ?? { method: OTHER_METHOD, original: head.name };
+    const method = this.tracedMethods.get(this.routes.route(head.name).key) ?? this.telemetry.otherMethod(head.name);
     return this.telemetry.traced(method, theader?.headers, deadline, () => this.respond(request), outcomeOf);
   }
 

@@ -8,4 +8,4 @@ export type {
 export { KmuxError } from '../errors.js';
 export { checkHandler, importHandlerModule, initHandler, type HandlerObject } from '../codec/handler-module.js';
 export { provideModules, type ModuleFallbacks } from '../codec/module-fallback.js';
-export { OTHER_METHOD, RpcServerTelemetry, type CallOutcome, type RpcMethod, type TraceCarrier } from '../telemetry/rpc-server-telemetry.js';
+export { RpcServerTelemetry, type CallOutcome, type TracedMethod, type TraceCarrier } from '../telemetry/rpc-server-telemetry.js';

@@ -4,24 +4,29 @@
  * thread that runs the handler, since the API's global providers are per thread, and the
  * span is the active context while the handler runs, so the handler's own spans are its
  * children. Only `@opentelemetry/api` is used: without an SDK registered in the worker,
- * every call here is a no-op.
+ * calls run as they are.
  */
 import {
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   context,
+  createNoopMeter,
+  isSpanContextValid,
   metrics,
   propagation,
   trace,
   type Attributes,
   type Histogram,
+  type Span,
   type Tracer,
 } from '@opentelemetry/api';
 
 const SCOPE = '@kmux/core';
+const DURATION_METRIC = 'rpc.server.call.duration';
 /** The conventions' `rpc.method` for a method the service does not declare. */
-export const OTHER_METHOD = '_OTHER';
+const OTHER_METHOD = '_OTHER';
 /** The boundaries (seconds) the conventions ask the histogram to advise. */
 const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
@@ -38,19 +43,23 @@ export interface CallOutcome {
   readonly message?: string;
 }
 
-/** A call's `rpc.method`, and the name the client sent when that is `_OTHER`. */
-export interface RpcMethod {
-  readonly method: string;
-  readonly original?: string;
+/** A method as its calls are traced: the span's name and the attributes every call of it has. */
+export interface TracedMethod {
+  readonly spanName: string;
+  readonly spanAttributes: Attributes;
+  /** The histogram's attributes of a call that ends without a status. */
+  readonly metricAttributes: Attributes;
 }
 
 export class RpcServerTelemetry {
   private readonly tracer: Tracer;
   private readonly duration: Histogram;
+  /** False when this thread has neither a tracer nor a meter provider: calls then run untouched. */
+  private readonly enabled: boolean;
 
   /**
-   * Build it once the handler modules are loaded and their `init()` has run: a meter taken
-   * before the user registers an SDK stays a no-op.
+   * Build it once the handler modules are loaded and their `init()` has run, where the user
+   * registers the SDK: what is registered then is what this instance uses.
    */
   constructor(
     /** `rpc.system.name`. */
@@ -59,11 +68,27 @@ export class RpcServerTelemetry {
     private readonly deadlineExceeded: CallOutcome,
   ) {
     this.tracer = trace.getTracer(SCOPE);
-    this.duration = metrics.getMeter(SCOPE).createHistogram('rpc.server.call.duration', {
+    this.duration = metrics.getMeter(SCOPE).createHistogram(DURATION_METRIC, {
       description: 'Measures the duration of an incoming Remote Procedure Call (RPC).',
       unit: 's',
       advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
     });
+    // The API's own no-ops: a proxy provider with nothing behind it, the no-op meter's histogram.
+    const tracers = trace.getTracerProvider();
+    const tracing = !(tracers instanceof ProxyTracerProvider) || tracers.getDelegateTracer(SCOPE) !== undefined;
+    this.enabled = tracing || this.duration !== createNoopMeter().createHistogram(DURATION_METRIC);
+  }
+
+  /** A method the service declares, by its `rpc.method` ("Service/method"); build it once per method. */
+  method(rpcMethod: string): TracedMethod {
+    const attributes = Object.freeze({ 'rpc.system.name': this.system, 'rpc.method': rpcMethod });
+    return { spanName: rpcMethod, spanAttributes: attributes, metricAttributes: attributes };
+  }
+
+  /** A method the service does not declare: `_OTHER`, with the name the client sent beside it on the span. */
+  otherMethod(original: string): TracedMethod {
+    const metricAttributes = { 'rpc.system.name': this.system, 'rpc.method': OTHER_METHOD };
+    return { spanName: this.system, spanAttributes: { ...metricAttributes, 'rpc.method_original': original }, metricAttributes };
   }
 
   /**
@@ -72,59 +97,56 @@ export class RpcServerTelemetry {
    * records the duration with what `outcome` reads from the result.
    */
   traced<R>(
-    { method, original }: RpcMethod,
+    method: TracedMethod,
     carrier: TraceCarrier | undefined,
     deadline: number,
     call: () => R | Promise<R>,
     outcome: (result: R) => CallOutcome,
   ): R | Promise<R> {
-    const attributes: Attributes = { 'rpc.system.name': this.system, 'rpc.method': method };
-    const metricAttributes = { ...attributes };
-    if (original !== undefined) attributes['rpc.method_original'] = original;
+    if (!this.enabled) return call();
     const parent = carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT;
     const start = performance.now();
-    const span = this.tracer.startSpan(
-      method === OTHER_METHOD ? this.system : method,
-      { kind: SpanKind.SERVER, attributes, startTime: start },
-      parent,
-    );
-    const end = (ended: CallOutcome): void => {
-      const late = Date.now() > deadline;
-      const { statusCode, errorType, message } = late ? this.deadlineExceeded : ended;
-      if (statusCode !== undefined) {
-        metricAttributes['rpc.status_code'] = statusCode;
-        span.setAttribute('rpc.status_code', statusCode);
-      }
-      if (errorType !== undefined) {
-        metricAttributes['error.type'] = errorType;
-        span.setAttribute('error.type', errorType);
-        span.setStatus({ code: SpanStatusCode.ERROR, ...(message !== undefined && { message }) });
-      }
-      const finished = performance.now();
-      span.end(finished);
-      this.duration.record((finished - start) / 1000, metricAttributes);
-    };
+    const span = this.tracer.startSpan(method.spanName, { kind: SpanKind.SERVER, attributes: method.spanAttributes, startTime: start }, parent);
     let result: R | Promise<R>;
     try {
-      result = context.with(trace.setSpan(parent, span), call);
+      // Without a tracing SDK (an invalid span context) there is no context to make active.
+      result = isSpanContextValid(span.spanContext()) ? context.with(trace.setSpan(parent, span), call) : call();
     } catch (error) {
-      end({ errorType: error instanceof Error ? error.name : 'Error', message: String(error) });
+      this.end(method, span, start, deadline, thrownOutcome(error));
       throw error;
     }
     if (!isPromise(result)) {
-      end(outcome(result));
+      this.end(method, span, start, deadline, outcome(result));
       return result;
     }
     return result.then(
       (settled) => {
-        end(outcome(settled));
+        this.end(method, span, start, deadline, outcome(settled));
         return settled;
       },
       (error: unknown) => {
-        end({ errorType: error instanceof Error ? error.name : 'Error', message: String(error) });
+        this.end(method, span, start, deadline, thrownOutcome(error));
         throw error;
       },
     );
+  }
+
+  private end(method: TracedMethod, span: Span, start: number, deadline: number, ended: CallOutcome): void {
+    const { statusCode, errorType, message } = Date.now() > deadline ? this.deadlineExceeded : ended;
+    let attributes = method.metricAttributes;
+    if (statusCode !== undefined || errorType !== undefined) {
+      const ended: Attributes = {};
+      if (statusCode !== undefined) ended['rpc.status_code'] = statusCode;
+      if (errorType !== undefined) {
+        ended['error.type'] = errorType;
+        span.setStatus({ code: SpanStatusCode.ERROR, ...(message !== undefined && { message }) });
+      }
+      span.setAttributes(ended);
+      attributes = { ...attributes, ...ended };
+    }
+    const finished = performance.now();
+    span.end(finished);
+    this.duration.record((finished - start) / 1000, attributes);
   }
 }
 
@@ -133,6 +155,11 @@ export function activeTraceCarrier(): Record<string, string> {
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   return carrier;
+}
+
+/** A codec that throws has a bug; its span says what was thrown. */
+function thrownOutcome(error: unknown): CallOutcome {
+  return { errorType: error instanceof Error ? error.name : 'Error', message: String(error) };
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
