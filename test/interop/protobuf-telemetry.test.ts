@@ -4,7 +4,9 @@
 // (a server error sets error.type, NOT_FOUND does not), and the duration histogram.
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Server } from '@kmux/core';
 import { Status, createProtobufClient, loadService, protobufCodec, type ProtobufClient } from '@kmux/protobuf';
 import { clientTraceContext, collectTelemetry, type ExportedSpan } from './otel-collect.js';
@@ -51,6 +53,20 @@ describe('OpenTelemetry, protobuf: the Pricing service', () => {
     ]);
   });
 
+  it('kmux\'s client sends its thread\'s active trace context by itself, with an SDK\'s context manager and propagator', async () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    try {
+      const { traceId, parentSpanId } = clientTraceContext();
+      const caller = trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId: parentSpanId, traceFlags: TraceFlags.SAMPLED });
+      expect(await context.with(caller, () => client.getPrice({ sku: 'ms-002' }))).toMatchObject({ unitPriceCents: 2900 });
+      expect(await spansOf(traceId)).toEqual([expect.objectContaining({ name: 'kmux.example.v1.Pricing/GetPrice', parentSpanId })]);
+    } finally {
+      context.disable();
+      propagation.disable();
+    }
+  });
+
   it('NOT_FOUND from the handler is the caller\'s problem: rpc.status_code only, no error.type', async () => {
     const { traceId, traceparent } = clientTraceContext();
     await expect(client.getPrice({ sku: 'nope' }, { metadata: { traceparent } })).rejects.toMatchObject({ status: Status.NOT_FOUND });
@@ -92,7 +108,7 @@ describe('OpenTelemetry, protobuf: the Pricing service', () => {
     const points = metrics.filter((metric) => metric.name === 'rpc.server.call.duration' && metric.unit === 's').flatMap((metric) => metric.points);
     const attributesOf = (status: string) =>
       points.filter((point) => point.attributes['rpc.status_code'] === status && point.attributes['rpc.method'] === 'kmux.example.v1.Pricing/GetPrice');
-    expect(attributesOf('OK').reduce((sum, point) => sum + point.count, 0)).toBe(1);
+    expect(attributesOf('OK').reduce((sum, point) => sum + point.count, 0)).toBe(2);
     expect(attributesOf('NOT_FOUND').map((point) => point.attributes)).toEqual([
       { 'rpc.system.name': 'kmux_protobuf', 'rpc.method': 'kmux.example.v1.Pricing/GetPrice', 'rpc.status_code': 'NOT_FOUND' },
     ]);

@@ -16,7 +16,8 @@ const TRACED_HANDLER = fileURLToPath(new URL('./fixtures/traced-catalog-handler.
 const WORKERS = 2;
 const { TApplicationException } = thrift.Thrift;
 
-describe('OpenTelemetry, Thrift: Catalog and Inventory on one port, Catalog the default service', () => {
+// The worker runs the call whichever thread split the frames: the main thread, the kernel (sockmap), or the addon's I/O thread.
+for (const transport of ['userspace', 'sockmap', 'native'] as const) describe(`OpenTelemetry, Thrift over ${transport}: Catalog and Inventory on one port, Catalog the default service`, () => {
   let server: Server;
   let port: number;
   beforeAll(async () => {
@@ -24,7 +25,8 @@ describe('OpenTelemetry, Thrift: Catalog and Inventory on one port, Catalog the 
       Catalog: { service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: TRACED_HANDLER },
       Inventory: { service: `${EXAMPLE_DIR}gen-nodejs/Inventory.js`, handler: `${EXAMPLE_DIR}inventory-handler.js` },
     };
-    ({ server, port } = await startServer(thriftCodec({ services, defaultService: 'Catalog', protocol: 'binary' }), { workers: WORKERS }));
+    ({ server, port } = await startServer(thriftCodec({ services, defaultService: 'Catalog', protocol: 'binary' }), { workers: WORKERS, transport }));
+    expect(server.transport?.name).toBe(transport);
   });
   afterAll(() => server.close());
 
@@ -126,7 +128,8 @@ describe('OpenTelemetry, Thrift: Catalog and Inventory on one port, Catalog the 
     }
     const { metrics, spans } = await collectTelemetry(WORKERS);
     const histograms = metrics.filter((metric) => metric.name === 'rpc.server.call.duration');
-    expect(histograms).toHaveLength(WORKERS);
+    // One per worker that ran a call (a transport may have given them all to one).
+    expect(histograms.length).toBeGreaterThanOrEqual(1);
     expect(histograms.every((metric) => metric.unit === 's')).toBe(true);
     const points = histograms.flatMap((metric) => metric.points);
     const sleeps = points.filter((point) => point.attributes['rpc.method'] === 'Catalog/sleep');

@@ -6,6 +6,7 @@ import {
   encodeRequestEnvelope,
   encodeResponseEnvelope,
   readRequestEnvelope,
+  type RequestEnvelope,
 } from '@kmux/protobuf';
 import { RequestType, ResponseType, readResponse, requestFrame } from './helpers.js';
 
@@ -13,10 +14,11 @@ const payload = Buffer.from([0x0a, 0x06, 0x6b, 0x62, 0x2d, 0x30, 0x30, 0x31]);
 
 describe('request envelope', () => {
   it('writes what protobufjs reads', () => {
-    for (const request of [
+    const requests: RequestEnvelope[] = [
       { id: 7, method: 'GetPrice', deadlineMs: 250, payload, metadata: {} },
       { id: 0xffffffff, method: 'Ünïcode/Méthod', deadlineMs: 2 ** 32 - 1, payload: Buffer.alloc(300, 1), metadata: { traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`, 'x-é': '', '': 'empty key' } },
-    ]) {
+    ];
+    for (const request of requests) {
       const decoded = RequestType.toObject(RequestType.decode(encodeRequestEnvelope(request)), { defaults: true });
       expect(decoded).toEqual({ ...request, payload: Buffer.from(request.payload) });
     }
