@@ -74,6 +74,7 @@ export class ProtobufDispatcher implements WorkerCodec {
     const { id, method } = head;
     const health = healthReply(this.table.serviceName, id, method, body.subarray(head.payloadStart, head.payloadEnd));
     if (health) return health;
+    if (!this.telemetry.enabled) return this.run(body, head, deadline);
     const traced = this.tracedMethods.get(method) ?? this.telemetry.otherMethod(method);
     return this.telemetry.traced(traced, head.metadata, deadline, () => this.run(body, head, deadline), outcomeOf);
   }

@@ -21,7 +21,7 @@ import { HEALTH_METHOD, healthReply } from './health-probe.js';
 import { MessageType, type ThriftProtocolName } from './message-head.js';
 import { describe } from './pending-call.js';
 import { withRequestHeaders } from './request-headers.js';
-import { replyName, type ServiceRoutes } from './service-routes.js';
+import { replyName, type Route, type ServiceRoutes } from './service-routes.js';
 import { encodeTHeader } from './theader.js';
 
 /** `rpc.system.name` of Thrift calls (not one of the conventions' well-known values). */
@@ -80,26 +80,27 @@ export class ThriftWorker implements WorkerCodec {
       return exceptionResult(this.protocol, { name: '', seqid: 0 }, ApplicationExceptionType.PROTOCOL_ERROR, describe(error));
     }
     const { head, theader } = request;
-    if (head.name === HEALTH_METHOD && head.type === MessageType.CALL) return this.respond(request);
-    const method = this.tracedMethods.get(this.routes.route(head.name).key) ?? this.telemetry.otherMethod(head.name);
-    return this.telemetry.traced(method, theader?.headers, deadline, () => this.respond(request), outcomeOf);
+    const route = this.routes.route(head.name);
+    const untraced = !this.telemetry.enabled || (head.name === HEALTH_METHOD && head.type === MessageType.CALL);
+    if (untraced) return this.respond(request, route);
+    const method = this.tracedMethods.get(route.key) ?? this.telemetry.otherMethod(head.name);
+    return this.telemetry.traced(method, theader?.headers, deadline, () => this.respond(request, route), outcomeOf);
   }
 
   /** Runs the request, in its THeader's framing and with its headers as requestHeaders() if it came in one. */
-  private respond(request: FramedMessage): ThriftResult | Promise<ThriftResult> {
+  private respond(request: FramedMessage, route: Route): ThriftResult | Promise<ThriftResult> {
     const { theader } = request;
-    if (!theader) return this.run(request);
+    if (!theader) return this.run(request, route);
     const wrap = (result: ThriftResult): ThriftResult => (result.reply ? { ...result, reply: encodeTHeader(theader, result.reply) } : result);
-    const result = withRequestHeaders(theader.headers, () => this.run(request));
+    const result = withRequestHeaders(theader.headers, () => this.run(request, route));
     return result instanceof Promise ? result.then(wrap) : wrap(result);
   }
 
-  private run({ head, message }: FramedMessage): ThriftResult | Promise<ThriftResult> {
+  private run({ head, message }: FramedMessage, route: Route): ThriftResult | Promise<ThriftResult> {
     if (head.type !== MessageType.CALL && head.type !== MessageType.ONEWAY) {
       return exceptionResult(this.protocol, head, ApplicationExceptionType.INVALID_MESSAGE_TYPE, `expected a call, got message type ${head.type}`);
     }
     if (head.name === HEALTH_METHOD && head.type === MessageType.CALL) return healthReply(this.protocol, head.seqid);
-    const route = this.routes.route(head.name);
     // The service sees its own method name; replies carry it bare, as the stock multiplexed processors send them.
     const call = { ...head, name: route.method };
     const dispatcher = route.service === null ? undefined : this.dispatchers.get(route.service);

@@ -54,8 +54,11 @@ export interface TracedMethod {
 export class RpcServerTelemetry {
   private readonly tracer: Tracer;
   private readonly duration: Histogram;
-  /** False when this thread has neither a tracer nor a meter provider: calls then run untouched. */
-  private readonly enabled: boolean;
+  /**
+   * False when this thread has neither a tracer nor a meter provider: calls then run
+   * untouched, and a codec may call them directly instead of through traced().
+   */
+  readonly enabled: boolean;
 
   /**
    * Build it once the handler modules are loaded and their `init()` has run, where the user
