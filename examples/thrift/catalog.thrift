@@ -42,6 +42,10 @@ service Catalog {
   // Waits `ms` milliseconds without using the CPU, then returns `ms`.
   i32 sleep(1: i32 ms),
 
+  // Blocks its thread for `micros` µs without using the CPU (Atomics.wait), as a synchronous
+  // call waiting on a lock or a blocking driver does; returns `micros`.
+  i32 blockFor(1: i32 micros),
+
   // Fire-and-forget: the server sends no reply.
   oneway void recordView(1: string sku),
 }

@@ -1,15 +1,17 @@
 'use strict';
 // The Catalog service implementation that kmux loads in every worker thread. It mixes the
 // handler styles kmux accepts: promise-returning (lookup, sleep), node-callback
-// (hashRounds) and plain synchronous return values (echo, recordView).
+// (hashRounds) and plain synchronous return values (echo, blockFor, recordView).
 const { createHash } = require('node:crypto');
 const { setTimeout: delay } = require('node:timers/promises');
 const { Item, ItemNotFound, InvalidArgument } = require('./gen-nodejs/catalog_types');
 
 /** Upper bound on hashRounds work, so one request cannot pin a worker for minutes. */
 const MAX_ROUNDS = 10_000_000;
-/** Upper bound on sleep, for the same reason. */
+/** Upper bound on sleep and blockFor, for the same reason. */
 const MAX_SLEEP_MS = 60_000;
+/** What blockFor waits on: nothing ever notifies it, so each wait runs to its timeout. */
+const neverNotified = new Int32Array(new SharedArrayBuffer(4));
 
 const ITEMS = new Map(
   [
@@ -51,6 +53,12 @@ module.exports = {
   async sleep(ms) {
     const bounded = Math.max(0, Math.min(ms, MAX_SLEEP_MS));
     await delay(bounded);
+    return bounded;
+  },
+
+  blockFor(micros) {
+    const bounded = Math.max(0, Math.min(micros, MAX_SLEEP_MS * 1000));
+    Atomics.wait(neverNotified, 0, 0, bounded / 1000);
     return bounded;
   },
 

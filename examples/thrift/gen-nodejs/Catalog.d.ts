@@ -38,6 +38,10 @@ declare class Client {
 
   sleep(ms: number, callback?: (error: void, response: number)=>void): void;
 
+  blockFor(micros: number): number;
+
+  blockFor(micros: number, callback?: (error: void, response: number)=>void): void;
+
   recordView(sku: string): void;
 
   recordView(sku: string, callback?: (error: void, response: void)=>void): void;
@@ -52,5 +56,6 @@ declare class Processor {
   process_hashRounds(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_echo(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_sleep(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
+  process_blockFor(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_recordView(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
 }

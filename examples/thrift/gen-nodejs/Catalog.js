@@ -465,6 +465,106 @@ Catalog_sleep_result.prototype.write = function(output) {
   return;
 };
 
+var Catalog_blockFor_args = function(args) {
+  this.micros = null;
+  if (args) {
+    if (args.micros !== undefined && args.micros !== null) {
+      this.micros = args.micros;
+    }
+  }
+};
+Catalog_blockFor_args.prototype = {};
+Catalog_blockFor_args.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 1:
+      if (ftype == Thrift.Type.I32) {
+        this.micros = input.readI32();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 0:
+        input.skip(ftype);
+        break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+Catalog_blockFor_args.prototype.write = function(output) {
+  output.writeStructBegin('Catalog_blockFor_args');
+  if (this.micros !== null && this.micros !== undefined) {
+    output.writeFieldBegin('micros', Thrift.Type.I32, 1);
+    output.writeI32(this.micros);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
+var Catalog_blockFor_result = function(args) {
+  this.success = null;
+  if (args) {
+    if (args.success !== undefined && args.success !== null) {
+      this.success = args.success;
+    }
+  }
+};
+Catalog_blockFor_result.prototype = {};
+Catalog_blockFor_result.prototype.read = function(input) {
+  input.readStructBegin();
+  while (true) {
+    var ret = input.readFieldBegin();
+    var ftype = ret.ftype;
+    var fid = ret.fid;
+    if (ftype == Thrift.Type.STOP) {
+      break;
+    }
+    switch (fid) {
+      case 0:
+      if (ftype == Thrift.Type.I32) {
+        this.success = input.readI32();
+      } else {
+        input.skip(ftype);
+      }
+      break;
+      case 0:
+        input.skip(ftype);
+        break;
+      default:
+        input.skip(ftype);
+    }
+    input.readFieldEnd();
+  }
+  input.readStructEnd();
+  return;
+};
+
+Catalog_blockFor_result.prototype.write = function(output) {
+  output.writeStructBegin('Catalog_blockFor_result');
+  if (this.success !== null && this.success !== undefined) {
+    output.writeFieldBegin('success', Thrift.Type.I32, 0);
+    output.writeI32(this.success);
+    output.writeFieldEnd();
+  }
+  output.writeFieldStop();
+  output.writeStructEnd();
+  return;
+};
+
 var Catalog_recordView_args = function(args) {
   this.sku = null;
   if (args) {
@@ -793,6 +893,65 @@ CatalogClient.prototype.recv_sleep = function(input,mtype,rseqid) {
   return callback('sleep failed: unknown result');
 };
 
+CatalogClient.prototype.blockFor = function(micros, callback) {
+  this._seqid = this.new_seqid();
+  if (callback === undefined) {
+    var _defer = Q.defer();
+    this._reqs[this.seqid()] = function(error, result) {
+      if (error) {
+        _defer.reject(error);
+      } else {
+        _defer.resolve(result);
+      }
+    };
+    this.send_blockFor(micros);
+    return _defer.promise;
+  } else {
+    this._reqs[this.seqid()] = callback;
+    this.send_blockFor(micros);
+  }
+};
+
+CatalogClient.prototype.send_blockFor = function(micros) {
+  var output = new this.pClass(this.output);
+  var params = {
+    micros: micros
+  };
+  var args = new Catalog_blockFor_args(params);
+  try {
+    output.writeMessageBegin('blockFor', Thrift.MessageType.CALL, this.seqid());
+    args.write(output);
+    output.writeMessageEnd();
+    return this.output.flush();
+  }
+  catch (e) {
+    delete this._reqs[this.seqid()];
+    if (typeof output.reset === 'function') {
+      output.reset();
+    }
+    throw e;
+  }
+};
+
+CatalogClient.prototype.recv_blockFor = function(input,mtype,rseqid) {
+  var callback = this._reqs[rseqid] || function() {};
+  delete this._reqs[rseqid];
+  if (mtype == Thrift.MessageType.EXCEPTION) {
+    var x = new Thrift.TApplicationException();
+    x.read(input);
+    input.readMessageEnd();
+    return callback(x);
+  }
+  var result = new Catalog_blockFor_result();
+  result.read(input);
+  input.readMessageEnd();
+
+  if (null !== result.success) {
+    return callback(null, result.success);
+  }
+  return callback('blockFor failed: unknown result');
+};
+
 CatalogClient.prototype.recordView = function(sku, callback) {
   this._seqid = this.new_seqid();
   if (callback === undefined) {
@@ -1004,6 +1163,43 @@ CatalogProcessor.prototype.process_sleep = function(seqid, input, output) {
       } else {
         result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
         output.writeMessageBegin("sleep", Thrift.MessageType.EXCEPTION, seqid);
+      }
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  }
+};
+CatalogProcessor.prototype.process_blockFor = function(seqid, input, output) {
+  var args = new Catalog_blockFor_args();
+  args.read(input);
+  input.readMessageEnd();
+  if (this._handler.blockFor.length === 1) {
+    Q.fcall(this._handler.blockFor.bind(this._handler),
+      args.micros
+    ).then(function(result) {
+      var result_obj = new Catalog_blockFor_result({success: result});
+      output.writeMessageBegin("blockFor", Thrift.MessageType.REPLY, seqid);
+      result_obj.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    }).catch(function (err) {
+      var result;
+      result = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+      output.writeMessageBegin("blockFor", Thrift.MessageType.EXCEPTION, seqid);
+      result.write(output);
+      output.writeMessageEnd();
+      output.flush();
+    });
+  } else {
+    this._handler.blockFor(args.micros, function (err, result) {
+      var result_obj;
+      if ((err === null || typeof err === 'undefined')) {
+        result_obj = new Catalog_blockFor_result((err !== null || typeof err === 'undefined') ? err : {success: result});
+        output.writeMessageBegin("blockFor", Thrift.MessageType.REPLY, seqid);
+      } else {
+        result_obj = new Thrift.TApplicationException(Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+        output.writeMessageBegin("blockFor", Thrift.MessageType.EXCEPTION, seqid);
       }
       result_obj.write(output);
       output.writeMessageEnd();

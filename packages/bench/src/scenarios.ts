@@ -56,6 +56,11 @@ export function callsOnlyEcho(scenario: Scenario): boolean {
   return scenario.calls.every((call) => call.method === 'echo');
 }
 
+/** The protobuf peers' catalog.proto mirrors only these of the Thrift IDL's methods. */
+export function callsOnlyProtobufMethods(scenario: Scenario): boolean {
+  return scenario.calls.every((call) => call.method === 'echo' || call.method === 'hashRounds');
+}
+
 /**
  * Every scenario; `rounds` makes one hashRounds call cost CPU_CALL_MICROS (see
  * calibrateHashRounds; the cost is linear in rounds). Closed-loop C×D saturates every
@@ -121,6 +126,18 @@ export function benchScenarios(rounds: number, idleConnections = IDLE_CONNECTION
       metric: 'focus-p99',
       focus: 'fast',
       targets: mixedTargets,
+    },
+    {
+      name: 'mixed-blocking-slow',
+      description:
+        `the mixed-same-method load with slow calls that block their thread without CPU: 19 fast hashRounds (≈${FAST_CALL_MICROS} µs) : ` +
+        `1 blockFor(${SLOW_CALL_MICROS / 1000} ms, Atomics.wait), ${mixedRate} req/s open loop over 2 connections: ` +
+        'dispatch alone, without slow calls competing for the cores',
+      load: { kind: 'fixed-rate', connections: 2, ratePerSecond: mixedRate },
+      calls: [hash(FAST_CALL_MICROS, 'fast', 19), { method: 'blockFor', args: [SLOW_CALL_MICROS], label: 'slow', weight: 1 }],
+      metric: 'focus-p99',
+      focus: 'fast',
+      targets: {},
     },
     {
       name: 'mixed-at-60pct-of-own-capacity',

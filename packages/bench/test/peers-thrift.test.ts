@@ -47,7 +47,7 @@ async function expectCleanShutdown(peer: RunningPeer): Promise<number[] | null> 
 const HANDLER_PEERS: PeerName[] = ['stock', 'piscina', 'kmux-userspace', 'kmux-sockmap'];
 
 describe.each(HANDLER_PEERS)('thrift peer %s', (name) => {
-  it('answers echo, hashRounds, lookup, oneway and declared exceptions; shuts down cleanly', async (context) => {
+  it('answers echo, hashRounds, blockFor, lookup, oneway and declared exceptions; shuts down cleanly', async (context) => {
     const unavailable = await peerUnavailable(name);
     if (unavailable) return context.skip(unavailable);
     const peer = await startPeer(name, { workers: 2 });
@@ -62,6 +62,9 @@ describe.each(HANDLER_PEERS)('thrift peer %s', (name) => {
       const data = Buffer.from('catalog');
       for (const rounds of [1, 400]) expect(Buffer.from(await client.call('hashRounds', data, rounds))).toEqual(expectedDigest(data, rounds));
       await expect(client.call('hashRounds', data, 0)).rejects.toBeInstanceOf(types.InvalidArgument);
+      const blockStart = performance.now();
+      expect(await client.call('blockFor', 3000)).toBe(3000);
+      expect(performance.now() - blockStart).toBeGreaterThanOrEqual(3);
 
       await client.call('recordView', 'kb-001'); // oneway: resolves once sent
       const lookup = new types.Query!({ sku: 'ms-002' });
@@ -71,8 +74,8 @@ describe.each(HANDLER_PEERS)('thrift peer %s', (name) => {
       await client.close();
     }
     const workerRequests = await expectCleanShutdown(peer);
-    // The pool really ran every call: 50 echoes, 3 hashRounds, a recordView, 2 lookups.
-    if (name === 'piscina') expect(workerRequests!.reduce((a, b) => a + b, 0)).toBe(56);
+    // The pool really ran every call: 50 echoes, 3 hashRounds, a blockFor, a recordView, 2 lookups.
+    if (name === 'piscina') expect(workerRequests!.reduce((a, b) => a + b, 0)).toBe(57);
     if (name.startsWith('kmux')) expect(workerRequests).toHaveLength(2);
   });
 });

@@ -43,7 +43,7 @@ describe('Thrift handler checks at start', () => {
   it('fails the start on a handler function that matches no IDL method, listing the valid names', async () => {
     const path = handlerFile('typo.cjs', 'module.exports = { echo(d) { return d; }, lokup(q) { return q; } };\n');
     await expect(serve(path)).rejects.toThrow(
-      /has 'lokup', which the service does not declare; its methods are: lookup, hashRounds, echo, sleep, recordView \(and 'init'/,
+      /has 'lokup', which the service does not declare; its methods are: lookup, hashRounds, echo, sleep, blockFor, recordView \(and 'init'/,
     );
   });
 
@@ -52,7 +52,7 @@ describe('Thrift handler checks at start', () => {
     const server = await serve(handlerFile('partial.cjs', 'module.exports = { echo(d) { return d; } };\n'));
     await server.close();
     const missing = warnings.filter((w) => w.includes('calls to it will fail as an unknown method'));
-    expect(missing.map((w) => /has no '(\w+)'/.exec(w)?.[1])).toEqual(['lookup', 'hashRounds', 'sleep', 'recordView']);
+    expect(missing.map((w) => /has no '(\w+)'/.exec(w)?.[1])).toEqual(['lookup', 'hashRounds', 'sleep', 'blockFor', 'recordView']);
   });
 
   it('runs init() once in each worker, and awaits it before the worker serves', async () => {

@@ -52,6 +52,14 @@ class Iface(object):
         """
         pass
 
+    def blockFor(self, micros):
+        """
+        Parameters:
+         - micros
+
+        """
+        pass
+
     def recordView(self, sku):
         """
         Parameters:
@@ -202,6 +210,38 @@ class Client(Iface):
             return result.success
         raise TApplicationException(TApplicationException.MISSING_RESULT, "sleep failed: unknown result")
 
+    def blockFor(self, micros):
+        """
+        Parameters:
+         - micros
+
+        """
+        self.send_blockFor(micros)
+        return self.recv_blockFor()
+
+    def send_blockFor(self, micros):
+        self._oprot.writeMessageBegin('blockFor', TMessageType.CALL, self._seqid)
+        args = blockFor_args()
+        args.micros = micros
+        args.write(self._oprot)
+        self._oprot.writeMessageEnd()
+        self._oprot.trans.flush()
+
+    def recv_blockFor(self):
+        iprot = self._iprot
+        (fname, mtype, rseqid) = iprot.readMessageBegin()
+        if mtype == TMessageType.EXCEPTION:
+            x = TApplicationException()
+            x.read(iprot)
+            iprot.readMessageEnd()
+            raise x
+        result = blockFor_result()
+        result.read(iprot)
+        iprot.readMessageEnd()
+        if result.success is not None:
+            return result.success
+        raise TApplicationException(TApplicationException.MISSING_RESULT, "blockFor failed: unknown result")
+
     def recordView(self, sku):
         """
         Parameters:
@@ -227,6 +267,7 @@ class Processor(Iface, TProcessor):
         self._processMap["hashRounds"] = Processor.process_hashRounds
         self._processMap["echo"] = Processor.process_echo
         self._processMap["sleep"] = Processor.process_sleep
+        self._processMap["blockFor"] = Processor.process_blockFor
         self._processMap["recordView"] = Processor.process_recordView
         self._on_message_begin = None
 
@@ -344,6 +385,29 @@ class Processor(Iface, TProcessor):
             msg_type = TMessageType.EXCEPTION
             result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
         oprot.writeMessageBegin("sleep", msg_type, seqid)
+        result.write(oprot)
+        oprot.writeMessageEnd()
+        oprot.trans.flush()
+
+    def process_blockFor(self, seqid, iprot, oprot):
+        args = blockFor_args()
+        args.read(iprot)
+        iprot.readMessageEnd()
+        result = blockFor_result()
+        try:
+            result.success = self._handler.blockFor(args.micros)
+            msg_type = TMessageType.REPLY
+        except TTransport.TTransportException:
+            raise
+        except TApplicationException as ex:
+            logging.exception('TApplication exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = ex
+        except Exception:
+            logging.exception('Unexpected exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
+        oprot.writeMessageBegin("blockFor", msg_type, seqid)
         result.write(oprot)
         oprot.writeMessageEnd()
         oprot.trans.flush()
@@ -888,6 +952,129 @@ class sleep_result(object):
         return not (self == other)
 all_structs.append(sleep_result)
 sleep_result.thrift_spec = (
+    (0, TType.I32, 'success', None, None, ),  # 0
+)
+
+
+class blockFor_args(object):
+    """
+    Attributes:
+     - micros
+
+    """
+
+
+    def __init__(self, micros=None,):
+        self.micros = micros
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 1:
+                if ftype == TType.I32:
+                    self.micros = iprot.readI32()
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('blockFor_args')
+        if self.micros is not None:
+            oprot.writeFieldBegin('micros', TType.I32, 1)
+            oprot.writeI32(self.micros)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(blockFor_args)
+blockFor_args.thrift_spec = (
+    None,  # 0
+    (1, TType.I32, 'micros', None, None, ),  # 1
+)
+
+
+class blockFor_result(object):
+    """
+    Attributes:
+     - success
+
+    """
+
+
+    def __init__(self, success=None,):
+        self.success = success
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 0:
+                if ftype == TType.I32:
+                    self.success = iprot.readI32()
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('blockFor_result')
+        if self.success is not None:
+            oprot.writeFieldBegin('success', TType.I32, 0)
+            oprot.writeI32(self.success)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(blockFor_result)
+blockFor_result.thrift_spec = (
     (0, TType.I32, 'success', None, None, ),  # 0
 )
 

@@ -17,7 +17,7 @@ type Callback = (error: unknown, result?: unknown) => void;
 type ExceptionClass = new (fields: Record<string, unknown>) => Error;
 
 const types = createRequire(CATALOG_SERVICE_MODULE)('./catalog_types') as Record<string, ExceptionClass>;
-const METHODS = ['lookup', 'hashRounds', 'echo', 'sleep', 'recordView'];
+const METHODS = ['lookup', 'hashRounds', 'echo', 'sleep', 'blockFor', 'recordView'];
 
 runPeer(async ({ workers }) => {
   const pool = new Piscina<CatalogTask, CatalogTaskResult>({

@@ -8,7 +8,7 @@ import type { LoadEvents, LoadResult, PercentileCurve, TemplateResult } from '..
 import { runNativeLoad, type LoadShape } from '../load/native-load.js';
 import { encodeProtobufCall, encodeThriftCall, type CallSpec, type ProtobufService } from '../load/request-template.js';
 import { startPeer, type PeerName, type RunningPeer } from '../peers/spawn-peer.js';
-import { callsOnlyEcho, type Scenario } from '../scenarios.js';
+import { callsOnlyEcho, callsOnlyProtobufMethods, type Scenario } from '../scenarios.js';
 import { catalogService } from '../service/catalog.js';
 import { CATALOG_PROTO, CATALOG_PROTO_SERVICE } from '../service/catalog-proto.js';
 
@@ -130,6 +130,9 @@ function grpcRequest(call: CallSpec): Record<string, unknown> {
 export function notApplicable(scenario: Scenario, echoOnly: boolean, protocol: string): string | null {
   if (echoOnly && !callsOnlyEcho(scenario)) return 'serves echo only';
   if (protocol === 'grpc' && scenario.load.kind === 'idle') return 'the gRPC driver has no idle mode';
+  if ((protocol === 'grpc' || protocol === 'kmux-protobuf') && !callsOnlyProtobufMethods(scenario)) {
+    return 'calls a method catalog.proto lacks';
+  }
   return null;
 }
 
