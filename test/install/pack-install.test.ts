@@ -94,6 +94,17 @@ describe('packed kmux installed into an empty project', () => {
     expect(await run('npx', ['kmux', 'probe'], project)).toMatch(/auto picks: /);
   });
 
+  it("approves @kmux/native's install script (the addon build) as the README says, where npm asks", async (context) => {
+    const npmVersion = (await run('npm', ['--version'], project)).trim();
+    const [major, minor] = npmVersion.split('.').map(Number);
+    if (major! < 11 || (major === 11 && minor! < 16)) {
+      return context.skip(`npm ${npmVersion} has no allowScripts (npm 11.16): nothing to approve, the install ran the build`);
+    }
+    expect(await run('npm', ['install-scripts', 'ls'], project)).toMatch(/@kmux\/native@/);
+    await run('npm', ['install-scripts', 'approve', '@kmux/native'], project);
+    expect(await run('npm', ['install-scripts', 'ls'], project)).not.toMatch(/@kmux\/native/);
+  });
+
   it('imports @kmux/core, @kmux/thrift and @kmux/protobuf', async () => {
     const script = "Promise.all(['@kmux/core','@kmux/thrift','@kmux/protobuf'].map((m) => import(m)))" +
       ".then(([core, thrift, protobuf]) => console.log(typeof core.Server, typeof thrift.thriftCodec, typeof protobuf.protobufCodec))";
