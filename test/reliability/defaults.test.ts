@@ -105,7 +105,7 @@ for (const transport of TRANSPORTS) {
       // A full KCM worker stops reading, and the backlog waits in the kernel; native's I/O thread
       // sends a worker at most workerQueueDepth and holds the rest: with the default limits that
       // bounds what a connection has in flight long before maxInFlightPerConnection could
-      // (README, "Backpressure").
+      // (docs/transports.md, "Backpressure").
       it(
         `maxInFlightPerConnection (1,024) on ${transport}: the workers hold at most workers × 2 × workerQueueDepth (${2 * 2 * DOCUMENTED.workerQueueDepth!}), the kernel or the I/O thread holds the rest, none is shed and all are answered once`,
         async () => {
