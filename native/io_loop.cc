@@ -25,6 +25,9 @@ constexpr size_t kHeadBytes = 1024;
 constexpr uint32_t kNoReply = 0xFFFFFFFF;
 constexpr uint16_t kTcpTag = 0xFFFF;
 constexpr uint64_t kWakeKey = 0;
+/** kTLS: readable wakeups in a row with no whole record before reads pause for a tick (kBackoffMs). */
+constexpr uint32_t kEmptyReadsBeforeBackoff = 4;
+constexpr int kBackoffMs = 1;
 
 uint32_t ReadBe32(const uint8_t* p) {
   uint32_t be;
@@ -68,8 +71,7 @@ void IoLoop::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  const uint64_t one = 1;
-  (void)!write(wake_.Get(), &one, sizeof one);
+  Wake();
   if (thread_.joinable()) thread_.join();
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& entry : connections_) {
@@ -78,10 +80,11 @@ void IoLoop::Stop() {
   connections_.clear();
 }
 
-uint64_t IoLoop::Add(int tcp_fd, std::vector<int>* worker_fds) {
+uint64_t IoLoop::Add(int tcp_fd, std::vector<int>* worker_fds, bool tls, bool tls13) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto c = std::make_unique<Connection>();
   c->id = next_id_++;
+  if (tls) c->tls = std::make_unique<TlsRecords>(tls13);
   c->tcp.Reset(fcntl(tcp_fd, F_DUPFD_CLOEXEC, 0));
   if (!c->tcp.Valid()) ThrowErrno("fcntl(F_DUPFD_CLOEXEC)");
   c->pairs.resize(config_.workers);
@@ -126,6 +129,12 @@ void IoLoop::Remove(uint64_t id) {
     ClosePair(pair);
   }
   if (c.tcp_events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, c.tcp.Get(), nullptr);
+  if (c.tls && !c.failed) {
+    // Our orderly end, as KtlsSocket ends: close_notify (not after a KeyUpdate we could not
+    // follow: the peer's key moved on), then a FIN after the replies.
+    if (!c.linger) TlsRecords::SendCloseNotify(c.tcp.Get());
+    shutdown(c.tcp.Get(), SHUT_WR);
+  }
   buffered_ -= c.partial.size() + c.queued_bytes;
   queued_ -= c.queued.size();
   held_ -= c.held;
@@ -156,6 +165,10 @@ IoCounts IoLoop::Counts(uint64_t id) {
     if (pair.worker.Valid() && ioctl(pair.worker.Get(), SIOCOUTQ, &queued) == 0) counts.unsent += static_cast<uint64_t>(queued);
     counts.unsent += pair.in.size();
   }
+  // Closed with the peer's records after its KeyUpdate unread, the socket would reset and drop
+  // replies not yet acknowledged: the owner waits for those too.
+  int unacked = 0;
+  if (c.linger && counts.unsent == 0 && ioctl(c.tcp.Get(), SIOCOUTQ, &unacked) == 0) counts.unsent = static_cast<uint64_t>(unacked);
   return counts;
 }
 
@@ -165,8 +178,7 @@ void IoLoop::Reply(uint64_t id, std::string frame) {
   if (it == connections_.end()) return;
   it->second->out.append(frame);
   MarkDirty(*it->second);
-  const uint64_t one = 1;
-  (void)!write(wake_.Get(), &one, sizeof one);
+  Wake();
 }
 
 std::vector<LostRequests> IoLoop::TakeWorker(uint32_t slot) {
@@ -195,8 +207,7 @@ std::vector<LostRequests> IoLoop::TakeWorker(uint32_t slot) {
     if (!requests.heads.empty()) lost.push_back(std::move(requests));
   }
   workers_[slot].held = 0;
-  const uint64_t one = 1;
-  (void)!write(wake_.Get(), &one, sizeof one);
+  Wake();
   return lost;
 }
 
@@ -205,8 +216,7 @@ void IoLoop::SetAlive(uint32_t slot) {
   if (slot >= workers_.size()) return;
   workers_[slot].alive = true;
   // Frames may wait for it: the loop drains them on its next round.
-  const uint64_t one = 1;
-  (void)!write(wake_.Get(), &one, sizeof one);
+  Wake();
 }
 
 std::vector<IoHangup> IoLoop::TakeHangups() {
@@ -224,12 +234,21 @@ void IoLoop::Run() {
   next_sweep_ns_ = NowNs() + sweep_ns;
   while (!stopping_) {
     const uint64_t before = NowNs();
-    const int timeout_ms = next_sweep_ns_ > before ? static_cast<int>((next_sweep_ns_ - before) / 1'000'000) + 1 : 0;
+    int timeout_ms = next_sweep_ns_ > before ? static_cast<int>((next_sweep_ns_ - before) / 1'000'000) + 1 : 0;
+    if (!backoff_.empty()) timeout_ms = std::min(timeout_ms, kBackoffMs);
     lock.unlock();
     const int n = epoll_wait(epoll_.Get(), events, kEvents, timeout_ms);
     lock.lock();
     if (stopping_) break;
     now_ns_ = NowNs();
+    std::vector<uint64_t> backoff;
+    backoff.swap(backoff_);
+    for (uint64_t id : backoff) {
+      auto it = connections_.find(id);
+      if (it == connections_.end()) continue;
+      it->second->backoff = false;
+      UpdateTcp(*it->second);
+    }
     for (int i = 0; i < n; ++i) {
       const uint64_t key = events[i].data.u64;
       if (key == kWakeKey) {
@@ -260,7 +279,7 @@ void IoLoop::Run() {
       FlushTcp(c);
       // The peer's FIN is reported once every frame it sent is in a worker's stream, so a
       // worker told to finish reads them all (KernelConnection.detach flushes its watcher).
-      if (c.eof && !c.ended && c.queued.empty() && pairs_flushed) End(c, 0, "read");
+      if (c.eof && !c.ended && c.queued.empty() && pairs_flushed) End(c, 0, c.eof_call);
     }
     if (now_ns_ >= next_sweep_ns_) {
       next_sweep_ns_ = now_ns_ + sweep_ns;
@@ -278,7 +297,7 @@ void IoLoop::HandleTcp(Connection& c, uint32_t events) {
     if (getsockopt(c.tcp.Get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) return End(c, err, "poll");
   }
-  if (!c.eof && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) return ReadTcp(c);
+  if (!c.eof && !c.rx_parked && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) return ReadTcp(c);
   // Both directions are shut with no error: nobody reads the replies.
   if ((events & EPOLLHUP) != 0) End(c, EPIPE, "poll");
 }
@@ -290,24 +309,117 @@ void IoLoop::ReadTcp(Connection& c) {
       c.starved = true;
       return UpdateTcp(c);
     }
-    const ssize_t n = recv(c.tcp.Get(), scratch_.data(), scratch_.size(), MSG_DONTWAIT);
+    uint8_t type = TlsRecords::kApplicationData;
+    const ssize_t n = c.tls ? TlsRecords::Receive(c.tcp.Get(), scratch_.data(), scratch_.size(), &type)
+                            : recv(c.tcp.Get(), scratch_.data(), scratch_.size(), MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) End(c, errno, "recv");
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return End(c, errno, c.tls ? "recvmsg (kTLS)" : "recv");
+      if (c.tls && round == 0 && ++c.empty_reads >= kEmptyReadsBeforeBackoff) BackOff(c);
       return;
     }
-    if (n == 0) {
-      // A frame cut short by the FIN was never whole: it is dropped, as the kernel parsers drop it.
-      c.eof = true;
-      buffered_ -= c.partial.size();
-      std::string().swap(c.partial);
-      c.partial_since_ns = 0;
-      UpdateTcp(c);
-      return MarkDirty(c);
+    c.empty_reads = 0;
+    if (n == 0) return Eof(c, c.tls ? "eof" : "read");
+    if (type != TlsRecords::kApplicationData) {
+      if (!Control(c, type, scratch_.data(), static_cast<size_t>(n))) return;
+      continue;
     }
     if (!Split(c, scratch_.data(), static_cast<size_t>(n))) return;
     if (static_cast<size_t>(n) < scratch_.size()) return;
   }
+}
+
+void IoLoop::Eof(Connection& c, const char* call) {
+  // A frame cut short by the end was never whole: it is dropped, as the kernel parsers drop it.
+  c.eof = true;
+  c.eof_call = call;
+  buffered_ -= c.partial.size();
+  std::string().swap(c.partial);
+  c.partial_since_ns = 0;
+  UpdateTcp(c);
+  MarkDirty(c);
+}
+
+bool IoLoop::Control(Connection& c, uint8_t type, const uint8_t* data, size_t len) {
+  const TlsRecords::Control control = c.tls->OnControl(type, data, len);
+  switch (control.outcome) {
+    case TlsRecords::Outcome::kNone:
+      return true;
+    case TlsRecords::Outcome::kCloseNotify:
+      Eof(c, "close_notify");
+      return false;
+    case TlsRecords::Outcome::kKeyUpdate:
+    case TlsRecords::Outcome::kKeyUpdateRequested:
+      // Until TLS_RX has the next key, reads fail (EKEYEXPIRED): the main thread sets it.
+      c.rx_parked = true;
+      UpdateTcp(c);
+      Event(c, control.outcome == TlsRecords::Outcome::kKeyUpdate ? IoHangup::TlsEvent::kKeyUpdate
+                                                                  : IoHangup::TlsEvent::kKeyUpdateRequested);
+      return false;
+    case TlsRecords::Outcome::kFatal:
+      End(c, control.err, control.why.c_str());
+      return false;
+  }
+  return false;
+}
+
+void IoLoop::BackOff(Connection& c) {
+  c.empty_reads = 0;
+  if (c.backoff) return;
+  c.backoff = true;
+  backoff_.push_back(c.id);
+  UpdateTcp(c);
+}
+
+void IoLoop::Event(Connection& c, IoHangup::TlsEvent event) {
+  hangups_.push_back({c.id, 0, {}, event});
+  notify_();
+}
+
+void IoLoop::Wake() {
+  const uint64_t one = 1;
+  (void)!write(wake_.Get(), &one, sizeof one);
+}
+
+void IoLoop::ResumeRead(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || !it->second->rx_parked) return;
+  it->second->rx_parked = false;
+  UpdateTcp(*it->second);
+  Wake();
+}
+
+void IoLoop::EndRead(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || it->second->ended) return;
+  Connection& c = *it->second;
+  c.rx_parked = false;
+  c.linger = true;
+  Eof(c, "key_update");
+  Wake();
+}
+
+void IoLoop::KeyUpdateTx(uint64_t id, std::string message) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || it->second->failed || it->second->tx_pending) return;
+  Connection& c = *it->second;
+  c.tx_update = std::move(message);
+  c.tx_mark = c.out.size();
+  c.tx_pending = true;
+  MarkDirty(c);
+  Wake();
+}
+
+void IoLoop::ResumeWrite(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || !it->second->tx_parked) return;
+  it->second->tx_parked = false;
+  MarkDirty(*it->second);
+  Wake();
 }
 
 bool IoLoop::Split(Connection& c, const uint8_t* data, size_t len) {
@@ -527,9 +639,11 @@ void IoLoop::FlushPair(Connection& c, uint32_t slot) {
 }
 
 void IoLoop::FlushTcp(Connection& c) {
-  if (c.out_sent < c.out.size() && !c.failed) {
+  // kTLS: our KeyUpdate goes between two replies (each send ends a record), then the new key.
+  const size_t end = c.tx_pending ? c.tx_mark : c.out.size();
+  if (c.out_sent < end && !c.failed && !c.tx_parked) {
     for (;;) {
-      const ssize_t n = send(c.tcp.Get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+      const ssize_t n = send(c.tcp.Get(), c.out.data() + c.out_sent, end - c.out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         c.out.clear();
@@ -541,11 +655,27 @@ void IoLoop::FlushTcp(Connection& c) {
       break;
     }
   }
+  if (c.tx_pending && c.out_sent == c.tx_mark && !c.failed) {
+    const auto* message = reinterpret_cast<const uint8_t*>(c.tx_update.data());
+    const ssize_t n = TlsRecords::Send(c.tcp.Get(), 22, message, c.tx_update.size());
+    if (n == static_cast<ssize_t>(c.tx_update.size())) {
+      c.tx_pending = false;
+      c.tx_parked = true;
+      Event(c, IoHangup::TlsEvent::kTxParked);
+    } else if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      c.out.clear();
+      c.out_sent = 0;
+      End(c, n < 0 ? errno : EPROTO, "sendmsg(TLS_SET_RECORD_TYPE, KeyUpdate)");
+      return;
+    }
+  }
   if (c.out_sent == c.out.size()) {
     c.out.clear();
     c.out_sent = 0;
+    c.tx_mark = 0;
   } else if (c.out_sent > kChunk) {
     c.out.erase(0, c.out_sent);
+    c.tx_mark -= std::min(c.tx_mark, c.out_sent);
     c.out_sent = 0;
   }
   UpdateTcp(c);
@@ -596,8 +726,8 @@ void IoLoop::Watch(int fd, uint64_t key, uint32_t* current, uint32_t wanted) {
 void IoLoop::UpdateTcp(Connection& c) {
   if (c.failed) return;
   uint32_t wanted = 0;
-  if (!c.ended && !c.eof && !c.starved) wanted |= EPOLLIN | EPOLLRDHUP;
-  if (c.out_sent < c.out.size()) wanted |= EPOLLOUT;
+  if (!c.ended && !c.eof && !c.starved && !c.rx_parked && !c.backoff) wanted |= EPOLLIN | EPOLLRDHUP;
+  if ((c.out_sent < c.out.size() || c.tx_pending) && !c.tx_parked) wanted |= EPOLLOUT;
   Watch(c.tcp.Get(), Key(c.id, kTcpTag), &c.tcp_events, wanted);
 }
 

@@ -25,6 +25,12 @@
 // every request it sent and which were answered, it can also say which requests
 // a dead worker took with it (TakeWorker), so only those fail.
 //
+// kTLS: a connection added with `tls` has TLS_RX (and TX) set. It is read with recvmsg and the
+// record-type cmsg (tls_records.h): data records are framed as above, close_notify ends the
+// stream like a FIN, and a TLS 1.3 KeyUpdate parks reading (and the peer's update_requested,
+// writing at the next reply boundary) until the main thread has set the next key
+// (ResumeRead, KeyUpdateTx, ResumeWrite) or chosen to end the connection (EndRead).
+//
 // Threading: one mutex. The I/O thread holds it except in epoll_wait; the main
 // thread's calls take it, so they wait at most one round of event handling.
 #pragma once
@@ -42,6 +48,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tls_records.h"
 #include "unique_fd.h"
 
 namespace kmux {
@@ -58,11 +65,17 @@ struct IoConfig {
   uint64_t share_ns;  // busyWorkerGraceUs: a busy worker takes more only if it answered this recently
 };
 
-/** A connection ended: `err` 0 is the peer's FIN (after every frame it sent went to a worker). */
+/**
+ * A connection ended: `err` 0 is the peer's orderly end (after every frame it sent went to a
+ * worker; `call` says how: "read" a FIN, on kTLS "close_notify", "eof" a FIN without one,
+ * "key_update" an EndRead). Or, on kTLS (`tls_event`), a step of a KeyUpdate for the main thread.
+ */
 struct IoHangup {
+  enum class TlsEvent { kNone, kKeyUpdate, kKeyUpdateRequested, kTxParked };
   uint64_t id;
   int err;
   std::string call;
+  TlsEvent tls_event = TlsEvent::kNone;
 };
 
 /** What a dead worker held of one connection: the first bytes of each request body, oldest first. */
@@ -85,8 +98,11 @@ class IoLoop {
   IoLoop(const IoLoop&) = delete;
   IoLoop& operator=(const IoLoop&) = delete;
 
-  /** Takes over an unread TCP socket (duplicates tcp_fd); fills `worker_fds`, one per slot. Throws SysFailure. */
-  uint64_t Add(int tcp_fd, std::vector<int>* worker_fds);
+  /**
+   * Takes over an unread TCP socket (duplicates tcp_fd); fills `worker_fds`, one per slot. With
+   * `tls` the socket has kTLS RX and TX set (`tls13`: its version). Throws SysFailure.
+   */
+  uint64_t Add(int tcp_fd, std::vector<int>* worker_fds, bool tls, bool tls13);
   /** Closes the connection's TCP duplicate and pairs; the workers must have let go of their ends. */
   void Remove(uint64_t id);
   /** The connection's current worker ends (a dead worker's is replaced by TakeWorker). */
@@ -102,6 +118,14 @@ class IoLoop {
   std::vector<LostRequests> TakeWorker(uint32_t slot);
   void SetAlive(uint32_t slot);
   std::vector<IoHangup> TakeHangups();
+  /** kTLS: after a kKeyUpdate event, the next TLS_RX key is set: read on. */
+  void ResumeRead(uint64_t id);
+  /** kTLS: after a kKeyUpdate event, the key cannot be followed: what was read is answered, then the connection ends ("key_update"). */
+  void EndRead(uint64_t id);
+  /** kTLS: sends `message` (a KeyUpdate) after the replies queued so far, then parks writing (event kTxParked). */
+  void KeyUpdateTx(uint64_t id, std::string message);
+  /** kTLS: after kTxParked, the next TLS_TX key is set: write on. */
+  void ResumeWrite(uint64_t id);
   /** Joins the thread and closes everything; idempotent. */
   void Stop();
 
@@ -138,6 +162,16 @@ class IoLoop {
     bool dirty = false;          // in dirty_
     bool in_ring = false;
     bool starved = false;        // reads stopped for the buffer budget
+    std::unique_ptr<TlsRecords> tls;  // kTLS connections only
+    const char* eof_call = "read";    // how the orderly end came (IoHangup::call)
+    bool rx_parked = false;      // kTLS: at a KeyUpdate, until ResumeRead / EndRead
+    bool linger = false;         // kTLS: ended at a KeyUpdate it could not follow: FIN, no close_notify
+    uint32_t empty_reads = 0;    // kTLS: readable wakeups in a row that gave no record
+    bool backoff = false;        // kTLS: reads paused until the next backoff tick
+    std::string tx_update;       // kTLS: our KeyUpdate, sent once `out` up to tx_mark is on TCP
+    size_t tx_mark = 0;
+    bool tx_pending = false;
+    bool tx_parked = false;      // kTLS: sent our KeyUpdate, until ResumeWrite
   };
   struct Worker {
     uint32_t held = 0;           // requests sent and not answered, over all connections
@@ -148,6 +182,14 @@ class IoLoop {
   void Run();
   void HandleTcp(Connection& c, uint32_t events);
   void ReadTcp(Connection& c);
+  /** A kTLS control record; false once reading stops. */
+  bool Control(Connection& c, uint8_t type, const uint8_t* data, size_t len);
+  /** Stops reading at the peer's orderly end: a partial frame is dropped. */
+  void Eof(Connection& c, const char* call);
+  /** kTLS: a partial record keeps the socket readable with nothing to read: pause reads for a tick. */
+  void BackOff(Connection& c);
+  void Event(Connection& c, IoHangup::TlsEvent event);
+  void Wake();
   /** Splits [data, data + len) into frames after c.partial; false once the connection ended. */
   bool Split(Connection& c, const uint8_t* data, size_t len);
   /** Ends the connection for a length above maxFrameBytes; false, for Split to stop. */
@@ -191,6 +233,7 @@ class IoLoop {
   std::deque<uint64_t> ring_;    // connections with queued frames, served in turn
   std::vector<uint64_t> dirty_;  // connections with pair or TCP output to flush this round
   std::vector<uint64_t> starved_;
+  std::vector<uint64_t> backoff_;  // kTLS connections whose reads pause until the next tick
   std::vector<IoHangup> hangups_;
   std::vector<uint8_t> scratch_;
 };

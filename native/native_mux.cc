@@ -14,7 +14,9 @@ Napi::Function NativeMux::Define(Napi::Env env) {
                      {InstanceMethod("add", &NativeMux::Add), InstanceMethod("workerFds", &NativeMux::WorkerFds),
                       InstanceMethod("counts", &NativeMux::Counts), InstanceMethod("remove", &NativeMux::Remove),
                       InstanceMethod("reply", &NativeMux::Reply), InstanceMethod("takeWorker", &NativeMux::TakeWorker),
-                      InstanceMethod("setAlive", &NativeMux::SetAlive), InstanceMethod("close", &NativeMux::Close)});
+                      InstanceMethod("setAlive", &NativeMux::SetAlive), InstanceMethod("resumeRead", &NativeMux::ResumeRead),
+                      InstanceMethod("endRead", &NativeMux::EndRead), InstanceMethod("keyUpdateTx", &NativeMux::KeyUpdateTx),
+                      InstanceMethod("resumeWrite", &NativeMux::ResumeWrite), InstanceMethod("close", &NativeMux::Close)});
 }
 
 NativeMux::NativeMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMux>(info), env_(info.Env()) {
@@ -83,9 +85,17 @@ void NativeMux::OnAsync(uv_async_t* handle) {
     for (const IoHangup& hangup : hangups) {
       if (!self->loop_) return;
       Napi::HandleScope scope(self->env_);
+      const Napi::Number id = Napi::Number::New(self->env_, static_cast<double>(hangup.id));
+      if (hangup.tls_event != IoHangup::TlsEvent::kNone) {
+        const char* event = hangup.tls_event == IoHangup::TlsEvent::kKeyUpdate            ? "key_update"
+                            : hangup.tls_event == IoHangup::TlsEvent::kKeyUpdateRequested ? "key_update_requested"
+                                                                                          : "tx_parked";
+        CallFromLoop(self->env_, self->on_hangup_, {id, self->env_.Null(), Napi::String::New(self->env_, event)});
+        continue;
+      }
       Napi::Value error;
       if (hangup.err == 0) {
-        Napi::Error eof = Napi::Error::New(self->env_, "the peer closed its side");
+        Napi::Error eof = Napi::Error::New(self->env_, "the peer closed its side (" + hangup.call + ")");
         eof.Value().Set("code", "EOF");
         eof.Value().Set("errno", Napi::Number::New(self->env_, 0));
         eof.Value().Set("syscall", hangup.call);
@@ -93,7 +103,7 @@ void NativeMux::OnAsync(uv_async_t* handle) {
       } else {
         error = SysError(self->env_, hangup.call, hangup.err).Value();
       }
-      CallFromLoop(self->env_, self->on_hangup_, {Napi::Number::New(self->env_, static_cast<double>(hangup.id)), error});
+      CallFromLoop(self->env_, self->on_hangup_, {id, error});
     }
   });
 }
@@ -102,7 +112,9 @@ Napi::Value NativeMux::Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> fds;
   try {
-    const uint64_t id = Loop(env).Add(info[0].As<Napi::Number>().Int32Value(), &fds);
+    const bool tls = info[1].ToBoolean().Value();
+    const bool tls13 = info[2].ToBoolean().Value();
+    const uint64_t id = Loop(env).Add(info[0].As<Napi::Number>().Int32Value(), &fds, tls, tls13);
     return Napi::Number::New(env, static_cast<double>(id));
   } catch (const SysFailure& failure) {
     throw SysError(env, failure);
@@ -159,6 +171,29 @@ Napi::Value NativeMux::TakeWorker(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeMux::SetAlive(const Napi::CallbackInfo& info) {
   Loop(info.Env()).SetAlive(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+uint64_t NativeMux::Id(const Napi::CallbackInfo& info) { return static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()); }
+
+Napi::Value NativeMux::ResumeRead(const Napi::CallbackInfo& info) {
+  Loop(info.Env()).ResumeRead(Id(info));
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeMux::EndRead(const Napi::CallbackInfo& info) {
+  Loop(info.Env()).EndRead(Id(info));
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeMux::KeyUpdateTx(const Napi::CallbackInfo& info) {
+  auto message = info[1].As<Napi::Uint8Array>();
+  Loop(info.Env()).KeyUpdateTx(Id(info), std::string(reinterpret_cast<const char*>(message.Data()), message.ByteLength()));
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeMux::ResumeWrite(const Napi::CallbackInfo& info) {
+  Loop(info.Env()).ResumeWrite(Id(info));
   return info.Env().Undefined();
 }
 

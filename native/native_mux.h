@@ -19,13 +19,13 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
 
   /**
    * new NativeMux(workers, maxFrameBytes, frameTimeoutMs, maxBufferedBytes, workerQueueDepth, maxInFlight,
-   *               maxInFlightPerConnection, maxPendingWriteBytes, busyWorkerGraceUs, onHangup(id, error))
+   *               maxInFlightPerConnection, maxPendingWriteBytes, busyWorkerGraceUs, onHangup(id, error, tlsEvent))
    */
   explicit NativeMux(const Napi::CallbackInfo& info);
   ~NativeMux() override;
 
  private:
-  /** add(tcpFd) → connection id; the fd is duplicated and must not be read by anyone else. */
+  /** add(tcpFd, tls, tls13) → connection id; the fd is duplicated and must not be read by anyone else. */
   Napi::Value Add(const Napi::CallbackInfo& info);
   /** workerFds(id) → the worker ends of the connection's pairs, one per slot. */
   Napi::Value WorkerFds(const Napi::CallbackInfo& info);
@@ -37,6 +37,12 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
   /** takeWorker(slot) → [{ id, heads: Buffer[] }]: what the dead worker held (IoLoop::TakeWorker). */
   Napi::Value TakeWorker(const Napi::CallbackInfo& info);
   Napi::Value SetAlive(const Napi::CallbackInfo& info);
+  /** kTLS KeyUpdate steps (IoLoop::ResumeRead, EndRead, KeyUpdateTx, ResumeWrite), each taking the connection id first. */
+  Napi::Value ResumeRead(const Napi::CallbackInfo& info);
+  Napi::Value EndRead(const Napi::CallbackInfo& info);
+  Napi::Value KeyUpdateTx(const Napi::CallbackInfo& info);
+  Napi::Value ResumeWrite(const Napi::CallbackInfo& info);
+  static uint64_t Id(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   static void OnAsync(uv_async_t* handle);

@@ -173,6 +173,9 @@ export function tamperingClient(port: number, ca: Buffer, suite: SuiteCase): { s
 
 // ---- a kmux Server on kTLS (ktls-server*.test.ts) ----------------------------------------
 
+/** The transports that serve kTLS connections: user space (a KtlsSocket per connection) and native (the I/O thread). */
+export const KTLS_TRANSPORTS = ['userspace', 'native'] as const;
+
 export const quiet = { info: () => {}, warn: () => {}, error: console.error };
 
 /** A kmux Server with the raw codec (the core tests' handlers: echo, upper, ...) serving TLS pinned to `suite`. */

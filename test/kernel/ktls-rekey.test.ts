@@ -15,7 +15,7 @@ import type { KtlsSocket } from '../../packages/core/src/tls/ktls-socket.js';
 import { readTlsStat } from '../../packages/core/src/tls/tls-stat.js';
 import { cleanup, gateTag, release, started, until } from '../../packages/core/test/helpers.js';
 import { pin, removeDir, selfSignedCert, SUITES } from '../../packages/core/test/tls/fixtures.js';
-import { opensslServer, opensslSession, rawReplyPayloads, startKmuxTlsServer, statDelta } from './ktls-peers.js';
+import { KTLS_TRANSPORTS, opensslServer, opensslSession, rawReplyPayloads, startKmuxTlsServer, statDelta } from './ktls-peers.js';
 
 const series = process.env.KMUX_KERNEL_SERIES ?? '';
 const { key, cert, dir } = selfSignedCert();
@@ -52,56 +52,58 @@ describe(`kernel ${series}: kmux probe`, () => {
   });
 });
 
-describe.each(TLS13)(`kernel ${series}: openssl s_client sends KeyUpdates to the kmux Server, $ciphers`, (suite) => {
-  const title = support.rekey
-    ? 'follows K (answering with its own KeyUpdate) and k amid 20 requests in flight, and serves on under the new keys'
-    : 'answers the 20 requests read before the KeyUpdate, then closes with a clear error, counted';
-  it(title, async () => {
-    const { server, port } = await startKmuxTlsServer(key, cert, suite, { workers: 2 });
-    const tls = () => server.stats().tls!;
-    try {
-      const before = readTlsStat()!;
-      const session = opensslSession(port, caFile, suite);
-      const tags = Array.from({ length: 20 }, () => gateTag('rekey'));
-      const running = Promise.all(tags.map(started));
-      session.child.stdin.write(requests('wait', tags, 1));
-      await running;
-      // All 20 are read and in the workers: the KeyUpdate comes after them.
-      session.child.stdin.write('K\n');
-      const released = tags.map((t) => `released ${t}`);
-      if (!support.rekey) {
-        await until(() => tls().keyUpdates.refused === 1, 'the server to meet the KeyUpdate');
-        expect(tls().closed).toEqual({});
+describe.each(KTLS_TRANSPORTS)(`kernel ${series}: transport %s`, (transport) => {
+  describe.each(TLS13)(`openssl s_client sends KeyUpdates to the kmux Server, $ciphers`, (suite) => {
+    const title = support.rekey
+      ? 'follows K (answering with its own KeyUpdate) and k amid 20 requests in flight, and serves on under the new keys'
+      : 'answers the 20 requests read before the KeyUpdate, then closes with a clear error, counted';
+    it(title, async () => {
+      const { server, port } = await startKmuxTlsServer(key, cert, suite, { workers: 2, transport });
+      const tls = () => server.stats().tls!;
+      try {
+        const before = readTlsStat()!;
+        const session = opensslSession(port, caFile, suite);
+        const tags = Array.from({ length: 20 }, () => gateTag('rekey'));
+        const running = Promise.all(tags.map(started));
+        session.child.stdin.write(requests('wait', tags, 1));
+        await running;
+        // All 20 are read and in the workers: the KeyUpdate comes after them.
+        session.child.stdin.write('K\n');
+        const released = tags.map((t) => `released ${t}`);
+        if (!support.rekey) {
+          await until(() => tls().keyUpdates.refused === 1, 'the server to meet the KeyUpdate');
+          expect(tls().closed).toEqual({});
+          for (const tag of tags) release(tag);
+          await session.exited;
+          expect(rawReplyPayloads(session.stdout())).toEqual(released);
+          await until(() => tls().closed.key_update === 1, 'the connection to close');
+          expect(server.stats().connectionErrors).toEqual({ tls_key_update: 1 });
+          expect(tls().keyUpdates).toEqual({ refused: 1 });
+          return;
+        }
+        await until(() => tls().keyUpdates.rx === 1 && tls().keyUpdates.tx === 1, 'the server to follow K and answer it');
         for (const tag of tags) release(tag);
-        await session.exited;
+        await until(() => session.stdout().length > 0 && rawReplyPayloads(session.stdout()).length === 20, 'the 20 replies');
         expect(rawReplyPayloads(session.stdout())).toEqual(released);
-        await until(() => tls().closed.key_update === 1, 'the connection to close');
-        expect(server.stats().connectionErrors).toEqual({ tls_key_update: 1 });
-        expect(tls().keyUpdates).toEqual({ refused: 1 });
-        return;
+        session.child.stdin.write('k\n');
+        await until(() => tls().keyUpdates.rx === 2, 'the server to follow k');
+        const later = Array.from({ length: 30 }, (_, i) => `after the updates ${i}`);
+        session.child.stdin.write(requests('upper', later, 21));
+        await until(() => rawReplyPayloads(session.stdout()).length === 50, 'the 30 later replies');
+        expect(rawReplyPayloads(session.stdout())).toEqual([...released, ...later.map((p) => p.toUpperCase())]);
+        expect(tls().keyUpdates).toEqual({ rx: 2, tx: 1 });
+        const after = readTlsStat()!;
+        expect(statDelta(before, after, 'TlsRxRekeyOk')).toBe(2);
+        expect(statDelta(before, after, 'TlsTxRekeyOk')).toBe(1);
+        expect(statDelta(before, after, 'TlsRxRekeyError') + statDelta(before, after, 'TlsTxRekeyError')).toBe(0);
+        session.child.stdin.end();
+        await session.exited;
+        expect(tls().closed.key_update).toBeUndefined();
+        expect(server.stats().connectionErrors).toEqual({});
+      } finally {
+        await server.close();
       }
-      await until(() => tls().keyUpdates.rx === 1 && tls().keyUpdates.tx === 1, 'the server to follow K and answer it');
-      for (const tag of tags) release(tag);
-      await until(() => session.stdout().length > 0 && rawReplyPayloads(session.stdout()).length === 20, 'the 20 replies');
-      expect(rawReplyPayloads(session.stdout())).toEqual(released);
-      session.child.stdin.write('k\n');
-      await until(() => tls().keyUpdates.rx === 2, 'the server to follow k');
-      const later = Array.from({ length: 30 }, (_, i) => `after the updates ${i}`);
-      session.child.stdin.write(requests('upper', later, 21));
-      await until(() => rawReplyPayloads(session.stdout()).length === 50, 'the 30 later replies');
-      expect(rawReplyPayloads(session.stdout())).toEqual([...released, ...later.map((p) => p.toUpperCase())]);
-      expect(tls().keyUpdates).toEqual({ rx: 2, tx: 1 });
-      const after = readTlsStat()!;
-      expect(statDelta(before, after, 'TlsRxRekeyOk')).toBe(2);
-      expect(statDelta(before, after, 'TlsTxRekeyOk')).toBe(1);
-      expect(statDelta(before, after, 'TlsRxRekeyError') + statDelta(before, after, 'TlsTxRekeyError')).toBe(0);
-      session.child.stdin.end();
-      await session.exited;
-      expect(tls().closed.key_update).toBeUndefined();
-      expect(server.stats().connectionErrors).toEqual({});
-    } finally {
-      await server.close();
-    }
+    });
   });
 });
 
@@ -160,51 +162,53 @@ describe.each(TLS13)(`kernel ${series}: the kmux client and openssl s_server's K
   });
 });
 
-describe.each(TLS13)(`kernel ${series}: kmux client ↔ kmux Server, both rekeying under load, $ciphers`, (suite) => {
-  const title = support.rekey
-    ? '400 pipelined calls of 1 B–20 KB: every reply intact across ten or more KeyUpdates each way, counted'
-    : '400 pipelined calls of 1 B–20 KB: the limits start no KeyUpdate this kernel cannot take';
-  it(title, async () => {
-    const { server, port } = await startKmuxTlsServer(key, cert, suite, { workers: 2, ktlsKeyUpdateAfter: { records: 10 } });
-    const client = new RawClient({
-      port,
-      tls: { ca: cert, servername: 'localhost', ...pin(suite) },
-      ktls: 'require',
-      ktlsKeyUpdateAfter: { records: 15 },
-    });
-    try {
-      const before = readTlsStat()!;
-      const payloads = Array.from({ length: 400 }, (_, i) => randomBytes(i % 10 === 0 ? 17_000 + i : 1 + ((i * 37) % 3000)));
-      let next = 0;
-      let intact = 0;
-      await Promise.all(
-        Array.from({ length: 64 }, async () => {
-          while (next < payloads.length) {
-            const payload = payloads[next++]!;
-            if ((await client.call('echo', payload)).equals(payload)) intact++;
-          }
-        }),
-      );
-      expect(intact).toBe(payloads.length);
-      const { keyUpdates } = server.stats().tls!;
-      const after = readTlsStat()!;
-      if (!support.rekey) {
-        expect(keyUpdates).toEqual({});
+describe.each(KTLS_TRANSPORTS)(`kernel ${series}: transport %s`, (transport) => {
+  describe.each(TLS13)(`kmux client ↔ kmux Server, both rekeying under load, $ciphers`, (suite) => {
+    const title = support.rekey
+      ? '400 pipelined calls of 1 B–20 KB: every reply intact across ten or more KeyUpdates each way, counted'
+      : '400 pipelined calls of 1 B–20 KB: the limits start no KeyUpdate this kernel cannot take';
+    it(title, async () => {
+      const { server, port } = await startKmuxTlsServer(key, cert, suite, { workers: 2, transport, ktlsKeyUpdateAfter: { records: 10 } });
+      const client = new RawClient({
+        port,
+        tls: { ca: cert, servername: 'localhost', ...pin(suite) },
+        ktls: 'require',
+        ktlsKeyUpdateAfter: { records: 15 },
+      });
+      try {
+        const before = readTlsStat()!;
+        const payloads = Array.from({ length: 400 }, (_, i) => randomBytes(i % 10 === 0 ? 17_000 + i : 1 + ((i * 37) % 3000)));
+        let next = 0;
+        let intact = 0;
+        await Promise.all(
+          Array.from({ length: 64 }, async () => {
+            while (next < payloads.length) {
+              const payload = payloads[next++]!;
+              if ((await client.call('echo', payload)).equals(payload)) intact++;
+            }
+          }),
+        );
+        expect(intact).toBe(payloads.length);
+        const { keyUpdates } = server.stats().tls!;
+        const after = readTlsStat()!;
+        if (!support.rekey) {
+          expect(keyUpdates).toEqual({});
+          expect(statDelta(before, after, 'TlsDecryptError')).toBe(0);
+          return;
+        }
+        expect(keyUpdates.tx).toBeGreaterThanOrEqual(10);
+        expect(keyUpdates.rx).toBeGreaterThanOrEqual(10);
+        expect(keyUpdates.refused).toBeUndefined();
+        // The kernel's own count covers both ends (one process): at least the server's share.
+        expect(statDelta(before, after, 'TlsTxRekeyOk')).toBeGreaterThanOrEqual(keyUpdates.tx! + 1);
+        expect(statDelta(before, after, 'TlsRxRekeyOk')).toBeGreaterThanOrEqual(keyUpdates.rx! + 1);
+        expect(statDelta(before, after, 'TlsRxRekeyError') + statDelta(before, after, 'TlsTxRekeyError')).toBe(0);
         expect(statDelta(before, after, 'TlsDecryptError')).toBe(0);
-        return;
+        expect(server.stats().connectionErrors).toEqual({});
+      } finally {
+        client.close();
+        await server.close();
       }
-      expect(keyUpdates.tx).toBeGreaterThanOrEqual(10);
-      expect(keyUpdates.rx).toBeGreaterThanOrEqual(10);
-      expect(keyUpdates.refused).toBeUndefined();
-      // The kernel's own count covers both ends (one process): at least the server's share.
-      expect(statDelta(before, after, 'TlsTxRekeyOk')).toBeGreaterThanOrEqual(keyUpdates.tx! + 1);
-      expect(statDelta(before, after, 'TlsRxRekeyOk')).toBeGreaterThanOrEqual(keyUpdates.rx! + 1);
-      expect(statDelta(before, after, 'TlsRxRekeyError') + statDelta(before, after, 'TlsTxRekeyError')).toBe(0);
-      expect(statDelta(before, after, 'TlsDecryptError')).toBe(0);
-      expect(server.stats().connectionErrors).toEqual({});
-    } finally {
-      client.close();
-      await server.close();
-    }
+    });
   });
 });

@@ -17,7 +17,9 @@ import { ktlsConnect } from '../../packages/core/src/tls/handoff.js';
 import { keyUpdateMessage } from '../../packages/core/src/tls/key-update.js';
 import { ktlsSupport } from '../../packages/core/src/tls/kernel-support.js';
 import { collectUntil, pin, removeDir, selfSignedCert, SUITES, type SuiteCase } from '../../packages/core/test/tls/fixtures.js';
-import { rawReplyPayloads, rawRequests, startKmuxTlsServer, statDelta, tamperingClient } from './ktls-peers.js';
+import { KTLS_TRANSPORTS, rawReplyPayloads, rawRequests, startKmuxTlsServer, statDelta, tamperingClient } from './ktls-peers.js';
+
+type Transport = (typeof KTLS_TRANSPORTS)[number];
 
 const series = process.env.KMUX_KERNEL_SERIES;
 const { key, cert, dir } = selfSignedCert();
@@ -30,8 +32,8 @@ afterEach(async () => {
   running = null;
 });
 
-async function start(suite: SuiteCase, ktls: 'auto' | 'require' = 'require'): Promise<number> {
-  const { server, port } = await startKmuxTlsServer(key, cert, suite, { ktls });
+async function start(suite: SuiteCase, ktls: 'auto' | 'require' = 'require', transport: Transport = 'userspace'): Promise<number> {
+  const { server, port } = await startKmuxTlsServer(key, cert, suite, { ktls, transport, workers: 2 });
   running = server;
   return port;
 }
@@ -67,9 +69,9 @@ function newSessionTicket(): Buffer {
   return Buffer.concat([Buffer.from([4, 0, 0, body.length]), body]);
 }
 
-describe(`kernel ${series}: control records on a kmux Server's kTLS connection`, () => {
+describe.each(KTLS_TRANSPORTS)(`kernel ${series}: control records on a kmux Server's kTLS connection, transport %s`, (transport) => {
   it('consumes a NewSessionTicket from the peer and goes on serving', async () => {
-    const port = await start(tls13);
+    const port = await start(tls13, 'require', transport);
     const peer = await recordSender(port);
     expect(await peer.call('before')).toBe('BEFORE');
     peer.send(RecordType.handshake, newSessionTicket());
@@ -82,7 +84,7 @@ describe(`kernel ${series}: control records on a kmux Server's kTLS connection`,
   // Only the test for this kernel is defined: a skipped test fails the suite (run.sh).
   if (ktlsSupport().rekey) {
     it("follows the peer's KeyUpdate and goes on serving, counted", async () => {
-      const port = await start(tls13);
+      const port = await start(tls13, 'require', transport);
       const peer = await recordSender(port);
       expect(await peer.call('before the update')).toBe('BEFORE THE UPDATE');
       peer.socket.keyUpdate(true);
@@ -94,7 +96,7 @@ describe(`kernel ${series}: control records on a kmux Server's kTLS connection`,
     });
   } else {
     it('closes only the connection whose peer sends a KeyUpdate this kernel cannot follow, counted', async () => {
-      const port = await start(tls13);
+      const port = await start(tls13, 'require', transport);
       const bystander = new RawClient({ port, tls: { ca: cert, ...pin(tls13) }, ktls: 'require' });
       expect(String(await bystander.call('echo', 'hello'))).toBe('hello');
       const peer = await recordSender(port);
@@ -112,7 +114,7 @@ describe(`kernel ${series}: control records on a kmux Server's kTLS connection`,
   }
 
   it.each([SUITES[0]!, SUITES[3]!])('closes only the connection with a tampered record (EBADMSG), counted, $version $ciphers', async (suite) => {
-    const port = await start(suite);
+    const port = await start(suite, 'require', transport);
     const healthy = connectTls({ port, host: '127.0.0.1', servername: 'localhost', ca: cert, ...pin(suite) });
     await once(healthy, 'secureConnect');
     const { socket: victim, armTamper } = tamperingClient(port, cert, suite);
@@ -164,8 +166,8 @@ describe(`kernel ${series}: a kmux Server when the kernel has lost the negotiate
   const chacha = SUITES.find((s) => s.version === 'TLSv1.3' && s.cipher === 'chacha20-poly1305')!;
 
   /** The server starts while the kernel has ChaCha20-Poly1305, which is then unloaded: TLS_TX fails per connection. */
-  async function withoutChacha(ktls: 'auto' | 'require', run: (port: number) => Promise<void>): Promise<void> {
-    const port = await start(chacha, ktls);
+  async function withoutChacha(ktls: 'auto' | 'require', run: (port: number) => Promise<void>, transport: Transport = 'userspace'): Promise<void> {
+    const port = await start(chacha, ktls, transport);
     execFileSync('busybox', ['rmmod', 'chacha20poly1305']);
     try {
       await run(port);
@@ -174,13 +176,19 @@ describe(`kernel ${series}: a kmux Server when the kernel has lost the negotiate
     }
   }
 
-  it("'auto' serves that connection on user-space TLS and counts why", async () => {
-    await withoutChacha('auto', async (port) => {
-      const client = new RawClient({ port, tls: { ca: cert, ...pin(chacha) } });
-      expect(String(await client.call('upper', 'over user space'))).toBe('OVER USER SPACE');
-      client.close();
-      expect(running!.stats().tls).toMatchObject({ ktls: true, handoffs: {}, userspace: { ktls_setup: 1 } });
-    });
+  it.each(KTLS_TRANSPORTS)("'auto' serves that connection on user-space TLS and counts why, transport %s", async (transport) => {
+    await withoutChacha(
+      'auto',
+      async (port) => {
+        const client = new RawClient({ port, tls: { ca: cert, ...pin(chacha) } });
+        expect(String(await client.call('upper', 'over user space'))).toBe('OVER USER SPACE');
+        client.close();
+        expect(running!.stats().tls).toMatchObject({ ktls: true, handoffs: {}, userspace: { ktls_setup: 1 } });
+        // native: served by its user-space fallback, counted there.
+        if (transport === 'native') expect(running!.stats().kernel).toMatchObject({ userspaceFallbacks: 1 });
+      },
+      transport,
+    );
   });
 
   it("'require' closes it and counts why", async () => {

@@ -12,6 +12,7 @@ import { RawClient, readTlsStat, type Server } from '@kmux/core';
 import { collectUntil, pin, removeDir, selfSignedCert, SUITES } from '../../packages/core/test/tls/fixtures.js';
 import {
   opensslClient,
+  KTLS_TRANSPORTS,
   opensslServer,
   rawReplyPayloads,
   rawRequests,
@@ -38,69 +39,71 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-describe.each(SUITES)(`kernel ${series}: kmux Server on kTLS, $version $ciphers`, (suite) => {
-  const handoff = `${suite.version} ${suite.cipher}`;
-  let server: Server;
-  let port: number;
-  beforeAll(async () => {
-    ({ server, port } = await startKmuxTlsServer(key, cert, suite));
-    expect(server.transport).toMatchObject({ name: 'userspace', tls: { requested: 'require', ktls: true } });
-  });
-  afterAll(() => server.close({ timeoutMs: 0 }));
+describe.each(KTLS_TRANSPORTS)(`kernel ${series}: kmux Server on kTLS, transport %s`, (transport) => {
+  describe.each(SUITES)('$version $ciphers', (suite) => {
+    const handoff = `${suite.version} ${suite.cipher}`;
+    let server: Server;
+    let port: number;
+    beforeAll(async () => {
+      ({ server, port } = await startKmuxTlsServer(key, cert, suite, { transport, workers: 2 }));
+      expect(server.transport).toMatchObject({ name: transport, tls: { requested: 'require', ktls: true } });
+    });
+    afterAll(() => server.close({ timeoutMs: 0 }));
 
-  it("serves Node's tls client; the kernel holds both directions of the server's socket", async () => {
-    const before = readTlsStat()!;
-    const client = connectTls({ port, host: '127.0.0.1', servername: 'localhost', ca: cert, ...pin(suite) });
-    await once(client, 'secureConnect');
-    const received = collectUntil(client, (all) => rawReplyPayloads(all).length === payloads.length);
-    client.write(rawRequests('echo', payloads));
-    expect(rawReplyPayloads(await received)).toEqual(payloads);
-    const during = readTlsStat()!;
-    expect(statDelta(before, during, 'TlsCurrTxSw'), JSON.stringify(during)).toBe(1);
-    expect(statDelta(before, during, 'TlsCurrRxSw'), JSON.stringify(during)).toBe(1);
-    // Our close_notify is answered with the server's, and the connection is gone from the kernel.
-    const ended = once(client, 'end');
-    client.end();
-    await ended;
-    await until(() => server.stats().connections.open === 0, 'the server to close the connection');
-    const after = readTlsStat()!;
-    expect(statDelta(before, after, 'TlsTxSw')).toBe(1);
-    expect(statDelta(before, after, 'TlsRxSw')).toBe(1);
-    expect(statDelta(before, after, 'TlsCurrTxSw')).toBe(0);
-    expect(statDelta(before, after, 'TlsDecryptError')).toBe(0);
-    const stats = server.stats();
-    expect(stats.tls).toMatchObject({ ktls: true, handoffs: { [handoff]: 1 }, userspace: {}, failed: {}, closed: { close_notify: 1 } });
-    expect(stats.kernel?.tls).toMatchObject({ TlsTxSw: after.TlsTxSw });
-    client.destroy();
-  });
+    it("serves Node's tls client; the kernel holds both directions of the server's socket", async () => {
+      const before = readTlsStat()!;
+      const client = connectTls({ port, host: '127.0.0.1', servername: 'localhost', ca: cert, ...pin(suite) });
+      await once(client, 'secureConnect');
+      const received = collectUntil(client, (all) => rawReplyPayloads(all).length === payloads.length);
+      client.write(rawRequests('echo', payloads));
+      expect(rawReplyPayloads(await received)).toEqual(payloads);
+      const during = readTlsStat()!;
+      expect(statDelta(before, during, 'TlsCurrTxSw'), JSON.stringify(during)).toBe(1);
+      expect(statDelta(before, during, 'TlsCurrRxSw'), JSON.stringify(during)).toBe(1);
+      // Our close_notify is answered with the server's, and the connection is gone from the kernel.
+      const ended = once(client, 'end');
+      client.end();
+      await ended;
+      await until(() => server.stats().connections.open === 0, 'the server to close the connection');
+      const after = readTlsStat()!;
+      expect(statDelta(before, after, 'TlsTxSw')).toBe(1);
+      expect(statDelta(before, after, 'TlsRxSw')).toBe(1);
+      expect(statDelta(before, after, 'TlsCurrTxSw')).toBe(0);
+      expect(statDelta(before, after, 'TlsDecryptError')).toBe(0);
+      const stats = server.stats();
+      expect(stats.tls).toMatchObject({ ktls: true, handoffs: { [handoff]: 1 }, userspace: {}, failed: {}, closed: { close_notify: 1 } });
+      expect(stats.kernel?.tls).toMatchObject({ TlsTxSw: after.TlsTxSw });
+      client.destroy();
+    });
 
-  it('serves a kmux Client on kTLS: both ends in the kernel', async () => {
-    const before = readTlsStat()!;
-    const client = new RawClient({ port, tls: { ca: cert, ...pin(suite) }, ktls: 'require' });
-    const replies = await Promise.all(payloads.map((p) => client.call('upper', p)));
-    expect(replies.map(String)).toEqual(payloads.map((p) => p.toUpperCase()));
-    expect(client.tls).toMatchObject({ ktls: true, info: { version: suite.version, cipher: suite.cipher } });
-    const during = readTlsStat()!;
-    expect(statDelta(before, during, 'TlsCurrTxSw')).toBe(2);
-    expect(statDelta(before, during, 'TlsCurrRxSw')).toBe(2);
-    client.close();
-    await until(() => server.stats().connections.open === 0, 'the server to see the client go');
-    expect(server.stats().tls?.handoffs).toEqual({ [handoff]: 2 });
-  });
+    it('serves a kmux Client on kTLS: both ends in the kernel', async () => {
+      const before = readTlsStat()!;
+      const client = new RawClient({ port, tls: { ca: cert, ...pin(suite) }, ktls: 'require' });
+      const replies = await Promise.all(payloads.map((p) => client.call('upper', p)));
+      expect(replies.map(String)).toEqual(payloads.map((p) => p.toUpperCase()));
+      expect(client.tls).toMatchObject({ ktls: true, info: { version: suite.version, cipher: suite.cipher } });
+      const during = readTlsStat()!;
+      expect(statDelta(before, during, 'TlsCurrTxSw')).toBe(2);
+      expect(statDelta(before, during, 'TlsCurrRxSw')).toBe(2);
+      client.close();
+      await until(() => server.stats().connections.open === 0, 'the server to see the client go');
+      expect(server.stats().tls?.handoffs).toEqual({ [handoff]: 2 });
+    });
 
-  it('serves openssl s_client; close() ends the connection with close_notify, which s_client answers', async () => {
-    const before = readTlsStat()!;
-    const answered = (server.stats().requests.outcomes.ok ?? 0) + payloads.length;
-    const finished = opensslClient(port, caFile, suite, rawRequests('upper', payloads));
-    await until(() => server.stats().requests.outcomes.ok === answered, 'the requests of s_client');
-    await server.close({ timeoutMs: 5_000 });
-    const client = await finished;
-    expect(client.code, client.stderr).toBe(0);
-    expect(rawReplyPayloads(client.stdout)).toEqual(payloads.map((p) => p.toUpperCase()));
-    const after = readTlsStat()!;
-    expect(statDelta(before, after, 'TlsTxSw')).toBe(1);
-    expect(statDelta(before, after, 'TlsRxSw')).toBe(1);
-    expect(server.stats().tls).toMatchObject({ handoffs: { [handoff]: 3 }, closed: { close_notify: 2 } });
+    it('serves openssl s_client; close() ends the connection with close_notify, which s_client answers', async () => {
+      const before = readTlsStat()!;
+      const answered = (server.stats().requests.outcomes.ok ?? 0) + payloads.length;
+      const finished = opensslClient(port, caFile, suite, rawRequests('upper', payloads));
+      await until(() => server.stats().requests.outcomes.ok === answered, 'the requests of s_client');
+      await server.close({ timeoutMs: 5_000 });
+      const client = await finished;
+      expect(client.code, client.stderr).toBe(0);
+      expect(rawReplyPayloads(client.stdout)).toEqual(payloads.map((p) => p.toUpperCase()));
+      const after = readTlsStat()!;
+      expect(statDelta(before, after, 'TlsTxSw')).toBe(1);
+      expect(statDelta(before, after, 'TlsRxSw')).toBe(1);
+      expect(server.stats().tls).toMatchObject({ handoffs: { [handoff]: 3 }, closed: { close_notify: 2 } });
+    });
   });
 });
 

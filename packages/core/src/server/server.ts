@@ -82,7 +82,7 @@ export class Server {
     const pool = await this.startWorkers();
     let listener: NetServer;
     try {
-      const report = await selectTransport(this.options.transport, transportConstraints(this.options, pool));
+      const report = await selectTransport(this.options.transport, transportConstraints(this.options, pool, this.tls?.report ?? null));
       this.report = this.tls ? { ...report, tls: this.tls.report } : report;
       this.options.logger.info(`kmux: transport ${describeTransport(this.report)}`);
       const transport = createTransport(this.report.name, { options: this.options, codec: this.codec, counters: this.counters, pool });

@@ -95,7 +95,8 @@ export class KtlsSocket extends Duplex {
 
   private readonly native: NativeKtls;
   private readonly poll: NativeFdPoll;
-  private readonly keyUpdater: KeyUpdater | null;
+  /** TLS 1.3 rekeying (null where the kernel cannot): also used by the native transport, which reads and writes the fd itself. */
+  readonly keyUpdater: KeyUpdater | null;
   private readonly readBuffer = Buffer.allocUnsafe(READ_BYTES);
   private readonly queue: PendingWrite[] = [];
   private handshakeBytes: Buffer = Buffer.alloc(0);

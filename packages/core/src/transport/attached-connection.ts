@@ -1,6 +1,6 @@
-import type { Socket } from 'node:net';
 import { ConnectionCounters } from '../scheduler/shared-counters.js';
 import type { DetachMessage } from '../scheduler/worker-messages.js';
+import type { PlaintextSocket } from '../tls/server-tls.js';
 import type { KernelBinding } from './kernel-path.js';
 
 /** Why a connection closes, as counted (`reason`) and logged (`message`). */
@@ -14,7 +14,8 @@ export interface Cause {
 /** A connection under kernel framing, as the main thread keeps it: its kernel objects and its teardown's state. */
 export interface AttachedConnection {
   readonly id: number;
-  readonly socket: Socket;
+  /** A net.Socket, or the KtlsSocket that owns a kTLS connection's fd (native). */
+  readonly socket: PlaintextSocket;
   /** The peer's address, kept for the close's log line (a destroyed socket no longer knows it). */
   readonly peer: string;
   readonly binding: KernelBinding;
@@ -38,7 +39,7 @@ export interface AttachedConnection {
   parsedAt: number;
 }
 
-export function attachedConnection(id: number, socket: Socket, binding: KernelBinding, workers: number): AttachedConnection {
+export function attachedConnection(id: number, socket: PlaintextSocket, binding: KernelBinding, workers: number): AttachedConnection {
   return {
     id,
     socket,

@@ -1,5 +1,6 @@
 import type { WorkerPool } from '../scheduler/worker-pool.js';
 import type { ResolvedServerOptions } from '../server/options.js';
+import type { TlsReport } from '../tls/server-tls.js';
 import { kcmPath } from './kcm-transport.js';
 import { KernelTransport } from './kernel-transport.js';
 import { nativePath } from './native-transport.js';
@@ -8,13 +9,17 @@ import { SOCKMAP_MAX_FRAME_BYTES, sockmapPath } from './sockmap-transport.js';
 import type { ServerTransport, TransportContext } from './transport.js';
 import { UserspaceTransport } from './userspace-transport.js';
 
-/** Why this server cannot use the worker-read transports (KCM, sockmap, native), whatever the kernel offers. */
-export function transportConstraints(options: ResolvedServerOptions, pool: WorkerPool): TransportConstraints {
-  if (options.tls) {
+/**
+ * Why this server cannot use the worker-read transports (KCM, sockmap, native), whatever the
+ * kernel offers. `tls`: how a TLS server runs its records (decided before the transport).
+ */
+export function transportConstraints(options: ResolvedServerOptions, pool: WorkerPool, tls: TlsReport | null = null): TransportConstraints {
+  if (tls) {
     // Measured on 6.1 and 6.12 (DESIGN.md, src/tls/README.md): KCM cannot read through kTLS
     // without losing or corrupting frames, and sockmap's parser sees records, not frames.
-    const kernel = 'TLS connections are framed in user space, on the kTLS socket where handed off: KCM and sockmap cannot frame through kTLS';
-    return { kcm: kernel, sockmap: kernel, native: 'the native I/O thread does not read kTLS sockets yet: TLS connections are framed in user space' };
+    const kernel = 'KCM and sockmap cannot frame through kTLS: TLS connections are framed in user space or on native';
+    const native = tls.ktls ? undefined : `TLS records stay in user space (${tls.reason}): native reads only kTLS sockets`;
+    return { kcm: kernel, sockmap: kernel, ...(native && { native }), ...(pool.kernelUnsupported && { native: `codec ${options.codec.name} ${pool.kernelUnsupported}` }) };
   }
   if (pool.kernelUnsupported) {
     const reason = `codec ${options.codec.name} ${pool.kernelUnsupported}`;

@@ -13,6 +13,7 @@ export function kcmPath(options: { maxFrameBytes: number; workers: number }): Ke
     name: 'kcm',
     survivesWorkerDeath: true,
     spread: 'any',
+    ktls: false,
     open(tcpFd, onHangup) {
       const mux = createKcmMux(tcpFd, { maxFrameBytes: options.maxFrameBytes, sockets: options.workers, onHangup });
       return {

@@ -1,5 +1,7 @@
 import type { FrameTally, HangupError } from '@kmux/native';
 import type { ServerStatsSnapshot } from '../stats/server-stats.js';
+import type { KtlsSocket } from '../tls/ktls-socket.js';
+import type { Cause } from './attached-connection.js';
 
 /**
  * The kernel objects behind a kernel transport (KCM or sockmap), as the main thread sees
@@ -28,11 +30,14 @@ export interface KernelPath {
   takeWorker?(slot: number): ReadonlyMap<KernelBinding, readonly Buffer[]>;
   /** native only: a worker serves `slot` again. */
   workerReady?(slot: number): void;
+  /** Whether it frames kTLS connections (native: the I/O thread reads records). */
+  readonly ktls: boolean;
   /**
    * Puts an unread TCP socket under kernel framing. `onHangup` reports its end once:
    * EOF or EPIPE for a peer close, EMSGSIZE for a length over maxFrameBytes, EPROTO, ECONNRESET.
+   * `ktls` (only where the path takes it): the socket is that KtlsSocket's fd, which keeps it.
    */
-  open(tcpFd: number, onHangup: (error: HangupError) => void): KernelBinding;
+  open(tcpFd: number, onHangup: (error: HangupError) => void, ktls?: KtlsSocket): KernelBinding;
   kernelStats(): ServerStatsSnapshot['kernel'];
   /** Releases server-wide kernel objects, after every binding is closed. */
   close(): void;
@@ -56,6 +61,8 @@ export interface KernelBinding {
   parserError?(): string | null;
   /** native only: queues a whole frame (length prefix included) for the connection's TCP socket. */
   reply?(frame: Uint8Array): void;
+  /** native on kTLS: a TLS-specific reason the connection ended (tls_bad_record, ...), which outranks the hangup's. */
+  closeCause?(): Cause | null;
   /** Lets go of the connection's kernel objects; only once no worker watches its fds. */
   close(): void;
 }

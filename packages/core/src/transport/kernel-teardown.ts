@@ -99,6 +99,7 @@ export class KernelTeardown {
     if (connection.warnTimer) clearTimeout(connection.warnTimer);
     if (connection.ageTimer) clearTimeout(connection.ageTimer);
     if (connection.cause?.reason === 'frame_too_large') connection.cause = this.unframedCause(connection) ?? connection.cause;
+    connection.cause = connection.binding.closeCause?.() ?? connection.cause;
     try {
       connection.binding.close();
     } catch (error) {

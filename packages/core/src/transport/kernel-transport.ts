@@ -5,7 +5,7 @@
  * never touches a request; it learns of hangups from the kernel, merges the workers'
  * stats, and has connections torn down (kernel-teardown.ts) and idle ones swept (idle-sweep.ts).
  */
-import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { isSysError, setFrameTimeout } from '@kmux/native';
 import { ServerCounters } from '../scheduler/shared-counters.js';
 import type { KernelLimits, KernelWorkerMessage } from '../scheduler/worker-messages.js';
@@ -18,6 +18,8 @@ import { WorkerDiedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
 import type { KernelBinding, KernelPath } from './kernel-path.js';
 import type { ServerTransport, TransportContext } from './transport.js';
+import { KtlsSocket } from '../tls/ktls-socket.js';
+import type { PlaintextSocket } from '../tls/server-tls.js';
 import { UserspaceTransport } from './userspace-transport.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -63,19 +65,28 @@ export class KernelTransport implements ServerTransport {
     return this.fallback?.queued ?? 0;
   }
 
-  accept(socket: Socket): void {
+  accept(socket: PlaintextSocket): void {
     const { counters, options } = this.context;
+    // A TLS connection kTLS did not take ('auto': a cipher the kernel lacks) has no plaintext fd.
+    if (socket instanceof TLSSocket) return this.acceptInUserspace(socket);
+    const ktls = socket instanceof KtlsSocket ? socket : null;
+    // Plaintext the TLS library decrypted before the handoff sits in the KtlsSocket, not the kernel.
+    if (ktls && (!this.path.ktls || ktls.readableLength > 0)) return this.acceptInUserspace(socket);
     socket.on('error', () => {}); // Node never reads or writes it; errors reach us as hangups
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const fd = ktls ? ktls.fd : (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     const id = this.nextId++;
     let binding: KernelBinding;
     try {
       if (typeof fd !== 'number' || fd < 0) throw new Error('the accepted socket has no fd');
       setFrameTimeout(fd, options.frameTimeoutMs);
-      binding = this.path.open(fd, (error) => {
-        const connection = this.connections.get(id);
-        if (connection) this.teardown.onHangup(connection, error);
-      });
+      binding = this.path.open(
+        fd,
+        (error) => {
+          const connection = this.connections.get(id);
+          if (connection) this.teardown.onHangup(connection, error);
+        },
+        ktls ?? undefined,
+      );
     } catch (error) {
       // EOPNOTSUPP: sockmap takes only ESTABLISHED sockets, and this peer sent its FIN (or
       // RST) before the accept. Its requests are still in the receive queue, unread: serve it
@@ -107,7 +118,7 @@ export class KernelTransport implements ServerTransport {
     }
   }
 
-  private acceptInUserspace(socket: Socket): void {
+  private acceptInUserspace(socket: PlaintextSocket): void {
     this.fallback ??= new UserspaceTransport(this.context);
     this.fallbacks++;
     this.fallback.accept(socket);

@@ -1,6 +1,7 @@
-import { NativeMux } from '@kmux/native';
+import { NativeMux, type HangupError } from '@kmux/native';
 import type { ResolvedServerOptions } from '../server/options.js';
 import type { KernelBinding, KernelPath } from './kernel-path.js';
+import { NativeTlsSession } from './native-tls.js';
 
 /**
  * native: the addon's I/O thread owns each connection's TCP socket; it splits frames under
@@ -27,8 +28,17 @@ export function nativePath(options: ResolvedServerOptions): KernelPath {
     name: 'native',
     survivesWorkerDeath: true,
     spread: 'any',
-    open(tcpFd, onHangup) {
-      const connection = mux.add(tcpFd, onHangup);
+    ktls: true,
+    open(tcpFd, onHangup, ktls) {
+      const tls = ktls ? new NativeTlsSession(ktls, onHangup) : undefined;
+      const ended = tls
+        ? (error: HangupError) => {
+            tls.ended(error);
+            onHangup(error);
+          }
+        : onHangup;
+      const connection = mux.add(tcpFd, ended, tls);
+      tls?.attach(connection);
       const slots = [...Array(options.workers).keys()];
       const binding: KernelBinding = {
         get readFds() {
@@ -42,6 +52,7 @@ export function nativePath(options: ResolvedServerOptions): KernelPath {
         framed: () => ({ ...connection.counts(), end: 0, received: -1 }),
         unsent: () => connection.unsent(),
         reply: (frame) => connection.reply(frame),
+        closeCause: () => tls?.cause() ?? null,
         close: () => {
           bindings.delete(connection.id);
           connection.close();

@@ -44,6 +44,7 @@ export function sockmapPath(options: { maxFrameBytes: number; workers: number; m
     name: 'sockmap',
     survivesWorkerDeath: false,
     spread: 'round-robin',
+    ktls: false,
     open(tcpFd, onHangup) {
       const connection = sockmap.add(tcpFd, onHangup);
       return {

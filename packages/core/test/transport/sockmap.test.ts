@@ -234,8 +234,16 @@ describe('sockmap transport: selection', () => {
     const error = await explicit.listen().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransportUnavailableError);
     expect((error as Error).message).toBe(
-      "transport 'sockmap' is unavailable: TLS connections are framed in user space, on the kTLS socket where handed off: KCM and sockmap cannot frame through kTLS",
+      "transport 'sockmap' is unavailable: KCM and sockmap cannot frame through kTLS: TLS connections are framed in user space or on native",
     );
+  });
+
+  it('refuses native for TLS whose records stay in user space (no kTLS here): the reason says why', async () => {
+    const tls = { key: 'unused', cert: 'unused' };
+    const explicit = new Server({ codec: rawCodec({ handler: HANDLERS }), workers: 1, transport: 'native', tls, logger: quiet });
+    const error = await explicit.listen().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportUnavailableError);
+    expect((error as Error).message).toMatch(/^transport 'native' is unavailable: TLS records stay in user space \(kTLS unavailable: .+\): native reads only kTLS sockets$/);
   });
 
   it('refuses a codec whose worker half cannot answer errors', async () => {
