@@ -19,9 +19,11 @@
 // one takes more only while it answered something in the last busyWorkerGraceUs (its current call
 // is short) and holds fewer than workerQueueDepth; otherwise frames wait here,
 // round robin across connections, for the first worker that frees up. Waiting
-// frames count against maxInFlight and maxInFlightPerConnection: past either, a
-// frame goes to the least busy worker at once, which sheds it ("overloaded")
-// as it sheds any request over its limits. Knowing
+// frames count against maxInFlight and maxInFlightPerConnection. A frame is shed
+// (TakeShed: the main thread answers it "overloaded") past its connection's limit,
+// or past the server's when its connection holds at least a fair share of it
+// (maxInFlight / connections holding requests): so a flood sheds its own excess
+// and a connection that holds little is still queued and served in turn. Knowing
 // every request it sent and which were answered, it can also say which requests
 // a dead worker took with it (TakeWorker), so only those fail.
 //
@@ -68,14 +70,14 @@ struct IoConfig {
 /**
  * A connection ended: `err` 0 is the peer's orderly end (after every frame it sent went to a
  * worker; `call` says how: "read" a FIN, on kTLS "close_notify", "eof" a FIN without one,
- * "key_update" an EndRead). Or, on kTLS (`tls_event`), a step of a KeyUpdate for the main thread.
+ * "key_update" an EndRead). Or (`kind`) a notice: a kTLS KeyUpdate step, or frames to shed.
  */
 struct IoHangup {
-  enum class TlsEvent { kNone, kKeyUpdate, kKeyUpdateRequested, kTxParked };
+  enum class Kind { kNone /* an end */, kKeyUpdate, kKeyUpdateRequested, kTxParked, kShed /* TakeShed has more */ };
   uint64_t id;
   int err;
   std::string call;
-  TlsEvent tls_event = TlsEvent::kNone;
+  Kind kind = Kind::kNone;
 };
 
 /** What a dead worker held of one connection: the first bytes of each request body, oldest first. */
@@ -118,6 +120,8 @@ class IoLoop {
   std::vector<LostRequests> TakeWorker(uint32_t slot);
   void SetAlive(uint32_t slot);
   std::vector<IoHangup> TakeHangups();
+  /** Frames shed over the in-flight limits since the last call: the heads, per connection, to answer "overloaded". */
+  std::vector<LostRequests> TakeShed();
   /** kTLS: after a kKeyUpdate event, the next TLS_RX key is set: read on. */
   void ResumeRead(uint64_t id);
   /** kTLS: after a kKeyUpdate event, the key cannot be followed: what was read is answered, then the connection ends ("key_update"). */
@@ -188,7 +192,7 @@ class IoLoop {
   void Eof(Connection& c, const char* call);
   /** kTLS: a partial record keeps the socket readable with nothing to read: pause reads for a tick. */
   void BackOff(Connection& c);
-  void Event(Connection& c, IoHangup::TlsEvent event);
+  void Event(Connection& c, IoHangup::Kind kind);
   void Wake();
   /** Splits [data, data + len) into frames after c.partial; false once the connection ended. */
   bool Split(Connection& c, const uint8_t* data, size_t len);
@@ -197,8 +201,9 @@ class IoLoop {
   void Frame(Connection& c, const uint8_t* frame, size_t len);
   void Commit(Connection& c, uint32_t slot, const uint8_t* frame, size_t len);
   int Pick() const;
-  /** The live worker holding the fewest requests, whatever its depth; -1 if none lives. */
-  int LeastBusy() const;
+  /** Over a limit: the frame is shed (its head goes to the main thread, TakeShed). */
+  bool OverLimit(const Connection& c);
+  void Shed(Connection& c, const uint8_t* frame, size_t len);
   void Drain();
   void HandlePair(Connection& c, uint32_t slot, uint32_t events);
   void ReadAnswers(Connection& c, uint32_t slot);
@@ -234,6 +239,10 @@ class IoLoop {
   std::vector<uint64_t> dirty_;  // connections with pair or TCP output to flush this round
   std::vector<uint64_t> starved_;
   std::vector<uint64_t> backoff_;  // kTLS connections whose reads pause until the next tick
+  std::vector<uint64_t> reread_;   // kTLS connections to read at once: their next key is set (ResumeRead)
+  std::unordered_map<uint64_t, std::vector<std::string>> shed_;  // heads to answer "overloaded"
+  uint64_t fair_share_at_ns_ = 1;  // when fair_share_ was last counted (once per round, only under overload)
+  uint64_t fair_share_ = 0;
   std::vector<IoHangup> hangups_;
   std::vector<uint8_t> scratch_;
 };

@@ -14,6 +14,7 @@ Napi::Function NativeMux::Define(Napi::Env env) {
                      {InstanceMethod("add", &NativeMux::Add), InstanceMethod("workerFds", &NativeMux::WorkerFds),
                       InstanceMethod("counts", &NativeMux::Counts), InstanceMethod("remove", &NativeMux::Remove),
                       InstanceMethod("reply", &NativeMux::Reply), InstanceMethod("takeWorker", &NativeMux::TakeWorker),
+                      InstanceMethod("takeShed", &NativeMux::TakeShed),
                       InstanceMethod("setAlive", &NativeMux::SetAlive), InstanceMethod("resumeRead", &NativeMux::ResumeRead),
                       InstanceMethod("endRead", &NativeMux::EndRead), InstanceMethod("keyUpdateTx", &NativeMux::KeyUpdateTx),
                       InstanceMethod("resumeWrite", &NativeMux::ResumeWrite), InstanceMethod("close", &NativeMux::Close)});
@@ -86,10 +87,11 @@ void NativeMux::OnAsync(uv_async_t* handle) {
       if (!self->loop_) return;
       Napi::HandleScope scope(self->env_);
       const Napi::Number id = Napi::Number::New(self->env_, static_cast<double>(hangup.id));
-      if (hangup.tls_event != IoHangup::TlsEvent::kNone) {
-        const char* event = hangup.tls_event == IoHangup::TlsEvent::kKeyUpdate            ? "key_update"
-                            : hangup.tls_event == IoHangup::TlsEvent::kKeyUpdateRequested ? "key_update_requested"
-                                                                                          : "tx_parked";
+      if (hangup.kind != IoHangup::Kind::kNone) {
+        const char* event = hangup.kind == IoHangup::Kind::kKeyUpdate            ? "key_update"
+                            : hangup.kind == IoHangup::Kind::kKeyUpdateRequested ? "key_update_requested"
+                            : hangup.kind == IoHangup::Kind::kTxParked           ? "tx_parked"
+                                                                                          : "shed";
         CallFromLoop(self->env_, self->on_hangup_, {id, self->env_.Null(), Napi::String::New(self->env_, event)});
         continue;
       }
@@ -152,8 +154,12 @@ Napi::Value NativeMux::Reply(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeMux::TakeWorker(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const std::vector<LostRequests> lost = Loop(env).TakeWorker(info[0].As<Napi::Number>().Uint32Value());
+  return Heads(info.Env(), Loop(info.Env()).TakeWorker(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+Napi::Value NativeMux::TakeShed(const Napi::CallbackInfo& info) { return Heads(info.Env(), Loop(info.Env()).TakeShed()); }
+
+Napi::Value NativeMux::Heads(Napi::Env env, const std::vector<LostRequests>& lost) {
   Napi::Array out = Napi::Array::New(env, lost.size());
   for (uint32_t i = 0; i < lost.size(); ++i) {
     Napi::Array heads = Napi::Array::New(env, lost[i].heads.size());

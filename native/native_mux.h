@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <vector>
 
 #include "io_loop.h"
 
@@ -36,6 +37,9 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
   Napi::Value Reply(const Napi::CallbackInfo& info);
   /** takeWorker(slot) → [{ id, heads: Buffer[] }]: what the dead worker held (IoLoop::TakeWorker). */
   Napi::Value TakeWorker(const Napi::CallbackInfo& info);
+  /** takeShed() → [{ id, heads: Buffer[] }]: frames shed over the in-flight limits (IoLoop::TakeShed). */
+  Napi::Value TakeShed(const Napi::CallbackInfo& info);
+  static Napi::Value Heads(Napi::Env env, const std::vector<LostRequests>& lost);
   Napi::Value SetAlive(const Napi::CallbackInfo& info);
   /** kTLS KeyUpdate steps (IoLoop::ResumeRead, EndRead, KeyUpdateTx, ResumeWrite), each taking the connection id first. */
   Napi::Value ResumeRead(const Napi::CallbackInfo& info);

@@ -154,6 +154,7 @@ export interface NativeNativeMux {
   remove(id: number): void;
   reply(id: number, frame: Uint8Array): void;
   takeWorker(slot: number): { id: number; heads: Buffer[] }[];
+  takeShed(): { id: number; heads: Buffer[] }[];
   setAlive(slot: number): void;
   resumeRead(id: number): void;
   endRead(id: number): void;
@@ -172,6 +173,6 @@ export interface NativeMuxClass {
     maxInFlightPerConnection: number,
     maxPendingWriteBytes: number,
     busyWorkerGraceUs: number,
-    onHangup: (id: number, error: HangupError | null, tlsEvent?: NativeTlsEvent) => void,
+    onHangup: (id: number, error: HangupError | null, notice?: NativeTlsEvent | 'shed') => void,
   ): NativeNativeMux;
 }

@@ -30,6 +30,12 @@ export interface NativeMuxOptions {
   maxPendingWriteBytes: number;
   /** A busy worker takes another request only if it answered one this recently (µs): its current call is short. */
   busyWorkerGraceUs: number;
+  /**
+   * Frames shed over the in-flight limits (past the connection's, or past the server's from a
+   * connection holding a fair share of it): the first bytes (up to 1 KiB) of each body, to be
+   * answered "overloaded" with connection.reply(). Batched per I/O thread round.
+   */
+  onShed(connection: NativeConnection, heads: readonly Buffer[]): void;
 }
 
 /** What a dead worker held of one connection: the first bytes (up to 1 KiB) of each request body, oldest first. */
@@ -111,10 +117,11 @@ export class NativeMux {
       options.maxInFlightPerConnection,
       options.maxPendingWriteBytes,
       options.busyWorkerGraceUs,
-      (id, error, tlsEvent) => {
+      (id, error, notice) => {
+        if (notice === 'shed') return this.#shed(options.onShed);
         const entry = this.#connections.get(id);
         if (error) entry?.onHangup(error);
-        else if (tlsEvent) entry?.tls?.onEvent(tlsEvent);
+        else if (notice) entry?.tls?.onEvent(notice);
       },
     );
   }
@@ -165,6 +172,13 @@ export class NativeMux {
       if (entry) lost.push({ connection: entry.connection, heads });
     }
     return lost;
+  }
+
+  #shed(onShed: NativeMuxOptions['onShed']): void {
+    for (const { id, heads } of this.#native.takeShed()) {
+      const entry = this.#connections.get(id);
+      if (entry) onShed(entry.connection, heads);
+    }
   }
 
   /** A worker serves `slot` again: frames go to it. */

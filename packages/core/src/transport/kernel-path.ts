@@ -28,6 +28,11 @@ export interface KernelPath {
    * held, read or not, for the transport to answer with worker_died: the connection lives on.
    */
   takeWorker?(slot: number): ReadonlyMap<KernelBinding, readonly Buffer[]>;
+  /**
+   * native only: where the frames it sheds over the in-flight limits go, as the heads of their
+   * bodies, to be answered "overloaded" (set once by the transport).
+   */
+  onShed?(handler: (binding: KernelBinding, heads: readonly Buffer[]) => void): void;
   /** native only: a worker serves `slot` again. */
   workerReady?(slot: number): void;
   /** Whether it frames kTLS connections (native: the I/O thread reads records). */

@@ -14,7 +14,7 @@ import { idleConnections } from './idle-sweep.js';
 import { connectionLifetimeMs } from '../server/connection-age.js';
 import { KernelTeardown } from './kernel-teardown.js';
 import type { RequestHead } from '../codec/codec.js';
-import { WorkerDiedError } from '../errors.js';
+import { OverloadedError, WorkerDiedError, type KmuxError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
 import type { KernelBinding, KernelPath } from './kernel-path.js';
 import type { ServerTransport, TransportContext } from './transport.js';
@@ -31,6 +31,8 @@ export class KernelTransport implements ServerTransport {
   private readonly server = new ServerCounters();
   private readonly limits: KernelLimits;
   private readonly idleSweep: NodeJS.Timeout;
+  /** native: the answer to a request its I/O thread shed over the in-flight limits. */
+  private readonly overloaded: OverloadedError;
   /** Serves the connections the kernel refused (see accept()); made at the first. */
   private fallback: UserspaceTransport | null = null;
   private fallbacks = 0;
@@ -52,6 +54,8 @@ export class KernelTransport implements ServerTransport {
       deadlineMs: options.deadlineMs,
       methodDeadlines: options.methodDeadlines,
     };
+    this.overloaded = new OverloadedError('server', options.maxInFlight);
+    path.onShed?.((binding, heads) => this.shed(binding, heads));
     this.idleSweep = setInterval(() => this.closeIdle(), Math.min(1000, Math.ceil(options.idleTimeoutMs / 4)));
     this.idleSweep.unref();
   }
@@ -154,7 +158,7 @@ export class KernelTransport implements ServerTransport {
         this.context.counters.requestsLost('worker_died', heads.length);
         // Those it never read were not counted as received by it.
         this.context.counters.received += Math.max(0, heads.length - lost);
-        if (!this.answerLost(connection, heads, new WorkerDiedError(slot, reason))) {
+        if (!this.answerFromHeads(connection.binding, heads, new WorkerDiedError(slot, reason))) {
           connection.awaiting.delete(slot);
           this.teardown.detach(connection, 'abort', 0, { reason: 'worker_died', message: `worker ${slot} died: ${reason}` });
         } else if (connection.detaching) {
@@ -174,8 +178,21 @@ export class KernelTransport implements ServerTransport {
     }
   }
 
-  /** Answers a dead worker's requests from their heads; false if one cannot be read (the connection is then closed). */
-  private answerLost(connection: AttachedConnection, heads: readonly Buffer[], error: WorkerDiedError): boolean {
+  /** native: requests shed over the in-flight limits, by the I/O thread, before any worker saw them. */
+  private shed(binding: KernelBinding, heads: readonly Buffer[]): void {
+    const { counters } = this.context;
+    counters.received += heads.length;
+    counters.requestsLost('overloaded', heads.length);
+    if (!this.answerFromHeads(binding, heads, this.overloaded)) {
+      for (const connection of this.connections.values()) {
+        if (connection.binding !== binding) continue;
+        this.teardown.detach(connection, 'abort', 0, { reason: 'protocol', message: 'a shed request could not be read' });
+      }
+    }
+  }
+
+  /** Error replies built on the main thread from request heads (a dead worker's, shed ones); false if one cannot be read. */
+  private answerFromHeads(binding: KernelBinding, heads: readonly Buffer[], error: KmuxError): boolean {
     const { codec } = this.context;
     for (const body of heads) {
       let head: RequestHead;
@@ -184,7 +201,7 @@ export class KernelTransport implements ServerTransport {
       } catch {
         return false;
       }
-      if (!head.oneway) connection.binding.reply!(encodeFrame(codec.errorReply(head, error)));
+      if (!head.oneway) binding.reply!(encodeFrame(codec.errorReply(head, error)));
     }
     return true;
   }

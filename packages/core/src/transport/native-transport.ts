@@ -12,6 +12,7 @@ import { NativeTlsSession } from './native-tls.js';
  * connections live on.
  */
 export function nativePath(options: ResolvedServerOptions): KernelPath {
+  let shed: (binding: KernelBinding, heads: readonly Buffer[]) => void = () => {};
   const mux = new NativeMux({
     workers: options.workers,
     maxFrameBytes: options.maxFrameBytes,
@@ -22,6 +23,10 @@ export function nativePath(options: ResolvedServerOptions): KernelPath {
     maxInFlightPerConnection: options.maxInFlightPerConnection,
     maxPendingWriteBytes: options.maxPendingWriteBytes,
     busyWorkerGraceUs: options.busyWorkerGraceUs,
+    onShed: (connection, heads) => {
+      const binding = bindings.get(connection.id);
+      if (binding) shed(binding, heads);
+    },
   });
   const bindings = new Map<number, KernelBinding>();
   return {
@@ -70,6 +75,7 @@ export function nativePath(options: ResolvedServerOptions): KernelPath {
       return lost;
     },
     workerReady: (slot) => mux.setAlive(slot),
+    onShed: (handler) => (shed = handler),
     kernelStats: () => undefined,
     close: () => mux.close(),
   };
