@@ -29,9 +29,8 @@
 //
 // kTLS: a connection added with `tls` has TLS_RX (and TX) set. It is read with recvmsg and the
 // record-type cmsg (tls_records.h): data records are framed as above, close_notify ends the
-// stream like a FIN, and a TLS 1.3 KeyUpdate parks reading (and the peer's update_requested,
-// writing at the next reply boundary) until the main thread has set the next key
-// (ResumeRead, KeyUpdateTx, ResumeWrite) or chosen to end the connection (EndRead).
+// stream like a FIN, and so does a TLS 1.3 KeyUpdate ("key_update": no rekey in place here;
+// the requests read before it are answered, then a FIN without close_notify).
 //
 // Threading: one mutex. The I/O thread holds it except in epoll_wait; the main
 // thread's calls take it, so they wait at most one round of event handling.
@@ -70,10 +69,10 @@ struct IoConfig {
 /**
  * A connection ended: `err` 0 is the peer's orderly end (after every frame it sent went to a
  * worker; `call` says how: "read" a FIN, on kTLS "close_notify", "eof" a FIN without one,
- * "key_update" an EndRead). Or (`kind`) a notice: a kTLS KeyUpdate step, or frames to shed.
+ * "key_update" the peer's KeyUpdate). Or (`kind`) a notice: frames to shed.
  */
 struct IoHangup {
-  enum class Kind { kNone /* an end */, kKeyUpdate, kKeyUpdateRequested, kTxParked, kShed /* TakeShed has more */ };
+  enum class Kind { kNone /* an end */, kShed /* TakeShed has more */ };
   uint64_t id;
   int err;
   std::string call;
@@ -122,14 +121,6 @@ class IoLoop {
   std::vector<IoHangup> TakeHangups();
   /** Frames shed over the in-flight limits since the last call: the heads, per connection, to answer "overloaded". */
   std::vector<LostRequests> TakeShed();
-  /** kTLS: after a kKeyUpdate event, the next TLS_RX key is set: read on. */
-  void ResumeRead(uint64_t id);
-  /** kTLS: after a kKeyUpdate event, the key cannot be followed: what was read is answered, then the connection ends ("key_update"). */
-  void EndRead(uint64_t id);
-  /** kTLS: sends `message` (a KeyUpdate) after the replies queued so far, then parks writing (event kTxParked). */
-  void KeyUpdateTx(uint64_t id, std::string message);
-  /** kTLS: after kTxParked, the next TLS_TX key is set: write on. */
-  void ResumeWrite(uint64_t id);
   /** Joins the thread and closes everything; idempotent. */
   void Stop();
 
@@ -168,14 +159,9 @@ class IoLoop {
     bool starved = false;        // reads stopped for the buffer budget
     std::unique_ptr<TlsRecords> tls;  // kTLS connections only
     const char* eof_call = "read";    // how the orderly end came (IoHangup::call)
-    bool rx_parked = false;      // kTLS: at a KeyUpdate, until ResumeRead / EndRead
-    bool linger = false;         // kTLS: ended at a KeyUpdate it could not follow: FIN, no close_notify
+    bool linger = false;         // kTLS: ended at the peer's KeyUpdate: FIN, no close_notify
     uint32_t empty_reads = 0;    // kTLS: readable wakeups in a row that gave no record
     bool backoff = false;        // kTLS: reads paused until the next backoff tick
-    std::string tx_update;       // kTLS: our KeyUpdate, sent once `out` up to tx_mark is on TCP
-    size_t tx_mark = 0;
-    bool tx_pending = false;
-    bool tx_parked = false;      // kTLS: sent our KeyUpdate, until ResumeWrite
   };
   struct Worker {
     uint32_t held = 0;           // requests sent and not answered, over all connections
@@ -192,7 +178,6 @@ class IoLoop {
   void Eof(Connection& c, const char* call);
   /** kTLS: a partial record keeps the socket readable with nothing to read: pause reads for a tick. */
   void BackOff(Connection& c);
-  void Event(Connection& c, IoHangup::Kind kind);
   void Wake();
   /** Splits [data, data + len) into frames after c.partial; false once the connection ended. */
   bool Split(Connection& c, const uint8_t* data, size_t len);
@@ -239,7 +224,6 @@ class IoLoop {
   std::vector<uint64_t> dirty_;  // connections with pair or TCP output to flush this round
   std::vector<uint64_t> starved_;
   std::vector<uint64_t> backoff_;  // kTLS connections whose reads pause until the next tick
-  std::vector<uint64_t> reread_;   // kTLS connections to read at once: their next key is set (ResumeRead)
   std::unordered_map<uint64_t, std::vector<std::string>> shed_;  // heads to answer "overloaded"
   uint64_t fair_share_at_ns_ = 1;  // when fair_share_ was last counted (once per round, only under overload)
   uint64_t fair_share_ = 0;

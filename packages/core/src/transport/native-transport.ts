@@ -35,7 +35,9 @@ export function nativePath(options: ResolvedServerOptions): KernelPath {
     spread: 'any',
     ktls: true,
     open(tcpFd, onHangup, ktls) {
-      const tls = ktls ? new NativeTlsSession(ktls, onHangup) : undefined;
+      // The I/O thread never rekeys (native-tls.ts): the kept traffic secrets go at once.
+      ktls?.keyUpdater?.wipe();
+      const tls = ktls ? new NativeTlsSession(ktls) : undefined;
       const ended = tls
         ? (error: HangupError) => {
             tls.ended(error);
@@ -43,7 +45,6 @@ export function nativePath(options: ResolvedServerOptions): KernelPath {
           }
         : onHangup;
       const connection = mux.add(tcpFd, ended, tls);
-      tls?.attach(connection);
       const slots = [...Array(options.workers).keys()];
       const binding: KernelBinding = {
         get readFds() {
