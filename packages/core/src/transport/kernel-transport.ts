@@ -194,16 +194,21 @@ export class KernelTransport implements ServerTransport {
   /** Error replies built on the main thread from request heads (a dead worker's, shed ones); false if one cannot be read. */
   private answerFromHeads(binding: KernelBinding, heads: readonly Buffer[], error: KmuxError): boolean {
     const { codec } = this.context;
+    const frames: Buffer[] = [];
+    let readable = true;
     for (const body of heads) {
       let head: RequestHead;
       try {
         head = codec.peek(body);
       } catch {
-        return false;
+        readable = false;
+        break;
       }
-      if (!head.oneway) binding.reply!(encodeFrame(codec.errorReply(head, error)));
+      if (!head.oneway) frames.push(encodeFrame(codec.errorReply(head, error)));
     }
-    return true;
+    // One call for all: each takes the I/O thread's lock and wakes it (whole frames stay whole).
+    if (frames.length > 0) binding.reply!(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    return readable;
   }
 
   replies(slot: number, batch: ArrayBuffer): void {
