@@ -86,6 +86,19 @@ describe('OpenTelemetry, protobuf: the Pricing service', () => {
     ]);
   });
 
+  it('a call that outlives its deadline ends as DEADLINE_EXCEEDED, what its client was answered, when the handler returns', async () => {
+    const { traceId, traceparent } = clientTraceContext();
+    await expect(client.sleep({ ms: 300 }, { timeoutMs: 100, metadata: { traceparent } })).rejects.toMatchObject({ status: Status.DEADLINE_EXCEEDED });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const [span] = await spansOf(traceId);
+    expect(span).toMatchObject({
+      name: 'kmux.example.v1.Pricing/Sleep',
+      attributes: { 'rpc.status_code': 'DEADLINE_EXCEEDED', 'error.type': 'DEADLINE_EXCEEDED' },
+      status: { code: SpanStatusCode.ERROR },
+    });
+    expect(span!.durationMs).toBeGreaterThanOrEqual(299);
+  });
+
   it('an unknown method: rpc.method _OTHER, the name sent in rpc.method_original, UNIMPLEMENTED', async () => {
     const { connection, call } = rawEnvelopeConnection(port, 5_000);
     try {
