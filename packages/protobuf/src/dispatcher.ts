@@ -14,7 +14,7 @@ import { RpcError } from './rpc-error.js';
 import { Status, statusName, statusOfKind, type StatusCode } from './status.js';
 
 /** `rpc.system.name` of calls in the kmux envelope: not gRPC on the wire, though its status codes are gRPC's. */
-export const PROTOBUF_RPC_SYSTEM = 'kmux_protobuf';
+const PROTOBUF_RPC_SYSTEM = 'kmux_protobuf';
 /** The statuses a server counts as its own failure: the RPC conventions' list for gRPC servers. */
 const SERVER_ERRORS: ReadonlySet<number> = new Set([
   Status.UNKNOWN,

@@ -25,7 +25,7 @@ import { replyName, type Route, type ServiceRoutes } from './service-routes.js';
 import { encodeTHeader } from './theader.js';
 
 /** `rpc.system.name` of Thrift calls (not one of the conventions' well-known values). */
-export const THRIFT_RPC_SYSTEM = 'thrift';
+const THRIFT_RPC_SYSTEM = 'thrift';
 /** A Thrift client is told of a passed deadline with an INTERNAL_ERROR exception (applicationErrorFor). */
 const DEADLINE_EXCEEDED = applicationExceptionOutcome(ApplicationExceptionType.INTERNAL_ERROR, 'deadline exceeded');
 
