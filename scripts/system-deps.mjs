@@ -1,6 +1,6 @@
 // Debian packages that the test suite drives as real peers (Python Thrift and protobuf
-// clients, protoc to generate the protobuf client's bindings, and the Thrift compiler the
-// README's walk-through uses in test/install).
+// clients, protoc to generate the protobuf client's bindings, the Thrift compiler the
+// README's walk-through uses in test/install, and haproxy in front of kmux processes).
 // They are installed with apt when missing; without root or apt the tests that need
 // them fail loudly, naming the package.
 import { spawnSync } from 'node:child_process';
@@ -11,6 +11,7 @@ const NEEDED = {
   'python3-protobuf': ['/usr/bin/python3', ['-c', 'import google.protobuf']],
   'protobuf-compiler': ['protoc', ['--version']],
   'thrift-compiler': ['thrift', ['--version']],
+  haproxy: ['/usr/sbin/haproxy', ['-v']],
 };
 
 function usable([cmd, args]) {

@@ -26,6 +26,13 @@ export class KmuxError extends Error {
   }
 }
 
+/**
+ * The message of a `shutting_down` refusal: a draining server did not run the request. Clients
+ * that see it (ClientCodec.notRun) send the request again on a new connection; a request cut
+ * off at the drain deadline, which did run, says otherwise.
+ */
+export const NOT_RUN_SHUTTING_DOWN = 'server is shutting down';
+
 export class FrameTooLargeError extends KmuxError {
   override readonly name = 'FrameTooLargeError';
   constructor(

@@ -31,8 +31,8 @@ const HELP = `usage: kmux serve --thrift <generated service module> --handler <h
                        require (fail to start without kTLS; close connections it cannot take), off
   --deadline-ms MS     per-request deadline (default 30000)
   --max-frame-bytes N  largest frame accepted (default 16777216; sockmap: 3145728, its most)
-  --max-connection-age MS  end each connection gracefully after MS ±10 % (stop reading, answer what
-                       was read, close), so clients reconnect and a balancer spreads them (default off)
+  --max-connection-age MS  end each connection gracefully after MS ±10 % (refuse new requests unrun,
+                       answer the rest, close), so clients reconnect and a balancer spreads them (default off)
   --metrics-port P     serve Prometheus metrics on http://<host>:P/metrics, and health checks there:
                        /healthz (200 while serving or draining) and /readyz (503 once draining)
   --drain-timeout S    on SIGINT or SIGTERM, how long in-flight requests may finish (default 10 seconds)

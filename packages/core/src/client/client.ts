@@ -34,7 +34,10 @@ export interface ClientOptions {
   readonly ktlsKeyUpdateAfter?: KeyUpdateLimits;
   /** Default time a request may wait for its reply. Default 30 s. */
   readonly timeoutMs?: number;
-  /** Connection attempts per connect before giving up, with doubling delays from 50 ms. Default 3. */
+  /**
+   * Connection attempts per connect before giving up, with exponential backoff and full jitter
+   * between them (a random delay below 50 ms, 100 ms, 200 ms, ... up to 2 s). Default 3.
+   */
   readonly connectAttempts?: number;
   /** Largest reply frame accepted. Default 16 MiB. */
   readonly maxFrameBytes?: number;
@@ -54,15 +57,31 @@ interface Pending {
   resolve(body: Buffer): void;
   reject(error: Error): void;
   timer: NodeJS.Timeout;
+  /** The whole frame, kept to send again if a draining server refuses it unrun. */
+  readonly frame: Buffer;
+  /** The connection it was last sent on; null while it waits to be sent again. */
+  socket: ClientSocket | null;
+  resends: number;
 }
+
+/** Times a request refused unrun by draining servers is sent again before the refusal reaches the caller. */
+const MAX_RESENDS = 3;
+const BACKOFF_BASE_MS = 50;
+const BACKOFF_MAX_MS = 2000;
 
 /**
  * A pipelined client for any kmux codec: many requests in flight over one connection,
- * replies matched by id in whatever order they come. After the connection drops, the
- * requests on it fail with `connection_closed` and the next request reconnects.
+ * replies matched by id in whatever order they come. When the server ends the connection
+ * (its FIN: a maximum connection age, a drain) the client stops sending on it at once, and
+ * later requests go to a new connection; a request a draining server refused without running
+ * it is sent again there (ClientCodec.notRun). Requests still unanswered when a connection
+ * closes fail with `connection_closed`: the client cannot tell whether the server ran them.
+ * Reconnects back off exponentially, with jitter.
  */
 export class Client {
   private socket: ClientSocket | null = null;
+  /** The current connection and retired ones still waiting for replies. */
+  private readonly sockets = new Set<ClientSocket>();
   private connecting: Promise<ClientSocket> | null = null;
   private tlsState: ClientTlsState | null = null;
   private readonly pending = new Map<number, Pending>();
@@ -105,8 +124,9 @@ export class Client {
         this.pending.delete(id);
         reject(new DeadlineExceededError(`request ${id}`, timeoutMs));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      socket.write(encodeFrame(body));
+      const frame = encodeFrame(body);
+      this.pending.set(id, { resolve, reject, timer, frame, socket, resends: 0 });
+      socket.write(frame);
     });
   }
 
@@ -119,7 +139,7 @@ export class Client {
   /** Closes the connection; requests in flight fail with `connection_closed`. */
   close(): void {
     this.closed = true;
-    this.socket?.destroy();
+    for (const socket of this.sockets) socket.destroy();
     this.failAll(new KmuxError('connection_closed', 'client closed'));
   }
 
@@ -134,7 +154,6 @@ export class Client {
 
   private async connectWithRetry(): Promise<ClientSocket> {
     const attempts = this.options.connectAttempts ?? 3;
-    let delay = 50;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.open();
@@ -144,8 +163,9 @@ export class Client {
             cause: error,
           });
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay *= 2;
+        // Full jitter: clients cut off together (a server gone) must not come back together.
+        const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
       }
     }
   }
@@ -175,27 +195,79 @@ export class Client {
     const splitter = new FrameSplitter(this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     socket.on('data', (chunk: Buffer) => {
       try {
-        splitter.push(chunk, (body) => this.onReply(body));
+        splitter.push(chunk, (body) => this.onReply(socket, body));
       } catch (error) {
         socket.destroy(error as Error);
       }
     });
+    // The server's FIN: it reads nothing more from this connection (a graceful end sends it
+    // after the replies to everything it read). Nothing more is sent on it.
+    socket.on('end', () => this.retire(socket));
     socket.on('error', () => {}); // 'close' follows and fails what is pending.
     socket.on('close', () => {
-      if (this.socket === socket) this.socket = null;
-      this.failAll(new KmuxError('connection_closed', 'connection closed before the reply'));
+      this.sockets.delete(socket);
+      this.retire(socket);
+      this.failOn(socket, new KmuxError('connection_closed', 'connection closed before the reply'));
     });
     this.socket = socket;
+    this.sockets.add(socket);
     return socket;
   }
 
-  private onReply(body: Buffer): void {
-    const id = this.options.codec.replyId(body);
+  private onReply(socket: ClientSocket, body: Buffer): void {
+    const { codec } = this.options;
+    const id = codec.replyId(body);
     const pending = this.pending.get(id);
     if (!pending) return; // timed out already
+    if (pending.resends < MAX_RESENDS && codec.notRun?.(body)) {
+      // A draining server: leave it, and send the request to whichever server takes the new connection.
+      pending.socket = null;
+      this.retire(socket);
+      pending.resends++;
+      this.resend(id, pending, body);
+      return;
+    }
     this.pending.delete(id);
     clearTimeout(pending.timer);
     pending.resolve(body);
+    if (socket !== this.socket && !this.waitsOn(socket)) socket.end();
+  }
+
+  private waitsOn(socket: ClientSocket): boolean {
+    for (const pending of this.pending.values()) if (pending.socket === socket) return true;
+    return false;
+  }
+
+  /** Sends a refused request again on a new connection; if none can be made, the caller gets the refusal. */
+  private resend(id: number, pending: Pending, refusal: Buffer): void {
+    this.ensureConnected().then(
+      (socket) => {
+        if (this.pending.get(id) !== pending) return; // timed out meanwhile
+        pending.socket = socket;
+        socket.write(pending.frame);
+      },
+      () => {
+        if (this.pending.get(id) !== pending) return;
+        this.pending.delete(id);
+        clearTimeout(pending.timer);
+        pending.resolve(refusal);
+      },
+    );
+  }
+
+  /** New requests go to a new connection from now on; this one ends once its requests are answered (or it closes). */
+  private retire(socket: ClientSocket): void {
+    if (this.socket === socket) this.socket = null;
+    if (!this.waitsOn(socket)) socket.end();
+  }
+
+  private failOn(socket: ClientSocket, error: KmuxError): void {
+    for (const [id, pending] of this.pending) {
+      if (pending.socket !== socket) continue;
+      clearTimeout(pending.timer);
+      pending.reject(error);
+      this.pending.delete(id);
+    }
   }
 
   private failAll(error: KmuxError): void {

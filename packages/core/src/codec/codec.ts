@@ -138,4 +138,10 @@ export type CreateWorkerCodec = (options: unknown) => WorkerCodec | Promise<Work
 export interface ClientCodec {
   /** Reads the id of a reply frame, to match it to its request. */
   replyId(body: Buffer): number;
+  /**
+   * Whether the reply is a draining server's refusal of a request it did not run (its error
+   * reply for `shutting_down` with the message NOT_RUN_SHUTTING_DOWN): the Client then sends
+   * the request again on a new connection. Without it such replies reach the caller.
+   */
+  notRun?(body: Buffer): boolean;
 }

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { ClientCodec, RequestHead, ServerCodec } from './codec.js';
-import type { KmuxError } from '../errors.js';
+import { KmuxError, NOT_RUN_SHUTTING_DOWN } from '../errors.js';
 import { decodeRawRequest, encodeRawError } from './raw-wire.js';
 
 export interface RawCodecOptions {
@@ -30,6 +30,10 @@ export function rawCodec(options: RawCodecOptions): ServerCodec {
   };
 }
 
+const NOT_RUN = encodeRawError(0, new KmuxError('shutting_down', NOT_RUN_SHUTTING_DOWN)).subarray(4);
+
 export const rawClientCodec: ClientCodec = {
   replyId: (body) => body.readUInt32BE(0),
+  // A draining server's refusal: status shutting_down, message NOT_RUN_SHUTTING_DOWN.
+  notRun: (body) => body.subarray(4).equals(NOT_RUN),
 };

@@ -7,7 +7,7 @@
  */
 import { MessageWatcher, NO_REPLY, isSysError, type PollGroup, type SysError } from '@kmux/native';
 import type { RequestHead, WorkerCodec, WorkerResult } from '../codec/codec.js';
-import { DeadlineExceededError, KmuxError, OverloadedError } from '../errors.js';
+import { DeadlineExceededError, KmuxError, NOT_RUN_SHUTTING_DOWN, OverloadedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
 import { timeoutFor } from '../server/timeouts.js';
 import { resultOutcome, type Outcome } from '../stats/outcome.js';
@@ -132,7 +132,7 @@ export class KernelConnection implements BudgetClient {
   detach(mode: DetachMessage['mode'], graceMs: number, expect?: FrameExpectation): void {
     if (this.done) return;
     if (mode === 'finish' && expect) this.expect = expect;
-    if (mode === 'finish' && this.mode === 'serving') {
+    if (mode === 'finish' && this.serving) {
       // The peer sends no more, but what it sent just before its FIN may not have woken the
       // watcher yet: read it now (while still serving, so that nothing detaches half way),
       // whatever the budget says (resume() takes the watcher out of the worker's group for good);
@@ -140,8 +140,11 @@ export class KernelConnection implements BudgetClient {
       this.watcher.resume();
       this.watcher.flush();
     }
-    // What the peer sends from now on stays unread in the kernel and goes with the connection.
-    if (mode === 'age' && this.mode === 'serving') this.watcher.pause();
+    if (mode === 'age') {
+      // Refuse from now on; the main thread sends the detach once the connection is quiet.
+      if (this.mode === 'serving') this.mode = 'age';
+      return;
+    }
     this.mode = mode;
     if (mode === 'abort') return this.finishDetach();
     // Reading goes on: frames the peer sent before closing may still be on their way (the kernel
@@ -178,7 +181,7 @@ export class KernelConnection implements BudgetClient {
       // Not this protocol at all: nothing after it on the connection can be trusted.
       return this.fail('protocol', error instanceof Error ? error.message : String(error));
     }
-    if (this.mode === 'shutdown') return this.reject(body, head, index, new KmuxError('shutting_down', 'server is shutting down'));
+    if (this.mode === 'shutdown' || this.mode === 'age') return this.reject(body, head, index, new KmuxError('shutting_down', NOT_RUN_SHUTTING_DOWN));
     const { maxInFlightPerConnection, maxInFlight } = this.attach.limits;
     if (this.counters.inFlight() >= maxInFlightPerConnection) {
       return this.reject(body, head, index, new OverloadedError('connection', maxInFlightPerConnection));
@@ -320,12 +323,12 @@ export class KernelConnection implements BudgetClient {
   private onReadEnd(error: SysError | undefined): void {
     // KCM sockets never end on their own and sockmap targets stay connected: the main
     // thread learns of hangups from the TCP socket. Anything here is an error of ours.
-    if (!this.done && this.mode === 'serving') this.fail('socket_error', `read failed: ${error?.message ?? 'end of stream'}`);
+    if (!this.done && this.serving) this.fail('socket_error', `read failed: ${error?.message ?? 'end of stream'}`);
   }
 
   private fail(reason: string, message: string): void {
     if (this.done || this.failed) return;
-    if (this.mode !== 'serving') {
+    if (!this.serving) {
       // Already being detached: the main thread closes the connection anyway. A verdict on what
       // the peer sent is still reported, so that the close is counted under it (a client that
       // sends a bad frame and its FIN at once).
@@ -346,7 +349,12 @@ export class KernelConnection implements BudgetClient {
   }
 
   private detachIfDrained(): void {
-    if (this.mode !== 'serving' && this.calls.size === 0 && this.writer.idle && !this.framesDue()) this.finishDetach();
+    if (!this.serving && this.calls.size === 0 && this.writer.idle && !this.framesDue()) this.finishDetach();
+  }
+
+  /** Still attached for good: serving, or refusing new requests at a maximum age (the main thread ends it). */
+  private get serving(): boolean {
+    return this.mode === 'serving' || this.mode === 'age';
   }
 
   /**

@@ -60,7 +60,8 @@ export interface AttachMessage {
  * - `abort`: the connection is dead (reset, oversized frame, protocol error): stop now, drop results;
  * - `finish`: the peer closed its side: finish what is in flight, for up to graceMs;
  * - `shutdown`: the server is closing: answer new requests "shutting down", finish the rest, for up to graceMs;
- * - `age`: the connection reached maxConnectionAgeMs: stop reading, finish what was read, for up to graceMs.
+ * - `age`: the connection reached maxConnectionAgeMs: refuse new requests as `shutdown` does, and
+ *   keep serving the rest; no `detached` is owed (the main thread sends `shutdown` once it is quiet).
  */
 export interface DetachMessage {
   readonly type: 'detach';

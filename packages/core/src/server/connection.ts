@@ -5,7 +5,7 @@ import { FrameSplitter, LENGTH_PREFIX_BYTES, type StreamSplitter } from '../fram
 import { UnframedSplitter } from '../framing/unframed-splitter.js';
 import { KtlsError } from '../tls/errors.js';
 import type { BufferBudget } from './buffer-budget.js';
-import { AGED_LINGER_MS, connectionLifetimeMs } from './connection-age.js';
+import { AGED_LINGER_MS, AGED_REFUSALS_MAX_MS, QUIET_BEFORE_END_MS, connectionLifetimeMs } from './connection-age.js';
 import { ReplyBacklog } from './reply-backlog.js';
 
 /** Why a connection closed other than cleanly: a stats key and the error behind it. */
@@ -27,6 +27,10 @@ export interface ConnectionLimits {
   readonly maxConnectionAgeMs: number | false;
 }
 
+function isPeerReset(error: Error): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ECONNRESET';
+}
+
 /** Why reading is paused; reading resumes when no reason is left. */
 const PAUSED_BACKLOG = 1; // the client does not read its replies
 const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
@@ -42,8 +46,9 @@ const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
  * frame, unsent replies) are charged to the server-wide budget. When the codec reads
  * unframed messages and the first byte starts one, the connection is unframed: messages
  * are split by their structure and replies go out without their length prefix. Past its
- * maximum age it ends gracefully: what arrives from then on is discarded unread, the requests
- * it read are answered, then it sends its FIN and waits for the peer's.
+ * maximum age it ends gracefully: the transport refuses its new requests unrun, the requests
+ * taken before are answered, and once it has been quiet for QUIET_BEFORE_END_MS it sends its
+ * FIN and waits for the peer's.
  *
  * Replies reach the socket one write per reply batch, copied out of the batch, while the
  * socket keeps up; while it holds unsent bytes, later replies wait in a ReplyBacklog and
@@ -73,7 +78,11 @@ export class Connection {
   private frameTimer: NodeJS.Timeout | null = null;
   private ageTimer: NodeJS.Timeout | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
-  private agedOut = false;
+  private quietTimer: NodeJS.Timeout | null = null;
+  /** performance.now() when it reached its maximum age; -1 before. */
+  private agedAt = -1;
+  /** performance.now() when it last completed a frame. */
+  private lastFrameAt = -Infinity;
   /** Bytes charged to the budget for the partial frame and for unsent replies. */
   private chargedPartial = 0;
   private chargedWrites = 0;
@@ -101,12 +110,15 @@ export class Connection {
       else this.idleWhileBusy = true;
     });
     socket.on('error', (error) => {
+      // A reset with every request answered and no frame begun is the peer's way to close
+      // (HAProxy's health checks, clients with SO_LINGER 0): nothing was lost, it is no error.
+      if (isPeerReset(error) && this.inFlightCount === 0 && (this.splitter?.bufferedBytes ?? 0) === 0) return;
       // A kTLS socket says why (tls_bad_record, tls_peer_alert, tls_key_update, ...).
       this.cause ??= { reason: error instanceof KtlsError ? `tls_${error.reason}` : 'socket_error', error };
     });
     socket.on('close', () => {
       this.closed = true;
-      for (const timer of [this.frameTimer, this.ageTimer, this.lingerTimer]) if (timer) clearTimeout(timer);
+      for (const timer of [this.frameTimer, this.ageTimer, this.lingerTimer, this.quietTimer]) if (timer) clearTimeout(timer);
       this.budget.cancel(this.onBudgetFreed);
       this.budget.add(-(this.chargedPartial + this.chargedWrites));
       this.chargedPartial = this.chargedWrites = 0;
@@ -124,9 +136,14 @@ export class Connection {
     return !this.closed;
   }
 
+  /** Whether it completed a frame in the last `ms`. */
+  receivedWithin(ms: number): boolean {
+    return performance.now() - this.lastFrameAt < ms;
+  }
+
   /** It reached its maximum age and ends (or ended) gracefully. */
   get aged(): boolean {
-    return this.agedOut;
+    return this.agedAt >= 0;
   }
 
   requestStarted(): void {
@@ -136,7 +153,7 @@ export class Connection {
   requestFinished(): void {
     this.inFlightCount--;
     if (this.inFlightCount > 0) return;
-    if (this.agedOut) this.endAged();
+    if (this.aged) this.endAgedWhenQuiet();
     else if (this.peerEnded) this.finish();
     else if (this.idleWhileBusy) {
       this.idleWhileBusy = false;
@@ -187,7 +204,6 @@ export class Connection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.agedOut) return; // never read: the peer learns so from the FIN and resends it elsewhere
     let completed = false;
     const splitter = (this.splitter ??= this.splitterFor(chunk[0]!));
     // Error replies written while the chunk is split (overloaded, shutting down) leave in
@@ -208,6 +224,8 @@ export class Connection {
       if (corking) this.uncork();
     }
     if (this.closed) return;
+    if (completed) this.lastFrameAt = performance.now();
+    if (completed && this.aged) this.endAgedWhenQuiet();
     const partial = splitter.bufferedBytes;
     this.budget.add(partial - this.chargedPartial);
     this.chargedPartial = partial;
@@ -247,21 +265,35 @@ export class Connection {
   private readonly onAged = (): void => {
     this.ageTimer = null;
     if (this.closed) return;
-    this.agedOut = true;
-    // Nothing more is read, so the partial frame is dropped, and the reads resume to discard.
+    this.agedAt = performance.now();
+    this.socket.setTimeout(0);
+    this.endAgedWhenQuiet();
+  };
+
+  /**
+   * Sends the FIN once nothing is in flight and the peer has been quiet for QUIET_BEFORE_END_MS
+   * (or has been refused for AGED_REFUSALS_MAX_MS); then the peer has AGED_LINGER_MS to close.
+   */
+  private endAgedWhenQuiet(): void {
+    if (this.lingerTimer || this.closed || this.inFlightCount > 0) return;
+    const now = performance.now();
+    const endAt = Math.min(this.lastFrameAt + QUIET_BEFORE_END_MS, this.agedAt + AGED_REFUSALS_MAX_MS);
+    if (this.quietTimer) clearTimeout(this.quietTimer);
+    this.quietTimer = null;
+    if (now < endAt) {
+      this.quietTimer = setTimeout(() => this.endAgedWhenQuiet(), endAt - now).unref();
+      return;
+    }
+    // What the peer still sends is discarded unread (the connection is done), but it is read:
+    // closing with unread bytes would reset the connection, and could drop the last replies.
+    this.socket.removeListener('data', this.onData);
+    this.socket.on('data', () => {});
     this.budget.add(-this.chargedPartial);
     this.chargedPartial = 0;
     this.frameStartedAt = -1;
     this.budget.cancel(this.onBudgetFreed);
-    if (this.pausedFor !== 0) this.socket.resume();
     this.pausedFor = 0;
-    this.socket.setTimeout(0);
-    if (this.inFlightCount === 0) this.endAged();
-  };
-
-  /** Every request read is answered: the FIN goes after the replies, then the peer has AGED_LINGER_MS to close. */
-  private endAged(): void {
-    if (this.lingerTimer || this.closed) return;
+    this.socket.resume();
     this.finish();
     this.lingerTimer = setTimeout(() => this.socket.destroy(), AGED_LINGER_MS).unref();
   }

@@ -90,10 +90,11 @@ export interface ServerOptions {
   /** A connection with nothing in flight and nothing received for this long is closed. Default 120 s. */
   readonly idleTimeoutMs?: number;
   /**
-   * Ends each connection gracefully after this long, ±10 % jitter: it stops reading requests,
-   * answers those it read, then closes, so clients reconnect and an L4 balancer or DNS spreads
-   * them again (docs/thrift-deployment.md#rebalancing). Default false (off): a stock client
-   * whose request crosses the close sees it fail; the kmux clients resend it.
+   * Ends each connection gracefully after this long, ±10 % jitter: it refuses new requests
+   * unrun (`shutting_down`), answers those it took, then closes once the client is quiet, so
+   * clients reconnect and an L4 balancer or DNS spreads them again
+   * (docs/thrift-deployment.md#rebalancing-maximum-connection-age). Default false (off): stock
+   * clients pass the refusals to their callers; the kmux clients send them again.
    */
   readonly maxConnectionAgeMs?: number | false;
   /** Reply bytes queued for a client that does not read, before the server stops reading its requests. Default 8 MiB. */

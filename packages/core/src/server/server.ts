@@ -135,7 +135,9 @@ export class Server {
   /**
    * Stops accepting connections, answers new requests with "shutting down", lets
    * in-flight requests finish for up to `timeoutMs`, then answers or cuts off the rest
-   * (CloseReport), closes every connection and stops the workers.
+   * (CloseReport), closes every connection and stops the workers. User space closes a
+   * connection only once its client has sent nothing for 200 ms (or at `timeoutMs`): a request
+   * on its way would meet the close unanswered, while refused it is sent elsewhere by kmux clients.
    */
   close(options: CloseOptions = {}): Promise<CloseReport> {
     this.closed ??= this.shutDown(options);

@@ -9,7 +9,7 @@ import { PARSER_ERROR_REASONS, type DetachMessage, type FrameExpectation } from 
 import type { AttachedConnection, Cause } from './attached-connection.js';
 import type { KernelPath } from './kernel-path.js';
 import type { TransportContext } from './transport.js';
-import { AGED_LINGER_MS } from '../server/connection-age.js';
+import { AGED_LINGER_MS, AGED_REFUSALS_MAX_MS, QUIET_BEFORE_END_MS } from '../server/connection-age.js';
 
 /** Hangup codes that mean the peer closed its side cleanly: replies may still go out. */
 const PEER_CLOSED = new Set(['EOF', 'EPIPE']);
@@ -38,6 +38,8 @@ export class KernelTeardown {
     // failed on the aborted socket: the parser's own record says which it was.
     const refusal = this.refusal(connection);
     if (refusal) return this.detach(connection, 'abort', 0, refusal);
+    // A reset with nothing in flight: the peer's way to close (HAProxy's health checks), no error.
+    if (error.code === 'ECONNRESET' && connection.counters.inFlight() === 0) return this.detach(connection, 'abort', 0, null);
     if (PEER_CLOSED.has(error.code)) {
       connection.peerClosed = true;
       return this.finish(connection, Date.now() + this.context.options.deadlineMs);
@@ -71,16 +73,29 @@ export class KernelTeardown {
   }
 
   /**
-   * The connection reached its maximum age: the workers stop reading it and answer what they
-   * read (each by its deadline at the latest), then release() sends the FIN after the replies.
-   * What the peer sent meanwhile is never read: its FIN tells it to send those again.
+   * The connection reached its maximum age: the workers refuse its new requests unrun, and once
+   * nothing is in flight and the peer is quiet (connection-age.ts) they are asked to detach;
+   * then release() sends the FIN after the replies.
    */
   age(connection: AttachedConnection): void {
     connection.ageTimer = null;
     if (connection.detaching) return;
     connection.aged = true;
-    const { deadlineMs, methodDeadlines } = this.context.options;
-    this.detach(connection, 'age', Math.max(deadlineMs, ...Object.values(methodDeadlines)) + SLOW_DETACH_MS, null);
+    for (let slot = 0; slot < this.context.options.workers; slot++) this.sendAge(connection, slot);
+    this.endAgedWhenQuiet(connection, Date.now());
+  }
+
+  /** Tells worker `slot` to refuse the aged connection's new requests (it answers no `detached` to this). */
+  sendAge(connection: AttachedConnection, slot: number): void {
+    this.context.pool.control(slot, { type: 'detach', connection: connection.id, mode: 'age', graceMs: 0 });
+  }
+
+  private endAgedWhenQuiet(connection: AttachedConnection, agedAt: number): void {
+    if (connection.detaching || !this.connections.has(connection.id)) return;
+    const now = Date.now();
+    const endAt = Math.min(connection.counters.lastActivity() + QUIET_BEFORE_END_MS, agedAt + AGED_REFUSALS_MAX_MS);
+    if (connection.counters.inFlight() === 0 && now >= endAt) return this.detach(connection, 'shutdown', this.context.options.deadlineMs, null);
+    connection.ageTimer = setTimeout(() => this.endAgedWhenQuiet(connection, agedAt), Math.max(10, endAt - now)).unref();
   }
 
   sendDetach(connection: AttachedConnection, slot: number, mode: DetachMessage['mode'], graceMs: number, frames: number | undefined): void {

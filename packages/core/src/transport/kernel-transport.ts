@@ -137,6 +137,7 @@ export class KernelTransport implements ServerTransport {
     for (const connection of this.connections.values()) {
       if (!connection.detaching) {
         this.attach(connection, slot);
+        if (connection.aged) this.teardown.sendAge(connection, slot);
       } else if (connection.draining && this.path.survivesWorkerDeath) {
         this.attach(connection, slot);
         const { mode, giveUpAt, frames } = connection.draining;

@@ -5,7 +5,7 @@
  * reply whole on its connection.
  */
 import type { RequestHead } from '../codec/codec.js';
-import { DeadlineExceededError, KmuxError, OverloadedError, WorkerDiedError } from '../errors.js';
+import { DeadlineExceededError, KmuxError, NOT_RUN_SHUTTING_DOWN, OverloadedError, WorkerDiedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
 import { REPLY_EXCEPTION, REPLY_FAILED, REPLY_NONE, REPLY_WENT_ASYNC, readReplyBatch } from '../scheduler/batch.js';
 import { CostModel } from '../scheduler/cost-model.js';
@@ -14,6 +14,7 @@ import { BufferBudget } from '../server/buffer-budget.js';
 import { Connection, type CloseCause } from '../server/connection.js';
 import { DeadlineQueue } from '../server/deadline-queue.js';
 import { timeoutFor } from '../server/timeouts.js';
+import { QUIET_BEFORE_END_MS } from '../server/connection-age.js';
 import type { Outcome } from '../stats/outcome.js';
 import type { PlaintextSocket } from '../tls/server-tls.js';
 import type { ServerTransport, TransportContext } from './transport.js';
@@ -33,6 +34,7 @@ function replyOutcome(flags: number): Outcome {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 
 export class UserspaceTransport implements ServerTransport {
   readonly takesFd = false;
@@ -167,7 +169,9 @@ export class UserspaceTransport implements ServerTransport {
   async drainAndClose(timeoutMs: number): Promise<void> {
     this.closing = true;
     const drainDeadline = Date.now() + timeoutMs;
-    while (this.inFlightRequests.size > 0 && Date.now() < drainDeadline) await sleep(10);
+    // Quiet connections only (QUIET_BEFORE_END_MS): one that just sent a request may have its next on the way.
+    const busy = (): boolean => this.inFlightRequests.size > 0 || [...this.connections].some((c) => c.receivedWithin(QUIET_BEFORE_END_MS));
+    while (busy() && Date.now() < drainDeadline) await sleep(10);
     // Still running at the deadline: their clients hear why rather than see the connection end.
     const cutOff = new KmuxError('shutting_down', `server shut down before the request finished (drain timeout ${timeoutMs} ms)`);
     for (const request of [...this.inFlightRequests.values()]) {
@@ -213,7 +217,7 @@ export class UserspaceTransport implements ServerTransport {
       return;
     }
     const receivedAt = performance.now();
-    if (this.closing) return this.reject(connection, head, new KmuxError('shutting_down', 'server is shutting down'));
+    if (this.closing || connection.aged) return this.reject(connection, head, new KmuxError('shutting_down', NOT_RUN_SHUTTING_DOWN));
     if (connection.inFlight >= options.maxInFlightPerConnection) {
       return this.reject(connection, head, this.refusals.connection);
     }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Client, FrameSplitter, encodeFrame } from '@kmux/core';
+import { Client, FrameSplitter, NOT_RUN_SHUTTING_DOWN, RAW_STATUS, decodeRawReply, encodeFrame, rawClientCodec } from '@kmux/core';
 import { cleanup, rejection, startServer, until } from '../helpers.js';
 
 /** A hand-driven peer: collects request frames per connection and lets the test answer them. */
@@ -39,6 +39,11 @@ class FakeServer {
     this.connections[connection]!.socket.write(encodeFrame(body));
   }
 
+  /** New connections are refused from now on; the open ones stay. */
+  stopListening(): void {
+    this.server.close();
+  }
+
   close(): Promise<void> {
     for (const { socket } of this.connections) socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
@@ -61,7 +66,57 @@ afterEach(async () => {
   await cleanup();
 });
 
+/** A raw-codec error reply: [u32 id][u8 status][message]. */
+const rawError = (id: number, kind: 'shutting_down', message: string): Buffer =>
+  Buffer.concat([idBody(id), Buffer.from([RAW_STATUS[kind]]), Buffer.from(message)]);
+
 describe('Client', () => {
+  it("sends a draining server's refusal of a request it did not run again on a new connection, and ends the old one", async () => {
+    fake = await FakeServer.start();
+    client = new Client({ port: fake.port, codec: rawClientCodec });
+    const request = client.request(7, idBody(7, 'q'));
+    await fake.frames(1);
+    const oldEnded = once(fake.connections[0]!.socket, 'end');
+    fake.reply(rawError(7, 'shutting_down', NOT_RUN_SHUTTING_DOWN));
+    const [resent] = await fake.frames(1, 1);
+    expect(resent).toEqual(idBody(7, 'q'));
+    await oldEnded; // nothing left on it: the client closed its side
+    fake.reply(Buffer.concat([idBody(7), Buffer.from([RAW_STATUS.ok]), Buffer.from('a')]), 1);
+    expect(decodeRawReply(await request).toString()).toBe('a');
+  });
+
+  it('passes on a shutting_down reply for a request that ran (cut off at the drain deadline), and a refusal when no new connection can be made', async () => {
+    fake = await FakeServer.start();
+    client = new Client({ port: fake.port, codec: rawClientCodec, connectAttempts: 1 });
+    const ran = client.request(1, idBody(1));
+    await fake.frames(1);
+    fake.reply(rawError(1, 'shutting_down', 'server shut down before the request finished'));
+    const cut = await ran;
+    expect(() => decodeRawReply(cut)).toThrow(/shut down before the request finished/);
+    expect(fake.connections).toHaveLength(1);
+
+    const refused = client.request(2, idBody(2));
+    await fake.frames(2);
+    fake.stopListening();
+    fake.reply(rawError(2, 'shutting_down', NOT_RUN_SHUTTING_DOWN));
+    const refusal = await refused;
+    expect(() => decodeRawReply(refusal)).toThrow(NOT_RUN_SHUTTING_DOWN);
+  });
+
+  it("stops sending on a connection at the server's FIN: unanswered requests fail connection_closed, new ones go to a new connection", async () => {
+    fake = await FakeServer.start();
+    client = new Client({ port: fake.port, codec });
+    const unanswered = client.request(1, idBody(1));
+    await fake.frames(1);
+    fake.connections[0]!.socket.end();
+    expect((await rejection(unanswered)).kind).toBe('connection_closed');
+    const next = client.request(2, idBody(2));
+    await fake.frames(1, 1);
+    fake.reply(idBody(2, 'second'), 1);
+    expect((await next).toString('latin1', 4)).toBe('second');
+    expect(fake.connections[0]!.frames).toHaveLength(1);
+  });
+
   it('matches pipelined replies to their requests by id, whatever their order', async () => {
     fake = await FakeServer.start();
     client = new Client({ port: fake.port, codec });
