@@ -5,7 +5,7 @@
  * definition the server loads.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Client, KmuxError, activeTraceCarrier, type KtlsMode } from '@kmux/core';
+import { KmuxError, activeTraceCarrier, createChannel, type KtlsMode, type ServerAddress } from '@kmux/core';
 import type protobuf from 'protobufjs';
 import { protobufClientCodec } from './client-codec.js';
 import { decodeResponseEnvelope, encodeRequestEnvelope, type Metadata } from './envelope.js';
@@ -16,7 +16,10 @@ import { Status, isStatusCode, statusOfKind, type StatusCode } from './status.js
 
 export interface ProtobufClientOptions {
   readonly host?: string;
-  readonly port: number;
+  /** The server's port; or `servers` instead. */
+  readonly port?: number;
+  /** Several servers of the service, each call to the less busy of two drawn at random, failing ones ejected (core BalancedClient). */
+  readonly servers?: readonly ServerAddress[];
   /** Connect with TLS; the server certificate is verified unless you say otherwise. */
   readonly tls?: ConnectionOptions | true;
   /** With `tls`: hand the connection to kTLS after the handshake ('auto', 'require'); default 'off'. See the core ClientOptions. */
@@ -78,9 +81,10 @@ export function createProtobufClient<Methods extends object = UntypedMethods>(
   options: ProtobufClientOptions,
 ): ProtobufClient<Methods> {
   const defaultTimeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const connection = new Client({
+  const connection = createChannel({
     host: options.host ?? '127.0.0.1',
     port: options.port,
+    servers: options.servers,
     tls: options.tls,
     ktls: options.ktls,
     timeoutMs: defaultTimeoutMs,

@@ -5,7 +5,7 @@
  * in its callback style (its promise style needs `thrift.Q`, gone from thrift 0.24).
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Client, type KtlsMode } from '@kmux/core';
+import { createChannel, type KtlsMode, type ServerAddress } from '@kmux/core';
 import { thriftClientCodec } from './client-codec.js';
 import { MessageCollector, protocolClass, readingProtocol } from './library-protocol.js';
 import { MessageType, readMessageHead, type ThriftProtocolName } from './message-head.js';
@@ -17,7 +17,10 @@ export interface GeneratedService {
 
 export interface ThriftClientOptions {
   readonly host?: string;
-  readonly port: number;
+  /** The server's port; or `servers` instead. */
+  readonly port?: number;
+  /** Several servers of the service, each call to the less busy of two drawn at random, failing ones ejected (core BalancedClient). */
+  readonly servers?: readonly ServerAddress[];
   /** Default `binary`; must match the server's. */
   readonly protocol?: ThriftProtocolName;
   readonly tls?: ConnectionOptions | true;
@@ -61,9 +64,10 @@ const MAX_SEQID = 0x7fffffff;
 
 export function createThriftClient<S extends GeneratedService>(service: S, options: ThriftClientOptions): ThriftClient<S> {
   const protocol = options.protocol ?? 'binary';
-  const connection = new Client({
+  const connection = createChannel({
     host: options.host ?? '127.0.0.1',
     port: options.port,
+    servers: options.servers,
     tls: options.tls,
     ktls: options.ktls,
     timeoutMs: options.timeoutMs,
