@@ -73,7 +73,8 @@ export function describeMaxAge(transport: 'userspace' | 'sockmap' | 'native' | '
       const client = createThriftClient(Catalog as typeof import('../../examples/thrift/gen-nodejs/Catalog.js'), { port });
       let answered = 0;
       try {
-        // Two callers back to back on one client, until the server has ended three of its connections.
+        // Eight callers back to back on one client, until the server has ended three of its
+        // connections: busy enough that one is refused before the server finds the connection quiet.
         const caller = async (id: number): Promise<void> => {
           for (let n = 0; server!.stats().connections.aged < 3; n++) {
             const payload = Buffer.from(`caller ${id} call ${n}`);
@@ -81,7 +82,7 @@ export function describeMaxAge(transport: 'userspace' | 'sockmap' | 'native' | '
             answered++;
           }
         };
-        await Promise.all([caller(0), caller(1)]);
+        await Promise.all(Array.from({ length: 8 }, (_, id) => caller(id)));
       } finally {
         client.close();
       }
