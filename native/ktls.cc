@@ -18,6 +18,7 @@
 #include "errors.h"
 #include "fd_poll.h"
 #include "socket_opts.h"
+#include "tls_records.h"
 
 namespace kmux {
 namespace ktls {
@@ -236,19 +237,10 @@ Napi::Value SendRecord(const Napi::CallbackInfo& info) {
   if (!info[2].IsNumber()) throw Napi::TypeError::New(env, "sendRecord: recordType must be a number");
   const uint32_t type = info[2].As<Napi::Number>().Uint32Value();
   if (type > 255) throw Napi::RangeError::New(env, "sendRecord: recordType must be 0..255");
-  iovec iov{buffer.Data(), buffer.ByteLength()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(unsigned char))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_TLS;
-  c->cmsg_type = TLS_SET_RECORD_TYPE;
-  c->cmsg_len = CMSG_LEN(sizeof(unsigned char));
-  *reinterpret_cast<unsigned char*>(CMSG_DATA(c)) = static_cast<unsigned char>(type);
-  return SendWith(env, fd, msg, "sendmsg(TLS_SET_RECORD_TYPE)");
+  const ssize_t n = TlsRecords::Send(fd, static_cast<uint8_t>(type), buffer.Data(), buffer.ByteLength());
+  if (n >= 0) return Napi::Number::New(env, static_cast<double>(n));
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
+  throw SysError(env, "sendmsg(TLS_SET_RECORD_TYPE)", errno);
 }
 
 Napi::Value Send(const Napi::CallbackInfo& info) {
