@@ -61,7 +61,7 @@ export interface PricingMethods {
 
 const quietLogger = { info: () => undefined, warn: console.warn, error: console.error };
 
-export async function startPricingServer(schema: string, options: Pick<ServerOptions, 'methodDeadlines' | 'transport'> = {}) {
+export async function startPricingServer(schema: string, options: Pick<ServerOptions, 'methodDeadlines' | 'transport' | 'tls' | 'ktls'> = {}) {
   const server = new Server({
     codec: protobufCodec({ schema, service: PRICING_SERVICE, handler: `${PRICING_DIR}handler.mjs` }),
     workers: 2,

@@ -55,6 +55,11 @@ for (const protocol of ['binary', 'compact'] as const satisfies readonly ThriftP
       expect(() => createThriftClient(service, { port, protocol, ktls: 'auto' })).toThrow(/ktls 'auto' needs tls/);
     });
 
+    it('kmux client: passes ktlsKeyUpdateAfter to the core client, which checks it', () => {
+      const service = Catalog as typeof import('../../examples/thrift/gen-nodejs/Catalog.js');
+      expect(() => createThriftClient(service, { port, protocol, ktlsKeyUpdateAfter: { bytes: -1 } })).toThrow(/ktlsKeyUpdateAfter.bytes must be a positive number, got -1/);
+    });
+
     it('kmux client: typed promise methods, pipelined, with exceptions, oneway and deadlines', async () => {
       const client = createThriftClient(Catalog as typeof import('../../examples/thrift/gen-nodejs/Catalog.js'), { port, protocol });
       try {

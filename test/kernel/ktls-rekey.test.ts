@@ -1,12 +1,15 @@
 // TLS 1.3 KeyUpdate on kTLS, on a real kernel, with every TLS 1.3 suite. Linux 7.3 takes the
 // next key (a second TLS_RX / TLS_TX): openssl s_client's `k` / `K` against the kmux Server,
 // openssl s_server's against the kmux client, and kmux client ↔ kmux Server rekeying both ways
-// under load, every reply checked. Linux 6.1 and 6.12 refuse it (EBUSY): the requests read
-// before the KeyUpdate are still answered, then the connection closes with a clear error, counted.
+// under load, every reply checked; the Thrift and protobuf clients start theirs after
+// ktlsKeyUpdateAfter. Linux 6.1 and 6.12 refuse it (EBUSY): the requests read before the
+// KeyUpdate are still answered, then the connection closes with a clear error, counted.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { encodeRawRequest, RawClient } from '@kmux/core';
+import { encodeRawRequest, RawClient, type Server } from '@kmux/core';
+import { createProtobufClient, loadService } from '@kmux/protobuf';
+import { createThriftClient } from '@kmux/thrift';
 import { encodeFrame } from '../../packages/core/src/framing/frame-splitter.js';
 import { KtlsError } from '../../packages/core/src/tls/errors.js';
 import { ktlsConnect } from '../../packages/core/src/tls/handoff.js';
@@ -15,6 +18,8 @@ import type { KtlsSocket } from '../../packages/core/src/tls/ktls-socket.js';
 import { readTlsStat } from '../../packages/core/src/tls/tls-stat.js';
 import { cleanup, gateTag, release, started, until } from '../../packages/core/test/helpers.js';
 import { pin, removeDir, selfSignedCert, SUITES } from '../../packages/core/test/tls/fixtures.js';
+import { Catalog, startCatalogServer } from '../interop/catalog.js';
+import { PRICING_BUNDLE, PRICING_SERVICE, startPricingServer, type PricingMethods } from '../interop/protobuf-pricing.js';
 import { KTLS_TRANSPORTS, opensslServer, opensslSession, rawReplyPayloads, startKmuxTlsServer, statDelta } from './ktls-peers.js';
 
 const series = process.env.KMUX_KERNEL_SERIES ?? '';
@@ -213,5 +218,42 @@ describe.each(KTLS_TRANSPORTS.filter((t) => t === 'userspace' || !support.rekey)
         await server.close();
       }
     });
+  });
+});
+
+describe(`kernel ${series}: the Thrift and protobuf clients' ktlsKeyUpdateAfter`, () => {
+  const tlsClient = { tls: { ca: cert, servername: 'localhost' }, ktls: 'require', ktlsKeyUpdateAfter: { records: 5 } } as const;
+  /** The client's KeyUpdates as the server followed them, after 60 calls of a record or more each. */
+  async function keyUpdatesAfter(server: Server, calls: () => Promise<void>): Promise<Record<string, number>> {
+    for (let i = 0; i < 60; i++) await calls();
+    return server.stats().tls!.keyUpdates;
+  }
+  const expectRekeyed = (keyUpdates: Record<string, number>): void => {
+    if (!support.rekey) expect(keyUpdates).toEqual({});
+    else expect(keyUpdates.rx).toBeGreaterThanOrEqual(10);
+  };
+
+  it(support.rekey ? 'createThriftClient: a KeyUpdate every 5 records, followed by the server' : 'createThriftClient: none started where the kernel cannot take it', async () => {
+    const { server, port } = await startCatalogServer('binary', { tls: { key, cert }, ktls: 'require' });
+    const client = createThriftClient(Catalog as typeof import('../../examples/thrift/gen-nodejs/Catalog.js'), { port, ...tlsClient });
+    try {
+      const payload = Buffer.from('rekeyed thrift');
+      expectRekeyed(await keyUpdatesAfter(server, async () => expect(await client.echo(payload)).toEqual(payload)));
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it(support.rekey ? 'createProtobufClient: a KeyUpdate every 5 records, followed by the server' : 'createProtobufClient: none started where the kernel cannot take it', async () => {
+    const { server, port } = await startPricingServer(PRICING_BUNDLE, { tls: { key, cert }, ktls: 'require' });
+    const client = createProtobufClient<PricingMethods>(await loadService(PRICING_BUNDLE, PRICING_SERVICE), { port, ...tlsClient });
+    try {
+      const data = Buffer.from('rekeyed protobuf');
+      expectRekeyed(await keyUpdatesAfter(server, async () => expect(Buffer.from((await client.echo({ data })).data)).toEqual(data)));
+    } finally {
+      client.close();
+      await server.close();
+    }
   });
 });

@@ -5,7 +5,7 @@
  * definition the server loads.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { KmuxError, activeTraceCarrier, createChannel, type KtlsMode, type ServerAddress } from '@kmux/core';
+import { KmuxError, activeTraceCarrier, createChannel, type ClientOptions, type KtlsMode, type ServerAddress } from '@kmux/core';
 import type protobuf from 'protobufjs';
 import { protobufClientCodec } from './client-codec.js';
 import { decodeResponseEnvelope, encodeRequestEnvelope, type Metadata } from './envelope.js';
@@ -24,6 +24,8 @@ export interface ProtobufClientOptions {
   readonly tls?: ConnectionOptions | true;
   /** With `tls`: hand the connection to kTLS after the handshake ('auto', 'require'); default 'off'. See the core ClientOptions. */
   readonly ktls?: KtlsMode;
+  /** With kTLS on Linux ≥ 6.14: start a TLS 1.3 KeyUpdate after this many records or bytes under one key. See the core ClientOptions. */
+  readonly ktlsKeyUpdateAfter?: ClientOptions['ktlsKeyUpdateAfter'];
   /** Each call's deadline unless the call sets its own. Default 30 s. */
   readonly timeoutMs?: number;
 }
@@ -87,6 +89,7 @@ export function createProtobufClient<Methods extends object = UntypedMethods>(
     servers: options.servers,
     tls: options.tls,
     ktls: options.ktls,
+    ktlsKeyUpdateAfter: options.ktlsKeyUpdateAfter,
     timeoutMs: defaultTimeoutMs,
     codec: protobufClientCodec,
   });

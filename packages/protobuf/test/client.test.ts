@@ -112,4 +112,8 @@ describe('createProtobufClient', () => {
   it('passes ktls to the core client, which refuses it without tls', () => {
     expect(() => createProtobufClient(service, { port: 1, ktls: 'require' })).toThrow(/ktls 'require' needs tls/);
   });
+
+  it('passes ktlsKeyUpdateAfter to the core client, which checks it', () => {
+    expect(() => createProtobufClient(service, { port: 1, ktlsKeyUpdateAfter: { records: 0 } })).toThrow(/ktlsKeyUpdateAfter.records must be a positive number, got 0/);
+  });
 });

@@ -5,7 +5,7 @@
  * in its callback style (its promise style needs `thrift.Q`, gone from thrift 0.24).
  */
 import type { ConnectionOptions } from 'node:tls';
-import { createChannel, type KtlsMode, type ServerAddress } from '@kmux/core';
+import { createChannel, type ClientOptions, type KtlsMode, type ServerAddress } from '@kmux/core';
 import { thriftClientCodec } from './client-codec.js';
 import { MessageCollector, protocolClass, readingProtocol } from './library-protocol.js';
 import { MessageType, readMessageHead, type ThriftProtocolName } from './message-head.js';
@@ -26,6 +26,8 @@ export interface ThriftClientOptions {
   readonly tls?: ConnectionOptions | true;
   /** With `tls`: hand the connection to kTLS after the handshake ('auto', 'require'); default 'off'. See the core ClientOptions. */
   readonly ktls?: KtlsMode;
+  /** With kTLS on Linux ≥ 6.14: start a TLS 1.3 KeyUpdate after this many records or bytes under one key. See the core ClientOptions. */
+  readonly ktlsKeyUpdateAfter?: ClientOptions['ktlsKeyUpdateAfter'];
   /** Time a call may wait for its reply. Default 30 s. */
   readonly timeoutMs?: number;
 }
@@ -70,6 +72,7 @@ export function createThriftClient<S extends GeneratedService>(service: S, optio
     servers: options.servers,
     tls: options.tls,
     ktls: options.ktls,
+    ktlsKeyUpdateAfter: options.ktlsKeyUpdateAfter,
     timeoutMs: options.timeoutMs,
     codec: thriftClientCodec(protocol),
   });

@@ -10,7 +10,8 @@ import {
 import { AlertDescription, AlertLevel, CLOSE_NOTIFY } from './alerts.js';
 import type { CipherSuite } from './cipher-suites.js';
 import { KtlsError, peerAlertError, type KtlsCloseReason } from './errors.js';
-import { keyUpdateError, NEEDS_6_14, type KeyUpdater } from './key-update.js';
+import type { KeyUpdater } from './key-update.js';
+import { KeyUpdateFlow } from './key-update-flow.js';
 import { ContentType, HandshakeType } from './record.js';
 
 /** One recvmsg takes up to this much plaintext (kTLS merges consecutive data records). */
@@ -23,13 +24,6 @@ const READ_BYTES = 64 * 1024;
  */
 const EMPTY_WAKEUPS_BEFORE_BACKOFF = 4;
 const BACKOFF_MS = 1;
-/**
- * After a KeyUpdate the kernel cannot follow, the replies already written must reach
- * the peer before close() (which, with unread data queued, resets the connection and
- * drops what is unsent): the close waits until the peer acknowledged them, up to this long.
- */
-const LINGER_MS = 2000;
-const LINGER_POLL_MS = 2;
 
 export interface KtlsSocketOptions {
   /** The connected TCP socket, with TLS_TX and TLS_RX set. The KtlsSocket owns and closes it. */
@@ -97,6 +91,7 @@ export class KtlsSocket extends Duplex {
   private readonly poll: NativeFdPoll;
   /** TLS 1.3 rekeying (null where the kernel cannot): also used by the native transport, which reads and writes the fd itself. */
   readonly keyUpdater: KeyUpdater | null;
+  private readonly keyUpdates: KeyUpdateFlow;
   private readonly readBuffer = Buffer.allocUnsafe(READ_BYTES);
   private readonly queue: PendingWrite[] = [];
   private handshakeBytes: Buffer = Buffer.alloc(0);
@@ -107,9 +102,6 @@ export class KtlsSocket extends Duplex {
   private backoff: NodeJS.Timeout | null = null;
   private finalCallback: ((error?: Error | null) => void) | null = null;
   private closeNotifySent = false;
-  /** Set when the peer's KeyUpdate could not be followed: reading stopped, the close waits for the replies. */
-  private keyUpdateFailure: KtlsError | null = null;
-  private lingerTimer: NodeJS.Timeout | null = null;
   private idleMs = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private fdClosed = false;
@@ -119,6 +111,11 @@ export class KtlsSocket extends Duplex {
     this.fd = options.fd;
     this.suite = options.suite;
     this.keyUpdater = options.keyUpdater ?? null;
+    this.keyUpdates = new KeyUpdateFlow(this.suite, this.keyUpdater, {
+      updated: (direction) => this.emit('keyUpdate', direction),
+      refused: (error) => this.stopAtKeyUpdate(error),
+      sendControl: (type, body) => this.sendControl(type, body),
+    });
     this.remoteAddress = options.remoteAddress;
     this.remotePort = options.remotePort;
     this.localAddress = options.localAddress;
@@ -153,11 +150,9 @@ export class KtlsSocket extends Duplex {
    * zeroed at the handoff).
    */
   keyUpdate(requestPeerUpdate = true): void {
-    if (!this.keyUpdater) {
-      throw keyUpdateError(this.suite.version === 'TLSv1.3' ? `kmux kept no traffic secrets: ${NEEDS_6_14}` : `${this.suite.version} has no KeyUpdate`);
-    }
+    this.keyUpdates.checkCanStart();
     if (this.destroyed || !this.writable || this.finalCallback) return;
-    this.keyUpdater.schedule(requestPeerUpdate);
+    this.keyUpdates.schedule(requestPeerUpdate);
     this.flush();
   }
 
@@ -186,9 +181,8 @@ export class KtlsSocket extends Duplex {
     this.closeReason ??= error instanceof KtlsError ? error.reason : error ? 'socket_error' : 'local';
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.backoff) clearTimeout(this.backoff);
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
     for (const pending of this.queue.splice(0)) pending.callback(error ?? new Error('the kTLS socket was destroyed'));
-    this.keyUpdater?.wipe();
+    this.keyUpdates.dispose();
     this.poll.close();
     if (this.fdClosed) {
       callback(error);
@@ -302,25 +296,11 @@ export class KtlsSocket extends Duplex {
     if (tls13 && type === HandshakeType.newSessionTicket) return; // resumption is not offered after a handoff
     if (!tls13 && type === HandshakeType.helloRequest) return;
     if (tls13 && type === HandshakeType.keyUpdate && body.length === 1 && body[0]! <= 1) {
-      this.onKeyUpdate(body[0] === 1);
+      this.keyUpdates.received(body[0] === 1);
+      if (this.keyUpdates.due) this.flush();
       return;
     }
     this.fail(new KtlsError('protocol', 'ERR_TLS_UNEXPECTED_MESSAGE', `unexpected handshake message of type ${type} after the handshake`));
-  }
-
-  private onKeyUpdate(updateRequested: boolean): void {
-    if (!this.keyUpdater) {
-      this.stopAtKeyUpdate(keyUpdateError(`the peer sent one and kmux kept no traffic secrets: ${NEEDS_6_14}`));
-      return;
-    }
-    try {
-      this.keyUpdater.nextRx(updateRequested);
-    } catch (error) {
-      this.stopAtKeyUpdate(error as KtlsError);
-      return;
-    }
-    this.emit('keyUpdate', 'rx');
-    if (this.keyUpdater.due) this.flush();
   }
 
   /**
@@ -330,7 +310,6 @@ export class KtlsSocket extends Duplex {
    * read, and ends; then the connection closes with this error (flush()).
    */
   private stopAtKeyUpdate(error: KtlsError): void {
-    this.keyUpdateFailure = error;
     this.closeReason = error.reason;
     this.endReadable();
     this.emit('keyUpdateFailed', error);
@@ -344,26 +323,30 @@ export class KtlsSocket extends Duplex {
   }
 
   private flush(): void {
-    if (this.destroyed || this.lingerTimer) return;
+    if (this.destroyed || this.keyUpdates.closing) return;
     try {
       for (;;) {
         // Between two sends: the next byte starts a new record, so the new key may begin here.
-        if (this.keyUpdater?.due && !this.sendKeyUpdate(this.keyUpdater)) break;
+        if (!this.keyUpdates.sendDue()) break;
         if (this.queue.length === 0) break;
         const head = this.queue[0]!;
         const sent = this.native.send(this.fd, head.data.subarray(head.offset));
         if (sent === null) break;
         head.offset += sent;
         this.bytesWritten += sent;
-        this.keyUpdater?.sent(sent);
+        this.keyUpdates.sent(sent);
         if (head.offset < head.data.length) continue;
         this.queue.shift();
         this.touch();
         head.callback();
       }
-      const drained = this.queue.length === 0 && !this.keyUpdater?.due;
-      if (drained && this.finalCallback && this.keyUpdateFailure) {
-        this.closeAfterReplies(this.keyUpdateFailure);
+      const drained = this.queue.length === 0 && !this.keyUpdates.due;
+      if (drained && this.finalCallback && this.keyUpdates.failure) {
+        // After a KeyUpdate we could not follow, the owner wrote its replies and ended: FIN
+        // after them, and close (with the error) once the peer has acknowledged them.
+        this.shutdownWrite();
+        this.poll.start((this.polled = 0));
+        this.keyUpdates.closeWhenAcked(() => this.native.unackedBytes(this.fd), (failure) => this.destroy(failure));
         return;
       }
       if (drained && this.finalCallback) {
@@ -382,37 +365,6 @@ export class KtlsSocket extends Duplex {
       return;
     }
     this.updatePoll();
-  }
-
-  /** Our KeyUpdate under the current key, then the next key; false when the socket is full. Throws when the kernel refuses. */
-  private sendKeyUpdate(keyUpdater: KeyUpdater): boolean {
-    if (!this.sendControl(ContentType.handshake, keyUpdater.message())) return false;
-    keyUpdater.nextTx();
-    this.emit('keyUpdate', 'tx');
-    return true;
-  }
-
-  /**
-   * After a KeyUpdate we could not follow, once the owner has written its replies and
-   * ended: FIN after them, and close (with the error) once the peer has acknowledged them.
-   */
-  private closeAfterReplies(failure: KtlsError): void {
-    this.shutdownWrite();
-    this.poll.start((this.polled = 0));
-    const deadline = performance.now() + LINGER_MS;
-    const check = (): void => {
-      this.lingerTimer = null;
-      if (this.destroyed) return;
-      let unacked = 0;
-      try {
-        unacked = this.native.unackedBytes(this.fd);
-      } catch {
-        // The connection is gone (reset): nothing left to wait for.
-      }
-      if (unacked > 0 && performance.now() < deadline) this.lingerTimer = setTimeout(check, LINGER_POLL_MS);
-      else this.destroy(failure);
-    };
-    check();
   }
 
   /** Sends one whole control record; false when the socket is full (retried on POLL_WRITABLE). */
@@ -461,7 +413,7 @@ export class KtlsSocket extends Duplex {
   private updatePoll(): void {
     if (this.destroyed) return;
     const readable = this.wantRead && !this.readEnded && this.backoff === null;
-    const events = (readable ? POLL_READABLE : 0) | (this.queue.length > 0 || (this.finalCallback && !this.closeNotifySent && !this.keyUpdateFailure) || this.keyUpdater?.due ? POLL_WRITABLE : 0);
+    const events = (readable ? POLL_READABLE : 0) | (this.queue.length > 0 || (this.finalCallback && !this.closeNotifySent && !this.keyUpdates.failure) || this.keyUpdates.due ? POLL_WRITABLE : 0);
     if (events === this.polled) return;
     this.polled = events;
     this.poll.start(events);
