@@ -70,6 +70,8 @@ done
 mkfifo /run/out /run/err
 cat /run/out > "$out" & cat_out=$!
 cat /run/err > "$err" & cat_err=$!
+# From here the command runs: run-in-vm.sh boots again only a guest that died before this line.
+echo "<2>@@KMUX_VM_STARTED@@" > /dev/kmsg
 chroot /newroot /bin/bash /run/kmux-vm-command.sh < /dev/null > /run/out 2> /run/err
 rc=$?
 
