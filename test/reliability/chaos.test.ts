@@ -18,6 +18,7 @@
 // CI: 16 connections × 12,500 requests (raw; ~12 worker kills, ~24 drops) and 16 × 1,000
 // (Thrift binary; ~6 kills, ~12 drops). Soak (KMUX_SOAK=1): 64 connections and 1,000,000 requests in
 // total per codec (15,625 per connection), ~200 kills, ~600 drops.
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '@kmux/core';
 import { SOAK, TRANSPORTS, report, sized, timeoutMs } from './lib/mode.js';
@@ -59,7 +60,7 @@ interface ConnectionTally {
 }
 
 /** One client: opens, pipelines, sometimes drops and reopens, half-closes at the end. */
-async function runConnection(wire: Wire, port: number, index: number, plan: ChaosPlan, random: () => number): Promise<ConnectionTally> {
+async function runConnection(wire: Wire, port: number, index: number, plan: ChaosPlan, random: () => number, onStall: () => void): Promise<ConnectionTally> {
   const tally: ConnectionTally = { sent: 0, ok: 0, errors: {}, abandoned: 0, drops: 0, serverCloses: 0, crashesSent: 0, failures: [] };
   const fail = (message: string): void => {
     if (tally.failures.length < 20) tally.failures.push(`connection ${index}: ${message}`);
@@ -133,6 +134,7 @@ async function runConnection(wire: Wire, port: number, index: number, plan: Chao
       ]);
       clearTimeout(stallTimer);
       if (!progressed) {
+        onStall();
         fail(`no reply and no close for ${STALL_MS / 1000} s, ${outstanding.size} outstanding (ids ${[...outstanding.keys()].slice(0, 10).join(', ')})`);
         socket.destroy();
         return tally;
@@ -191,8 +193,17 @@ async function chaosRound(wireName: WireName, transport: string, plan: ChaosPlan
   });
   const rssPeak = rssSampler(100);
   const started = performance.now();
+  // What the server holds when a client first sees it stall (later, the clients' closes have changed it).
+  const stalls: string[] = [];
+  const onStall = (): void => {
+    if (stalls.length > 0) return;
+    const { requests, connections } = running.server.stats();
+    // KCM: each mux's KCM sockets and TCP sockets (psocks), with their queues and states (RxWait, RdyRx, RxPause, ...).
+    const kcm = transport === 'kcm' ? `; /proc/net/kcm:\n${readFileSync('/proc/net/kcm', 'utf8')}` : '';
+    stalls.push(`server at the first stall: ${JSON.stringify({ requests, connections })}${kcm}`);
+  };
   const tallies = await Promise.all(
-    Array.from({ length: plan.connections }, (_, i) => runConnection(wire, running.port, i, plan, mulberry(plan.seed * 1000 + i))),
+    Array.from({ length: plan.connections }, (_, i) => runConnection(wire, running.port, i, plan, mulberry(plan.seed * 1000 + i), onStall)),
   );
   const seconds = (performance.now() - started) / 1000;
   const peak = rssPeak.stop();
@@ -202,7 +213,7 @@ async function chaosRound(wireName: WireName, transport: string, plan: ChaosPlan
   const failures = tallies.flatMap((t) => t.failures);
   if (failures.length) {
     const { requests, workers, kernel, connectionErrors } = running.server.stats();
-    failures.unshift(`server at the failure: ${JSON.stringify({ requests, workers, kernel, connectionErrors })}`);
+    failures.unshift(`server at the failure: ${JSON.stringify({ requests, workers, kernel, connectionErrors })}`, ...stalls.slice(0, 1));
   }
 
   await until(() => running.server.stats().connections.open === 0, 'every connection to close', 10_000);
