@@ -216,7 +216,10 @@ async function chaosRound(wireName: WireName, transport: string, plan: ChaosPlan
     failures.unshift(`server at the failure: ${JSON.stringify({ requests, workers, kernel, connectionErrors })}`, ...stalls.slice(0, 1));
   }
 
-  await until(() => running.server.stats().connections.open === 0, 'every connection to close', 10_000);
+  // After a failure the server may well hold connections open: the failures say why, not this wait.
+  await until(() => running.server.stats().connections.open === 0, 'every connection to close', 10_000).catch((error: Error) => {
+    if (failures.length === 0) throw error;
+  });
   const stats = running.server.stats();
   const restarts = stats.workers.reduce((n, w) => n + w.restarts, 0);
   await running.close();
