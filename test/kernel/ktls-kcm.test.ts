@@ -17,6 +17,11 @@ interface Behaviour {
   readonly split: 'intact' | 'corrupt' | 'missing';
   /** 200 frames, one record each, into a KCM socket with the smallest receive buffer: how many arrive whole. */
   readonly rcvbufIntact: number;
+  /**
+   * The same with 8 frames a record, so that a full receive buffer stops KCM inside a record: all
+   * 200 arrive, some are lost (the rest of the record is dropped: what 7.2 fixed), or none.
+   */
+  readonly rcvbufShared: 'all' | 'lost' | 'none';
   /** After an alert record, the next frame reaches KCM. */
   readonly afterControl: boolean;
   /** TLS_RX on a socket already in a sockmap: '' when accepted, else the errno (a kTLS socket is refused by every kernel here). */
@@ -24,10 +29,12 @@ interface Behaviour {
 }
 
 const BEHAVIOUR: Record<string, Behaviour> = {
-  '6.1': { split: 'missing', rcvbufIntact: 0, afterControl: false, rxInSockmap: '' },
-  '6.12': { split: 'corrupt', rcvbufIntact: 200, afterControl: false, rxInSockmap: '' },
-  // 7.2: "tls: reject the combination of TLS and sockmap".
-  '7.3': { split: 'corrupt', rcvbufIntact: 200, afterControl: false, rxInSockmap: 'EINVAL' },
+  // rcvbufShared: KCM cut the ciphertext into 205 messages, none a frame sent.
+  '6.1': { split: 'missing', rcvbufIntact: 0, rcvbufShared: 'none', afterControl: false, rxInSockmap: '' },
+  // 48 of 200 arrived in the run measured.
+  '6.12': { split: 'corrupt', rcvbufIntact: 200, rcvbufShared: 'lost', afterControl: false, rxInSockmap: '' },
+  // 7.2: "tls: reject the combination of TLS and sockmap", "tls: Re-present partially-consumed records in tls_sw_read_sock()".
+  '7.3': { split: 'corrupt', rcvbufIntact: 200, rcvbufShared: 'all', afterControl: false, rxInSockmap: 'EINVAL' },
 };
 
 let dir = '';
@@ -63,8 +70,15 @@ describe(`kernel ${series}: KCM over kTLS (TLS 1.3 AES-GCM-128), what this kerne
     }
   });
 
-  it(`the KCM socket's receive buffer filling: ${expected?.rcvbufIntact} of 200 frames arrive`, () => {
+  it(`the KCM socket's receive buffer filling, a frame per record: ${expected?.rcvbufIntact} of 200 frames arrive`, () => {
     expect(run('rcvbuf')).toMatchObject({ sent: 200, intact: expected!.rcvbufIntact });
+  });
+
+  it(`the KCM socket's receive buffer filling, 8 frames per record: ${expected?.rcvbufShared} of 200 frames arrive`, () => {
+    const { perRecord, sent, intact } = run('rcvbuf', '8') as { perRecord: number; sent: number; intact: number };
+    expect({ perRecord, sent }).toEqual({ perRecord: 8, sent: 200 });
+    const seen = intact === 200 ? 'all' : intact === 0 ? 'none' : 'lost';
+    expect(seen, `${intact} of 200 arrived`).toBe(expected!.rcvbufShared);
   });
 
   it(`a control record ${expected?.afterControl ? 'does not stall' : 'stalls'} KCM, silently`, () => {

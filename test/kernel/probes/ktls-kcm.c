@@ -5,15 +5,17 @@
 //   split    one frame sent as two TLS records (10 bytes, then the rest): what KCM delivers,
 //            and the bytes it put at the record boundary (strparser appends the first record's
 //            untrimmed tail: content type + 16 bytes of tag space), whether any is non-zero
-//   rcvbuf   200 frames, one record each, at a KCM socket with the smallest receive buffer,
-//            read only afterwards: how many arrive
+//   rcvbuf [N]  200 frames, N per record (default 1), at a KCM socket with the smallest receive
+//            buffer, read only afterwards: how many arrive whole and in order. With N > 1 the frames have one size
+//            and the parser returns it without reading (a frame may start anywhere in a record,
+//            where a BPF parser cannot see its offset)
 //   control  a frame, an alert record (type 21), a frame: which frames KCM delivers
 //   sockmap  (no KCM) whether a sockmap takes a kTLS socket, and whether a socket in a sockmap
 //            takes the TLS ULP and then TLS_RX: "" or the errno name
 //
 // The parser takes the frame length at offset 5 of each record (after the record header
 // strparser sees since 6.6, when it reads kTLS decrypted one record at a time).
-// Usage: ktls-kcm split [rounds [head payload]] | rcvbuf | control | sockmap
+// Usage: ktls-kcm split [rounds [head payload]] | rcvbuf [per-record] | control | sockmap
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,15 +70,21 @@ static void ktls(int fd, int direction) {
   if (setsockopt(fd, SOL_TLS, direction, &info, sizeof info)) die("setsockopt(SOL_TLS)");
 }
 
-/** r0 = the big-endian u32 at offset 5, plus its 4 bytes: the frame's length. */
-static int parser(void) {
-  struct bpf_insn insns[] = {
+/** r0 = the big-endian u32 at offset 5, plus its 4 bytes: the frame's length. Or, with fixed > 0, r0 = fixed. */
+static int parser(int fixed) {
+  struct bpf_insn reading[] = {
       {.code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 6, .src_reg = 1},
       {.code = BPF_LD | BPF_W | BPF_ABS, .imm = 5},
       {.code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 0, .imm = 4},
       {.code = BPF_JMP | BPF_EXIT},
   };
-  union bpf_attr attr = {.prog_type = BPF_PROG_TYPE_SOCKET_FILTER, .insn_cnt = 4, .insns = (unsigned long)insns,
+  struct bpf_insn constant[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = fixed},
+      {.code = BPF_JMP | BPF_EXIT},
+  };
+  union bpf_attr attr = {.prog_type = BPF_PROG_TYPE_SOCKET_FILTER,
+                         .insn_cnt = fixed > 0 ? 2 : 4,
+                         .insns = (unsigned long)(fixed > 0 ? constant : reading),
                          .license = (unsigned long)"GPL"};
   int fd = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
   if (fd < 0) die("BPF_PROG_LOAD");
@@ -87,14 +95,14 @@ struct setup {
   int peer, tcp, kcm;
 };
 
-/** kTLS on the server's TCP socket first, then KCM attached to it. */
-static struct setup open_setup(void) {
+/** kTLS on the server's TCP socket first, then KCM attached to it (parser(fixed)). */
+static struct setup open_setup(int fixed) {
   struct setup s;
   tcp_pair(&s.peer, &s.tcp);
   ktls(s.peer, TLS_TX);
   ktls(s.tcp, TLS_RX);
   if ((s.kcm = socket(AF_KCM, SOCK_DGRAM, KCMPROTO_CONNECTED)) < 0) die("socket(AF_KCM)");
-  struct kcm_attach attach = {.fd = s.tcp, .bpf_fd = parser()};
+  struct kcm_attach attach = {.fd = s.tcp, .bpf_fd = parser(fixed)};
   if (ioctl(s.kcm, SIOCKCMATTACH, &attach)) die("SIOCKCMATTACH");
   close(attach.bpf_fd);
   return s;
@@ -134,7 +142,7 @@ static void split(int rounds, size_t head, size_t payload) {
   char first[2 * 17 + 1] = "", seen_nonzero[2 * 17 + 1] = "";
   unsigned char *out = malloc(4 + payload), *in = malloc(4 + payload + 4096);
   for (int round = 0; round < rounds; round++) {
-    struct setup s = open_setup();
+    struct setup s = open_setup(0);
     const size_t len = frame(out, payload, round);
     send(s.peer, out, head, 0);
     usleep(30000);
@@ -166,32 +174,39 @@ static void split(int rounds, size_t head, size_t payload) {
          head, payload, rounds, intact, corrupt, missing, nonzero, first, seen_nonzero);
 }
 
-static void rcvbuf(void) {
-  enum { FRAMES = 200 };
-  struct setup s = open_setup();
+static void rcvbuf(int per_record) {
+  enum { FRAMES = 200, FRAME = 4 + 100 };
+  struct setup s = open_setup(per_record > 1 ? FRAME : 0);
   int small = 1;  // the kernel rounds it up to its minimum
   setsockopt(s.kcm, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  for (int i = 0; i < FRAMES; i++) {
-    unsigned char out[128];
-    const size_t len = frame(out, 100, i);
-    send(s.peer, out, len, 0);
+  for (int i = 0; i < FRAMES; i += per_record) {
+    unsigned char out[FRAMES * FRAME];
+    size_t len = 0;
+    for (int j = i; j < i + per_record && j < FRAMES; j++) len += frame(out + len, 100, j);
+    send(s.peer, out, len, 0);  // one record (kTLS TX closes a record at the end of each send)
   }
   usleep(300000);
-  int intact = 0, corrupt = 0;
+  // intact: frames that arrive whole and in order, a lost one skipped; corrupt: messages that are no frame sent.
+  int intact = 0, corrupt = 0, next = 0;
   for (;;) {
-    unsigned char in[256], want[128];
+    unsigned char in[256], want[FRAME];
     const ssize_t n = recv_within(s.kcm, in, sizeof in, 1500);
     if (n < 0) break;
-    const size_t len = frame(want, 100, intact + corrupt);
-    if ((size_t)n == len && memcmp(in, want, len) == 0) intact++;
-    else corrupt++;
+    int k = next;
+    while (k < FRAMES && !((size_t)n == frame(want, 100, k) && memcmp(in, want, FRAME) == 0)) k++;
+    if (k < FRAMES) {
+      intact++;
+      next = k + 1;
+    } else {
+      corrupt++;
+    }
   }
-  printf("{\"case\":\"rcvbuf\",\"sent\":%d,\"intact\":%d,\"corrupt\":%d}\n", FRAMES, intact, corrupt);
+  printf("{\"case\":\"rcvbuf\",\"perRecord\":%d,\"sent\":%d,\"intact\":%d,\"corrupt\":%d}\n", per_record, FRAMES, intact, corrupt);
   close_setup(&s);
 }
 
 static void control(void) {
-  struct setup s = open_setup();
+  struct setup s = open_setup(0);
   unsigned char before[32], after[32], in[256];
   const size_t before_len = frame(before, 6, 1), after_len = frame(after, 5, 2);
   send(s.peer, before, before_len, 0);
@@ -264,11 +279,11 @@ static void sockmap(void) {
 int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "";
   if (!strcmp(what, "split")) split(argc > 2 ? atoi(argv[2]) : 20, argc > 3 ? atoi(argv[3]) : 10, argc > 4 ? atoi(argv[4]) : 59);
-  else if (!strcmp(what, "rcvbuf")) rcvbuf();
+  else if (!strcmp(what, "rcvbuf")) rcvbuf(argc > 2 ? atoi(argv[2]) : 1);
   else if (!strcmp(what, "control")) control();
   else if (!strcmp(what, "sockmap")) sockmap();
   else {
-    fprintf(stderr, "usage: ktls-kcm split [rounds [head payload]] | rcvbuf | control | sockmap\n");
+    fprintf(stderr, "usage: ktls-kcm split [rounds [head payload]] | rcvbuf [per-record] | control | sockmap\n");
     return 2;
   }
   return 0;
