@@ -3,7 +3,7 @@ export { type ServerOptions, type Logger, DEFAULT_MAX_FRAME_BYTES } from './serv
 export { SOCKMAP_MAX_FRAME_BYTES } from './transport/sockmap-transport.js';
 export { Client, type ClientOptions, type ClientTlsState, type RequestOptions } from './client/client.js';
 export { RawClient } from './client/raw-client.js';
-export { activeTraceCarrier } from './telemetry/rpc-server-telemetry.js';
+export { activeTraceCarrier } from './telemetry/trace-carrier.js';
 export { BalancedClient, type BalancedClientOptions, type ServerAddress } from './client/balanced-client.js';
 export { createChannel, type ChannelOptions, type RequestChannel } from './client/channel.js';
 export { rawCodec, rawClientCodec, type RawCodecOptions } from './codec/raw.js';

@@ -3,25 +3,11 @@
  * SERVER span and the `rpc.server.call.duration` histogram. Both are made in the worker
  * thread that runs the handler, since the API's global providers are per thread, and the
  * span is the active context while the handler runs, so the handler's own spans are its
- * children. Only `@opentelemetry/api` is used: without an SDK registered in the worker,
- * calls run as they are.
+ * children. Only `@opentelemetry/api` is used, and only where an SDK registered with it
+ * (opentelemetry-api.ts): without one in the worker, calls run as they are.
  */
-import {
-  ProxyTracerProvider,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  context,
-  createNoopMeter,
-  isSpanContextValid,
-  metrics,
-  propagation,
-  trace,
-  type Attributes,
-  type Histogram,
-  type Span,
-  type Tracer,
-} from '@opentelemetry/api';
+import type { Attributes, Histogram, Span, Tracer } from '@opentelemetry/api';
+import { registeredApi, type OpenTelemetryApi } from './opentelemetry-api.js';
 
 const SCOPE = '@kmux/core';
 const DURATION_METRIC = 'rpc.server.call.duration';
@@ -52,8 +38,8 @@ export interface TracedMethod {
 }
 
 export class RpcServerTelemetry {
-  private readonly tracer: Tracer;
-  private readonly duration: Histogram;
+  /** The API with this thread's tracer and histogram; undefined when nothing is registered. */
+  private readonly otel: { readonly api: OpenTelemetryApi; readonly tracer: Tracer; readonly duration: Histogram } | undefined;
   /**
    * False when this thread has neither a tracer nor a meter provider: calls then run
    * untouched, and a codec may call them directly instead of through traced().
@@ -70,16 +56,24 @@ export class RpcServerTelemetry {
     /** How a call that outlived its deadline ended: the main thread has already answered it. */
     private readonly deadlineExceeded: CallOutcome,
   ) {
-    this.tracer = trace.getTracer(SCOPE);
-    this.duration = metrics.getMeter(SCOPE).createHistogram(DURATION_METRIC, {
+    const api = registeredApi();
+    if (!api) {
+      this.otel = undefined;
+      this.enabled = false;
+      return;
+    }
+    const { trace, metrics, ProxyTracerProvider, createNoopMeter } = api;
+    const tracer = trace.getTracer(SCOPE);
+    const duration = metrics.getMeter(SCOPE).createHistogram(DURATION_METRIC, {
       description: 'Measures the duration of an incoming Remote Procedure Call (RPC).',
       unit: 's',
       advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
     });
+    this.otel = { api, tracer, duration };
     // The API's own no-ops: a proxy provider with nothing behind it, the no-op meter's histogram.
     const tracers = trace.getTracerProvider();
     const tracing = !(tracers instanceof ProxyTracerProvider) || tracers.getDelegateTracer(SCOPE) !== undefined;
-    this.enabled = tracing || this.duration !== createNoopMeter().createHistogram(DURATION_METRIC);
+    this.enabled = tracing || duration !== createNoopMeter().createHistogram(DURATION_METRIC);
   }
 
   /** A method the service declares, by its `rpc.method` ("Service/method"); build it once per method. */
@@ -106,10 +100,12 @@ export class RpcServerTelemetry {
     call: () => R | Promise<R>,
     outcome: (result: R) => CallOutcome,
   ): R | Promise<R> {
-    if (!this.enabled) return call();
+    if (!this.enabled || !this.otel) return call();
+    const { api, tracer } = this.otel;
+    const { ROOT_CONTEXT, SpanKind, context, isSpanContextValid, propagation, trace } = api;
     const parent = carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT;
     const start = performance.now();
-    const span = this.tracer.startSpan(method.spanName, { kind: SpanKind.SERVER, attributes: method.spanAttributes, startTime: start }, parent);
+    const span = tracer.startSpan(method.spanName, { kind: SpanKind.SERVER, attributes: method.spanAttributes, startTime: start }, parent);
     let result: R | Promise<R>;
     try {
       // Without a tracing SDK (an invalid span context) there is no context to make active.
@@ -135,6 +131,7 @@ export class RpcServerTelemetry {
   }
 
   private end(method: TracedMethod, span: Span, start: number, deadline: number, ended: CallOutcome): void {
+    const { api, duration } = this.otel!;
     const { statusCode, errorType, message } = Date.now() > deadline ? this.deadlineExceeded : ended;
     let attributes = method.metricAttributes;
     if (statusCode !== undefined || errorType !== undefined) {
@@ -142,22 +139,15 @@ export class RpcServerTelemetry {
       if (statusCode !== undefined) ended['rpc.status_code'] = statusCode;
       if (errorType !== undefined) {
         ended['error.type'] = errorType;
-        span.setStatus({ code: SpanStatusCode.ERROR, ...(message !== undefined && { message }) });
+        span.setStatus({ code: api.SpanStatusCode.ERROR, ...(message !== undefined && { message }) });
       }
       span.setAttributes(ended);
       attributes = { ...attributes, ...ended };
     }
     const finished = performance.now();
     span.end(finished);
-    this.duration.record((finished - start) / 1000, attributes);
+    duration.record((finished - start) / 1000, attributes);
   }
-}
-
-/** The active trace context as carrier entries (`traceparent`, …) for a request's metadata; empty without an SDK. */
-export function activeTraceCarrier(): Record<string, string> {
-  const carrier: Record<string, string> = {};
-  propagation.inject(context.active(), carrier);
-  return carrier;
 }
 
 /** A codec that throws has a bug; its span says what was thrown. */
