@@ -19,7 +19,7 @@ export interface ThriftClientOptions {
   readonly host?: string;
   /** The server's port; or `servers` instead. */
   readonly port?: number;
-  /** Several servers of the service, each call to the less busy of two drawn at random, failing ones ejected (core BalancedClient). */
+  /** Several servers of the service, each call to the less busy of two drawn at random, failing ones ejected, a host name standing for all its addresses (core BalancedClient). */
   readonly servers?: readonly ServerAddress[];
   /** Default `binary`; must match the server's. */
   readonly protocol?: ThriftProtocolName;

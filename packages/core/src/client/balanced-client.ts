@@ -1,22 +1,22 @@
 import { KmuxError } from '../errors.js';
 import { Client, type ClientOptions, type RequestOptions } from './client.js';
-
-export interface ServerAddress {
-  readonly host?: string;
-  readonly port: number;
-}
+import { ServerResolver, serverKey, type HostLookup, type ResolvedServer, type ServerAddress } from './server-resolver.js';
 
 export interface BalancedClientOptions extends Omit<ClientOptions, 'host' | 'port' | 'connectAttempts'> {
-  /** The servers to spread requests over (at least one). */
+  /** The servers to spread requests over (at least one); a host name stands for every address it resolves to. */
   readonly servers: readonly ServerAddress[];
   /** How long a failing server first gets no requests; doubled at each failure in a row, up to 30 s. Default 1 s. */
   readonly ejectMs?: number;
+  /** How often host names are resolved again (also whenever all their addresses fail). Default 30 s. */
+  readonly resolveEveryMs?: number;
+  /** Resolves a host name to its addresses. Default: the system resolver, `dns.promises.lookup(host, { all: true })`. */
+  readonly lookup?: HostLookup;
 }
 
 const MAX_EJECT_MS = 30_000;
 
 interface Backend {
-  readonly address: ServerAddress;
+  readonly address: ResolvedServer;
   readonly client: Client;
   /** Failures in a row (a connect refused, a connection lost); 0 once a request succeeds. */
   failures: number;
@@ -32,31 +32,40 @@ interface Backend {
  * for it probes it, and one that succeeds restores it. A request that could not be sent (its
  * server refused the connection) goes to another server; one lost with its connection fails with
  * `connection_closed`, as on a single Client, since its server may have run it.
+ * A host name counts as every address it resolves to, resolved again every `resolveEveryMs` and
+ * when every server fails: new addresses join, and gone ones get no new requests and close once
+ * their requests are answered.
  */
 export class BalancedClient {
-  private readonly backends: Backend[];
+  private backends: Backend[] = [];
+  /** Backends whose address is gone, closed once their last request is answered. */
+  private readonly leaving = new Set<Backend>();
+  private readonly resolver: ServerResolver;
+  private readonly clientOptions: Omit<ClientOptions, 'host' | 'port'>;
   private readonly ejectMs: number;
+  private readonly resolveEveryMs: number;
+  private resolvedAt = -Infinity;
+  private resolving: Promise<void> | null = null;
+  private closed = false;
 
   constructor(options: BalancedClientOptions) {
-    const { servers, ejectMs = 1000, ...clientOptions } = options;
+    const { servers, ejectMs = 1000, resolveEveryMs = 30_000, lookup, ...clientOptions } = options;
     if (servers.length === 0) throw new RangeError('servers must name at least one server');
-    this.ejectMs = ejectMs;
+    if (!(resolveEveryMs > 0)) throw new RangeError(`resolveEveryMs must be positive, got ${resolveEveryMs}`);
+    this.resolver = new ServerResolver(servers, lookup);
     // One attempt per connect: another server is a better retry than the same one again.
-    this.backends = servers.map((address) => ({
-      address,
-      client: new Client({ ...clientOptions, host: address.host, port: address.port, connectAttempts: 1 }),
-      failures: 0,
-      ejectedUntil: 0,
-    }));
+    this.clientOptions = { ...clientOptions, connectAttempts: 1 };
+    this.ejectMs = ejectMs;
+    this.resolveEveryMs = resolveEveryMs;
   }
 
   /** Requests waiting for their reply, over all servers. */
   get inFlight(): number {
-    return this.backends.reduce((sum, backend) => sum + backend.client.inFlight, 0);
+    return [...this.backends, ...this.leaving].reduce((sum, backend) => sum + backend.client.inFlight, 0);
   }
 
-  /** Each server's address, requests outstanding and whether it is ejected now. */
-  servers(): { address: ServerAddress; inFlight: number; ejected: boolean }[] {
+  /** Each current server address (names resolved; none before the first request or connect), its requests outstanding and whether it is ejected now. */
+  servers(): { address: ResolvedServer; inFlight: number; ejected: boolean }[] {
     const now = Date.now();
     return this.backends.map(({ address, client, ejectedUntil }) => ({ address, inFlight: client.inFlight, ejected: ejectedUntil > now }));
   }
@@ -70,6 +79,8 @@ export class BalancedClient {
     } catch (error) {
       if (error instanceof KmuxError && error.kind === 'connection_closed') this.eject(backend);
       throw error;
+    } finally {
+      if (this.leaving.has(backend) && backend.client.inFlight === 0) this.leave(backend);
     }
   }
 
@@ -85,12 +96,20 @@ export class BalancedClient {
   }
 
   close(): void {
-    for (const backend of this.backends) backend.client.close();
+    this.closed = true;
+    for (const backend of [...this.backends, ...this.leaving]) backend.client.close();
+    this.leaving.clear();
   }
 
   /** A server picked by the power of two choices, connected; servers that refuse the connection are ejected and others tried. */
   private async connected(): Promise<Backend> {
+    if (this.closed) throw new KmuxError('connection_closed', 'client closed');
+    // Only the first resolution is waited for; later ones run beside the requests.
+    if (this.backends.length === 0) await this.resolve();
+    else if (this.resolver.hasNames && Date.now() - this.resolvedAt >= this.resolveEveryMs) void this.resolve().catch(() => undefined);
+    if (this.closed) throw new KmuxError('connection_closed', 'client closed'); // closed while resolving
     const tried = new Set<Backend>();
+    let resolvedAgain = !this.resolver.hasNames;
     for (;;) {
       const backend = this.pick(tried);
       tried.add(backend);
@@ -99,9 +118,51 @@ export class BalancedClient {
         return backend;
       } catch (error) {
         this.eject(backend);
-        if (tried.size === this.backends.length) throw error;
+        if (this.backends.some((other) => !tried.has(other))) continue;
+        if (resolvedAgain) throw error;
+        // Every address failed: the names may point elsewhere now.
+        resolvedAgain = true;
+        await this.resolve().catch(() => undefined);
+        if (this.backends.every((other) => tried.has(other))) throw error;
       }
     }
+  }
+
+  private resolve(): Promise<void> {
+    this.resolvedAt = Date.now();
+    this.resolving ??= this.resolver
+      .resolve()
+      .then((addresses) => this.update(addresses))
+      .finally(() => {
+        this.resolving = null;
+      });
+    return this.resolving;
+  }
+
+  /** New addresses join; gone ones leave once idle. An address that stays keeps its client and its ejection. */
+  private update(addresses: readonly ResolvedServer[]): void {
+    if (this.closed) return;
+    const current = new Map(this.backends.map((backend) => [serverKey(backend.address), backend]));
+    this.backends = addresses.map((address) => current.get(serverKey(address)) ?? this.backendFor(address));
+    const kept = new Set(this.backends);
+    for (const backend of current.values()) {
+      if (kept.has(backend)) continue;
+      this.leaving.add(backend);
+      if (backend.client.inFlight === 0) this.leave(backend);
+    }
+  }
+
+  private backendFor(address: ResolvedServer): Backend {
+    const { tls } = this.clientOptions;
+    // Connected by address, a named server's certificate is still checked against its name (and SNI sends it).
+    const named = tls && address.name ? { tls: { servername: address.name, ...(tls === true ? {} : tls) } } : {};
+    const client = new Client({ ...this.clientOptions, ...named, host: address.host, port: address.port });
+    return { address, client, failures: 0, ejectedUntil: 0 };
+  }
+
+  private leave(backend: Backend): void {
+    this.leaving.delete(backend);
+    backend.client.close();
   }
 
   private pick(exclude: ReadonlySet<Backend>): Backend {
