@@ -38,13 +38,8 @@ export interface TracedMethod {
 }
 
 export class RpcServerTelemetry {
-  /** The API with this thread's tracer and histogram; undefined when nothing is registered. */
-  private readonly otel: { readonly api: OpenTelemetryApi; readonly tracer: Tracer; readonly duration: Histogram } | undefined;
-  /**
-   * False when this thread has neither a tracer nor a meter provider: calls then run
-   * untouched, and a codec may call them directly instead of through traced().
-   */
-  readonly enabled: boolean;
+  /** This thread's API, tracer and histogram; undefined when it has neither a tracer nor a meter provider. */
+  private readonly otel: Telemetry | undefined;
 
   /**
    * Build it once the handler modules are loaded and their `init()` has run, where the user
@@ -56,24 +51,15 @@ export class RpcServerTelemetry {
     /** How a call that outlived its deadline ended: the main thread has already answered it. */
     private readonly deadlineExceeded: CallOutcome,
   ) {
-    const api = registeredApi();
-    if (!api) {
-      this.otel = undefined;
-      this.enabled = false;
-      return;
-    }
-    const { trace, metrics, ProxyTracerProvider, createNoopMeter } = api;
-    const tracer = trace.getTracer(SCOPE);
-    const duration = metrics.getMeter(SCOPE).createHistogram(DURATION_METRIC, {
-      description: 'Measures the duration of an incoming Remote Procedure Call (RPC).',
-      unit: 's',
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
-    });
-    this.otel = { api, tracer, duration };
-    // The API's own no-ops: a proxy provider with nothing behind it, the no-op meter's histogram.
-    const tracers = trace.getTracerProvider();
-    const tracing = !(tracers instanceof ProxyTracerProvider) || tracers.getDelegateTracer(SCOPE) !== undefined;
-    this.enabled = tracing || duration !== createNoopMeter().createHistogram(DURATION_METRIC);
+    this.otel = telemetryOf(registeredApi());
+  }
+
+  /**
+   * False when this thread has neither a tracer nor a meter provider: calls then run
+   * untouched, and a codec may call them directly instead of through traced().
+   */
+  get enabled(): boolean {
+    return this.otel !== undefined;
   }
 
   /** A method the service declares, by its `rpc.method` ("Service/method"); build it once per method. */
@@ -100,8 +86,9 @@ export class RpcServerTelemetry {
     call: () => R | Promise<R>,
     outcome: (result: R) => CallOutcome,
   ): R | Promise<R> {
-    if (!this.enabled || !this.otel) return call();
-    const { api, tracer } = this.otel;
+    const otel = this.otel;
+    if (!otel) return call();
+    const { api, tracer } = otel;
     const { ROOT_CONTEXT, SpanKind, context, isSpanContextValid, propagation, trace } = api;
     const parent = carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT;
     const start = performance.now();
@@ -111,27 +98,26 @@ export class RpcServerTelemetry {
       // Without a tracing SDK (an invalid span context) there is no context to make active.
       result = isSpanContextValid(span.spanContext()) ? context.with(trace.setSpan(parent, span), call) : call();
     } catch (error) {
-      this.end(method, span, start, deadline, thrownOutcome(error));
+      this.end(otel, method, span, start, deadline, thrownOutcome(error));
       throw error;
     }
     if (!isPromise(result)) {
-      this.end(method, span, start, deadline, outcome(result));
+      this.end(otel, method, span, start, deadline, outcome(result));
       return result;
     }
     return result.then(
       (settled) => {
-        this.end(method, span, start, deadline, outcome(settled));
+        this.end(otel, method, span, start, deadline, outcome(settled));
         return settled;
       },
       (error: unknown) => {
-        this.end(method, span, start, deadline, thrownOutcome(error));
+        this.end(otel, method, span, start, deadline, thrownOutcome(error));
         throw error;
       },
     );
   }
 
-  private end(method: TracedMethod, span: Span, start: number, deadline: number, ended: CallOutcome): void {
-    const { api, duration } = this.otel!;
+  private end({ api, duration }: Telemetry, method: TracedMethod, span: Span, start: number, deadline: number, ended: CallOutcome): void {
     const { statusCode, errorType, message } = Date.now() > deadline ? this.deadlineExceeded : ended;
     let attributes = method.metricAttributes;
     if (statusCode !== undefined || errorType !== undefined) {
@@ -148,6 +134,29 @@ export class RpcServerTelemetry {
     span.end(finished);
     duration.record((finished - start) / 1000, attributes);
   }
+}
+
+interface Telemetry {
+  readonly api: OpenTelemetryApi;
+  readonly tracer: Tracer;
+  readonly duration: Histogram;
+}
+
+/** This thread's tracer and histogram, or undefined when both would be the API's own no-ops. */
+function telemetryOf(api: OpenTelemetryApi | undefined): Telemetry | undefined {
+  if (!api) return undefined;
+  const { trace, metrics, ProxyTracerProvider, createNoopMeter } = api;
+  const tracer = trace.getTracer(SCOPE);
+  const duration = metrics.getMeter(SCOPE).createHistogram(DURATION_METRIC, {
+    description: 'Measures the duration of an incoming Remote Procedure Call (RPC).',
+    unit: 's',
+    advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
+  });
+  // The API's own no-ops: a proxy provider with nothing behind it, the no-op meter's histogram.
+  const tracers = trace.getTracerProvider();
+  const tracing = !(tracers instanceof ProxyTracerProvider) || tracers.getDelegateTracer(SCOPE) !== undefined;
+  const metering = duration !== createNoopMeter().createHistogram(DURATION_METRIC);
+  return tracing || metering ? { api, tracer, duration } : undefined;
 }
 
 /** A codec that throws has a bug; its span says what was thrown. */
