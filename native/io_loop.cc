@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "byte_order.h"
 #include "sys_failure.h"
 
 namespace kmux {
@@ -28,12 +29,6 @@ constexpr uint64_t kWakeKey = 0;
 /** kTLS: readable wakeups in a row with no whole record before reads pause for a tick (kBackoffMs). */
 constexpr uint32_t kEmptyReadsBeforeBackoff = 4;
 constexpr int kBackoffMs = 1;
-
-uint32_t ReadBe32(const uint8_t* p) {
-  uint32_t be;
-  std::memcpy(&be, p, sizeof be);
-  return ntohl(be);
-}
 
 void AppendBe32(std::string* out, uint32_t value) {
   const uint32_t be = htonl(value);

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "byte_order.h"
 #include "errors.h"
 
 namespace kmux {
@@ -14,12 +15,6 @@ namespace {
 
 /** Room asked of each recv: larger reads mean fewer syscalls for small messages. */
 constexpr size_t kReadChunk = 64 * 1024;
-
-uint32_t ReadBe32(const uint8_t* p) {
-  uint32_t be;
-  std::memcpy(&be, p, sizeof be);
-  return ntohl(be);
-}
 
 }  // namespace
 
