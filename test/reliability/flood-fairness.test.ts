@@ -6,8 +6,12 @@
 // more work than the workers can do at once. The requests block without using the CPU, so
 // that what is measured is queueing (what fair dispatch fixes), not the machine's CPU
 // contention (docs/tail-latency.md). Meanwhile a well-behaved client calls one request at a time, and
-// a fresh client connects and makes its first call. Asserted: neither is ever refused, and
-// the well-behaved client's p99 stays within 2 × its unloaded p99 + 5 ms.
+// fresh clients connect one after another and each makes its first call. Asserted: none is
+// ever refused, the well-behaved client's p99 and the fresh clients' median first call stay
+// within 2 × the unloaded p99 + 5 ms. The median, not each first call: the clients share the
+// test process's event loop with the server, so one call can catch a garbage collection of
+// the flood's buffers (one of six quiet runs saw a 13 ms first call beside 2–6 ms ones); a
+// flood that queued ahead of them delays every one (4.4 s in the issue's run).
 //
 // User space and native: there the main thread (user space) or the I/O thread (native) queues
 // requests per connection and sheds only from connections holding a fair share of the
@@ -26,6 +30,9 @@ import { WIRES } from './lib/wire.js';
 
 const wire = WIRES.raw;
 afterAll(closeAll);
+
+/** Fresh clients that each make one first call under the flood. */
+const FRESH_CLIENTS = 5;
 
 /** How long each flood request holds a worker. */
 const FLOOD_NAP_US = 100;
@@ -79,7 +86,13 @@ for (const transport of ['userspace', 'native'] as const) {
             }
           }, 5);
         });
-        const fresh = await politeCalls(port, 1);
+        const fresh: { latenciesMs: number[]; errors: string[] } = { latenciesMs: [], errors: [] };
+        for (let i = 0; i < FRESH_CLIENTS; i++) {
+          const first = await politeCalls(port, 1);
+          fresh.latenciesMs.push(first.latenciesMs[0]!);
+          fresh.errors.push(...first.errors);
+        }
+        const freshMedian = percentile(fresh.latenciesMs, 50);
         const loaded = await politeCalls(port, calls);
         await flood.stop();
         const loadedP99 = percentile(loaded.latenciesMs, 99);
@@ -94,12 +107,12 @@ for (const transport of ['userspace', 'native'] as const) {
           refusedFlood,
           unloadedP99Ms: Number(unloadedP99.toFixed(2)),
           loadedP99Ms: Number(loadedP99.toFixed(2)),
-          freshFirstCallMs: Number(fresh.latenciesMs[0]?.toFixed(2)),
+          freshFirstCallsMs: fresh.latenciesMs.map((ms) => Number(ms.toFixed(2))),
           boundMs: Number(bound.toFixed(2)),
         });
-        expect(fresh.errors, JSON.stringify({ unloadedP99, loadedP99, fresh: fresh.latenciesMs[0], floodedInFlight })).toEqual([]);
+        expect(fresh.errors, JSON.stringify({ unloadedP99, loadedP99, fresh: fresh.latenciesMs, floodedInFlight })).toEqual([]);
         expect(loaded.errors).toEqual([]);
-        expect(fresh.latenciesMs[0], `fresh client's first call, unloaded p99 ${unloadedP99} ms`).toBeLessThanOrEqual(bound);
+        expect(freshMedian, `fresh clients' first calls ${fresh.latenciesMs.join(', ')} ms, unloaded p99 ${unloadedP99} ms`).toBeLessThanOrEqual(bound);
         expect(loadedP99, `p99 under the flood, unloaded p99 ${unloadedP99} ms`).toBeLessThanOrEqual(bound);
         // The flood itself was real: past the server's limit, its excess was refused.
         expect(refusedFlood).toBeGreaterThan(0);
