@@ -1,5 +1,8 @@
 import type { PeerCloseRequest, PeerMessage, PeerProtocol, PeerSettings } from './peer-messages.js';
 
+/** How long an orphaned peer may take to close its server before it exits anyway. */
+const ORPHAN_CLOSE_MS = 5000;
+
 /** A server started inside a peer child process. */
 export interface PeerServer {
   readonly port: number;
@@ -22,6 +25,12 @@ export function runPeer(start: (settings: PeerSettings) => Promise<PeerServer>):
 
   start(settings).then(
     async (server) => {
+      // The bench that started this peer is gone (it crashed, or a test timed out and its
+      // process ended): nobody will ever ask it to close, so it closes itself.
+      process.once('disconnect', () => {
+        setTimeout(() => process.exit(1), ORPHAN_CLOSE_MS).unref();
+        void server.close().finally(() => process.exit(0));
+      });
       process.once('message', async (_request: PeerCloseRequest) => {
         const workerRequests = await server.close();
         await send({ type: 'closed', workerRequests });
