@@ -294,6 +294,15 @@ Napi::Value SetNoDelay(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value NoDelay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = FdArg(info, "noDelay");
+  int on = 0;
+  socklen_t len = sizeof on;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0) throw SysError(env, "getsockopt(TCP_NODELAY)", errno);
+  return Napi::Boolean::New(env, on != 0);
+}
+
 }  // namespace
 
 Napi::Object Define(Napi::Env env) {
@@ -306,6 +315,7 @@ Napi::Object Define(Napi::Env env) {
   out.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   out.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   out.Set("setNoDelay", Napi::Function::New(env, SetNoDelay, "setNoDelay"));
+  out.Set("noDelay", Napi::Function::New(env, NoDelay, "noDelay"));
   out.Set("unackedBytes", Napi::Function::New(env, UnackedBytes, "unackedBytes"));
   out.Set("FdPoll", FdPoll::Define(env));
   return out;

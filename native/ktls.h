@@ -17,7 +17,7 @@
 //       sendmsg with a TLS_SET_RECORD_TYPE cmsg (alerts, handshake messages).
 //   send(fd, buffer) -> bytes | null (EAGAIN)
 //   dupFd(fd) -> fd (close-on-exec), closeFd(fd), shutdown(fd, "read"|"write"|"both"),
-//   setNoDelay(fd, on)
+//   setNoDelay(fd, on), noDelay(fd) -> whether TCP_NODELAY is set
 #pragma once
 
 #include <napi.h>

@@ -135,6 +135,8 @@ export interface NativeKtls {
   closeFd(fd: number): void;
   shutdown(fd: number, how: 'read' | 'write' | 'both'): void;
   setNoDelay(fd: number, on: boolean): void;
+  /** Whether TCP_NODELAY is set. */
+  noDelay(fd: number): boolean;
   /** ioctl(SIOCOUTQ): bytes written that the peer has not acknowledged yet. */
   unackedBytes(fd: number): number;
   FdPoll: new (fd: number, onEvent: (error: Error | null, events: number) => void) => NativeFdPoll;

@@ -77,6 +77,10 @@ export class KernelTransport implements ServerTransport {
     // Plaintext the TLS library decrypted before the handoff sits in the KtlsSocket, not the kernel.
     if (ktls && (!this.path.ktls || ktls.readableLength > 0)) return this.acceptInUserspace(socket);
     socket.on('error', () => {}); // Node never reads or writes it; errors reach us as hangups
+    // As in user space (connection.ts). With Nagle, a reply waits while an earlier one is
+    // unacknowledged; once two replies overlap, every later reply waits for the ACK the next
+    // request brings: at a steady low rate each reply then lags one request behind.
+    socket.setNoDelay(true);
     const fd = ktls ? ktls.fd : (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     const id = this.nextId++;
     let binding: KernelBinding;
