@@ -11,9 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
-#include "byte_order.h"
 #include "sys_failure.h"
 
 namespace kmux {
@@ -21,9 +19,6 @@ namespace {
 
 /** Bytes asked of each read: one read takes many small frames. */
 constexpr size_t kChunk = 256 * 1024;
-/** Bytes of each request kept until it is answered: enough for the codec to read its head (TakeWorker). */
-constexpr size_t kHeadBytes = 1024;
-constexpr uint32_t kNoReply = 0xFFFFFFFF;
 constexpr uint16_t kTcpTag = 0xFFFF;
 constexpr uint64_t kWakeKey = 0;
 /** kTLS: readable wakeups in a row with no whole record before reads pause for a tick (kBackoffMs). */
@@ -46,7 +41,10 @@ uint64_t Key(uint64_t id, uint16_t tag) { return (id << 16) | tag; }
 }  // namespace
 
 IoLoop::IoLoop(const IoConfig& config, std::function<void()> notify)
-    : config_(config), notify_(std::move(notify)), workers_(config.workers), scratch_(kChunk) {
+    : config_(config),
+      notify_(std::move(notify)),
+      workers_(config.workers, config.queue_depth, config.share_ns),
+      scratch_(kChunk) {
   epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_.Valid()) ThrowErrno("epoll_create1");
   wake_.Reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -70,15 +68,14 @@ void IoLoop::Stop() {
   if (thread_.joinable()) thread_.join();
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& entry : connections_) {
-    for (Pair& pair : entry.second->pairs) ClosePair(pair);
+    for (WorkerPair& pair : entry.second->pairs) ClosePair(pair);
   }
   connections_.clear();
 }
 
 uint64_t IoLoop::Add(int tcp_fd, std::vector<int>* worker_fds, bool tls, bool tls13) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto c = std::make_unique<Connection>();
-  c->id = next_id_++;
+  auto c = std::make_unique<Connection>(next_id_++, config_.max_frame);
   if (tls) c->tls = std::make_unique<TlsRecords>(tls13);
   c->tcp.Reset(fcntl(tcp_fd, F_DUPFD_CLOEXEC, 0));
   if (!c->tcp.Valid()) ThrowErrno("fcntl(F_DUPFD_CLOEXEC)");
@@ -86,11 +83,11 @@ uint64_t IoLoop::Add(int tcp_fd, std::vector<int>* worker_fds, bool tls, bool tl
   try {
     for (uint32_t slot = 0; slot < config_.workers; ++slot) OpenPair(*c, slot);
   } catch (const SysFailure&) {
-    for (Pair& pair : c->pairs) ClosePair(pair);
+    for (WorkerPair& pair : c->pairs) ClosePair(pair);
     throw;
   }
   worker_fds->clear();
-  for (const Pair& pair : c->pairs) worker_fds->push_back(pair.worker.Get());
+  for (const WorkerPair& pair : c->pairs) worker_fds->push_back(pair.worker_fd());
   Connection& added = *c;
   connections_.emplace(c->id, std::move(c));
   UpdateTcp(added);
@@ -98,17 +95,13 @@ uint64_t IoLoop::Add(int tcp_fd, std::vector<int>* worker_fds, bool tls, bool tl
 }
 
 void IoLoop::OpenPair(Connection& c, uint32_t slot) {
-  int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) ThrowErrno("socketpair(AF_UNIX, SOCK_STREAM)");
-  Pair& pair = c.pairs[slot];
-  pair.io.Reset(fds[0]);
-  pair.worker.Reset(fds[1]);
+  c.pairs[slot].Open();
   UpdatePair(c, slot);
 }
 
-void IoLoop::ClosePair(Pair& pair) {
-  if (pair.events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, pair.io.Get(), nullptr);
-  pair = Pair();
+void IoLoop::ClosePair(WorkerPair& pair) {
+  if (pair.events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, pair.io_fd(), nullptr);
+  pair.Reset();
 }
 
 void IoLoop::Remove(uint64_t id) {
@@ -117,11 +110,8 @@ void IoLoop::Remove(uint64_t id) {
   if (it == connections_.end()) return;
   Connection& c = *it->second;
   for (uint32_t slot = 0; slot < c.pairs.size(); ++slot) {
-    Pair& pair = c.pairs[slot];
-    for (const Sent& sent : pair.sent) {
-      if (!sent.answered) workers_[slot].held--;
-    }
-    ClosePair(pair);
+    workers_.Forget(slot, c.pairs[slot].unanswered());
+    ClosePair(c.pairs[slot]);
   }
   if (c.tcp_events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, c.tcp.Get(), nullptr);
   if (c.tls && !c.failed) {
@@ -130,7 +120,7 @@ void IoLoop::Remove(uint64_t id) {
     if (!c.linger) TlsRecords::SendCloseNotify(c.tcp.Get());
     shutdown(c.tcp.Get(), SHUT_WR);
   }
-  buffered_ -= c.partial.size() + c.queued_bytes;
+  buffered_ -= c.splitter.held() + c.queued_bytes;
   queued_ -= c.queued.size();
   held_ -= c.held;
   shed_.erase(id);
@@ -142,7 +132,7 @@ std::vector<int> IoLoop::WorkerFds(uint64_t id) {
   std::vector<int> fds;
   auto it = connections_.find(id);
   if (it == connections_.end()) return fds;
-  for (const Pair& pair : it->second->pairs) fds.push_back(pair.worker.Get());
+  for (const WorkerPair& pair : it->second->pairs) fds.push_back(pair.worker_fd());
   return fds;
 }
 
@@ -152,14 +142,14 @@ IoCounts IoLoop::Counts(uint64_t id) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return counts;
   const Connection& c = *it->second;
-  counts.parsed = c.parsed;
+  counts.parsed = c.splitter.parsed();
   counts.refused = c.refused;
   counts.unsent = c.out.size() - c.out_sent;
-  for (const Pair& pair : c.pairs) {
+  for (const WorkerPair& pair : c.pairs) {
     int queued = 0;
-    // What the worker wrote that this thread has not read yet.
-    if (pair.worker.Valid() && ioctl(pair.worker.Get(), SIOCOUTQ, &queued) == 0) counts.unsent += static_cast<uint64_t>(queued);
-    counts.unsent += pair.in.size();
+    // What the worker wrote that this thread has not read yet (a partial record here included).
+    if (pair.worker_fd() >= 0 && ioctl(pair.worker_fd(), SIOCOUTQ, &queued) == 0) counts.unsent += static_cast<uint64_t>(queued);
+    counts.unsent += pair.partial_answer_bytes();
   }
   // Closed with the peer's records after its KeyUpdate unread, the socket would reset and drop
   // replies not yet acknowledged: the owner waits for those too.
@@ -181,16 +171,12 @@ std::vector<LostRequests> IoLoop::TakeWorker(uint32_t slot) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<LostRequests> lost;
   if (slot >= workers_.size()) return lost;
-  workers_[slot].alive = false;
   now_ns_ = NowNs();
   for (auto& entry : connections_) {
     Connection& c = *entry.second;
     // What it answered before dying still goes out.
-    if (c.pairs[slot].io.Valid()) ReadAnswers(c, slot);
-    LostRequests requests{c.id, {}};
-    for (Sent& sent : c.pairs[slot].sent) {
-      if (!sent.answered) requests.heads.push_back(std::move(sent.head));
-    }
+    if (c.pairs[slot].open()) ReadAnswers(c, slot);
+    LostRequests requests{c.id, c.pairs[slot].TakeUnanswered()};
     c.held -= static_cast<uint32_t>(requests.heads.size());
     held_ -= requests.heads.size();
     MarkDirty(c);
@@ -202,7 +188,7 @@ std::vector<LostRequests> IoLoop::TakeWorker(uint32_t slot) {
     }
     if (!requests.heads.empty()) lost.push_back(std::move(requests));
   }
-  workers_[slot].held = 0;
+  workers_.Died(slot);
   Wake();
   return lost;
 }
@@ -210,7 +196,7 @@ std::vector<LostRequests> IoLoop::TakeWorker(uint32_t slot) {
 void IoLoop::SetAlive(uint32_t slot) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (slot >= workers_.size()) return;
-  workers_[slot].alive = true;
+  workers_.SetAlive(slot);
   // Frames may wait for it: the loop drains them on its next round.
   Wake();
 }
@@ -270,7 +256,7 @@ void IoLoop::Run() {
       bool pairs_flushed = true;
       for (uint32_t slot = 0; slot < c.pairs.size(); ++slot) {
         FlushPair(c, slot);
-        pairs_flushed = pairs_flushed && c.pairs[slot].out.empty();
+        pairs_flushed = pairs_flushed && !c.pairs[slot].has_output();
       }
       FlushTcp(c);
       // The peer's FIN is reported once every frame it sent is in a worker's stream, so a
@@ -329,9 +315,8 @@ void IoLoop::Eof(Connection& c, const char* call) {
   // A frame cut short by the end was never whole: it is dropped, as the kernel parsers drop it.
   c.eof = true;
   c.eof_call = call;
-  buffered_ -= c.partial.size();
-  std::string().swap(c.partial);
-  c.partial_since_ns = 0;
+  buffered_ -= c.splitter.held();
+  c.splitter.Drop();
   UpdateTcp(c);
   MarkDirty(c);
 }
@@ -371,63 +356,23 @@ void IoLoop::Wake() {
 }
 
 bool IoLoop::Split(Connection& c, const uint8_t* data, size_t len) {
-  while (len > 0) {
-    if (c.partial.empty()) {
-      while (len >= 4) {
-        const uint32_t body = ReadBe32(data);
-        if (body > config_.max_frame) return Refuse(c, body);
-        c.parsed++;
-        if (len - 4 < body) break;
-        Frame(c, data, 4 + static_cast<size_t>(body));
-        data += 4 + static_cast<size_t>(body);
-        len -= 4 + static_cast<size_t>(body);
-      }
-      if (len == 0) return true;
-      c.partial.assign(reinterpret_cast<const char*>(data), len);
-      buffered_ += len;
-      c.partial_since_ns = now_ns_;
-      return true;
-    }
-    size_t have = c.partial.size();
-    if (have < 4) {
-      const size_t take = std::min(4 - have, len);
-      c.partial.append(reinterpret_cast<const char*>(data), take);
-      buffered_ += take;
-      data += take;
-      len -= take;
-      have += take;
-      if (have < 4) return true;
-      const uint32_t body = ReadBe32(reinterpret_cast<const uint8_t*>(c.partial.data()));
-      if (body > config_.max_frame) return Refuse(c, body);
-      c.parsed++;
-    }
-    const size_t whole = 4 + static_cast<size_t>(ReadBe32(reinterpret_cast<const uint8_t*>(c.partial.data())));
-    const size_t take = std::min(whole - have, len);
-    c.partial.append(reinterpret_cast<const char*>(data), take);
-    buffered_ += take;
-    data += take;
-    len -= take;
-    if (c.partial.size() < whole) return true;
-    buffered_ -= whole;
-    Frame(c, reinterpret_cast<const uint8_t*>(c.partial.data()), whole);
-    // A large frame's buffer goes back at once; a small one is kept for the next.
-    if (c.partial.capacity() > kChunk) std::string().swap(c.partial);
-    else c.partial.clear();
-    c.partial_since_ns = 0;
-  }
-  return true;
+  const size_t before = c.splitter.held();
+  const uint32_t refused = c.splitter.Push(data, len, now_ns_, [this, &c](const uint8_t* frame, size_t size) { Frame(c, frame, size); });
+  buffered_ = buffered_ - before + c.splitter.held();
+  if (refused == 0) return true;
+  Refuse(c, refused);
+  return false;
 }
 
-bool IoLoop::Refuse(Connection& c, uint32_t length) {
+void IoLoop::Refuse(Connection& c, uint32_t length) {
   // Kept for the main thread: a "length" that starts an unframed message names the client's mistake.
   c.refused = length;
   End(c, EMSGSIZE, "frame length above maxFrameBytes");
-  return false;
 }
 
 void IoLoop::Frame(Connection& c, const uint8_t* frame, size_t len) {
   if (c.queued.empty()) {
-    const int slot = Pick();
+    const int slot = workers_.Pick(now_ns_);
     if (slot >= 0) return Commit(c, static_cast<uint32_t>(slot), frame, len);
   }
   if (OverLimit(c)) return Shed(c, frame, len);
@@ -442,26 +387,11 @@ void IoLoop::Frame(Connection& c, const uint8_t* frame, size_t len) {
 }
 
 void IoLoop::Commit(Connection& c, uint32_t slot, const uint8_t* frame, size_t len) {
-  Pair& pair = c.pairs[slot];
-  pair.out.append(reinterpret_cast<const char*>(frame), len);
-  pair.sent.emplace_back();
-  pair.sent.back().head.assign(reinterpret_cast<const char*>(frame) + 4, std::min(len - 4, kHeadBytes));
-  Worker& worker = workers_[slot];
-  if (worker.held++ == 0) worker.progress_ns = now_ns_;
+  c.pairs[slot].Queue(frame, len);
+  workers_.Sent(slot, now_ns_);
   c.held++;
   held_++;
   MarkDirty(c);
-}
-
-int IoLoop::Pick() const {
-  int best = -1;
-  for (uint32_t slot = 0; slot < workers_.size(); ++slot) {
-    const Worker& worker = workers_[slot];
-    if (!worker.alive || worker.held >= config_.queue_depth) continue;
-    if (worker.held > 0 && now_ns_ - worker.progress_ns > config_.share_ns) continue;
-    if (best < 0 || worker.held < workers_[best].held) best = static_cast<int>(slot);
-  }
-  return best;
 }
 
 bool IoLoop::OverLimit(const Connection& c) {
@@ -483,7 +413,7 @@ void IoLoop::Shed(Connection& c, const uint8_t* frame, size_t len) {
     hangups_.push_back({c.id, 0, {}, IoHangup::Kind::kShed});
     notify_();
   }
-  heads.emplace_back(reinterpret_cast<const char*>(frame) + 4, std::min(len - 4, kHeadBytes));
+  heads.emplace_back(reinterpret_cast<const char*>(frame) + 4, std::min(len - 4, WorkerPair::kHeadBytes));
 }
 
 std::vector<LostRequests> IoLoop::TakeShed() {
@@ -496,7 +426,7 @@ std::vector<LostRequests> IoLoop::TakeShed() {
 
 void IoLoop::Drain() {
   while (!ring_.empty()) {
-    const int slot = Pick();
+    const int slot = workers_.Pick(now_ns_);
     if (slot < 0) return;
     const uint64_t id = ring_.front();
     ring_.pop_front();
@@ -524,83 +454,37 @@ void IoLoop::HandlePair(Connection& c, uint32_t slot, uint32_t events) {
 }
 
 void IoLoop::ReadAnswers(Connection& c, uint32_t slot) {
-  Pair& pair = c.pairs[slot];
-  for (;;) {
-    const ssize_t n = recv(pair.io.Get(), scratch_.data(), scratch_.size(), MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n <= 0) {
-      // The worker's end is closed: the connection is going away, or the worker died (TakeWorker
-      // replaces the pair and fails what it held).
-      epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, pair.io.Get(), nullptr);
-      pair.events = 0;
-      pair.io.Reset(-1);
-      pair.out.clear();
-      return;
+  WorkerPair& pair = c.pairs[slot];
+  const auto on_answer = [this, &c, slot](uint32_t index, const uint8_t* reply, uint32_t len) {
+    Answered(c, slot, index);
+    // Answers are always read, so that a client that reads no replies holds up no worker; past
+    // maxPendingWriteBytes of replies before this one, its connection ends instead.
+    if (reply != nullptr && c.out.size() - c.out_sent > config_.max_pending_write) {
+      End(c, ENOBUFS, "replies the client does not read above maxPendingWriteBytes");
     }
-    const uint8_t* data = scratch_.data();
-    size_t len = static_cast<size_t>(n);
-    if (!pair.in.empty()) {
-      pair.in.append(reinterpret_cast<const char*>(data), len);
-      data = reinterpret_cast<const uint8_t*>(pair.in.data());
-      len = pair.in.size();
+    if (reply != nullptr && !c.failed) {
+      AppendBe32(&c.out, len);
+      c.out.append(reinterpret_cast<const char*>(reply), len);
+      MarkDirty(c);
     }
-    size_t used = 0;
-    while (len - used >= 8) {
-      const uint32_t body = ReadBe32(data + used);
-      const size_t record = 8 + (body == kNoReply ? 0 : static_cast<size_t>(body));
-      if (len - used < record) break;
-      Answered(c, slot, ReadBe32(data + used + 4));
-      // Answers are always read, so that a client that reads no replies holds up no worker; past
-      // maxPendingWriteBytes of replies before this one, its connection ends instead.
-      if (body != kNoReply && c.out.size() - c.out_sent > config_.max_pending_write) {
-        End(c, ENOBUFS, "replies the client does not read above maxPendingWriteBytes");
-      }
-      if (body != kNoReply && !c.failed) {
-        AppendBe32(&c.out, body);
-        c.out.append(reinterpret_cast<const char*>(data + used + 8), body);
-        MarkDirty(c);
-      }
-      used += record;
-    }
-    if (data == scratch_.data()) pair.in.assign(reinterpret_cast<const char*>(data + used), len - used);
-    else pair.in.erase(0, used);
-    if (static_cast<size_t>(n) < scratch_.size()) return;
-  }
+  };
+  if (pair.Read(scratch_.data(), scratch_.size(), on_answer) == WorkerPair::ReadEnd::kDrained) return;
+  // The worker's end is closed: the connection is going away, or the worker died (TakeWorker
+  // replaces the pair and fails what it held).
+  epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, pair.io_fd(), nullptr);
+  pair.events = 0;
+  pair.CloseIo();
 }
 
 void IoLoop::Answered(Connection& c, uint32_t slot, uint32_t index) {
-  Pair& pair = c.pairs[slot];
-  const uint32_t offset = index - pair.base;
-  if (offset >= pair.sent.size() || pair.sent[offset].answered) return;
-  pair.sent[offset].answered = true;
-  std::string().swap(pair.sent[offset].head);
-  while (!pair.sent.empty() && pair.sent.front().answered) {
-    pair.sent.pop_front();
-    pair.base++;
-  }
-  Worker& worker = workers_[slot];
-  worker.held--;
-  worker.progress_ns = now_ns_;
+  if (!c.pairs[slot].Answer(index)) return;
+  workers_.Answered(slot, now_ns_);
   c.held--;
   held_--;
 }
 
 void IoLoop::FlushPair(Connection& c, uint32_t slot) {
-  Pair& pair = c.pairs[slot];
-  if (pair.out.empty() || !pair.io.Valid()) return;
-  for (;;) {
-    const ssize_t n = send(pair.io.Get(), pair.out.data(), pair.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n < 0) {
-      // The worker's end is gone: those requests are its in-flight ones (TakeWorker fails them).
-      pair.out.clear();
-      break;
-    }
-    pair.out.erase(0, static_cast<size_t>(n));
-    break;
-  }
+  c.pairs[slot].Flush();
   UpdatePair(c, slot);
 }
 
@@ -633,7 +517,8 @@ void IoLoop::Sweep() {
   const uint64_t timeout_ns = config_.frame_timeout_ms * 1'000'000;
   for (auto& entry : connections_) {
     Connection& c = *entry.second;
-    if (!c.ended && c.partial_since_ns != 0 && now_ns_ - c.partial_since_ns >= timeout_ns) {
+    const uint64_t since = c.splitter.partial_since_ns();
+    if (!c.ended && since != 0 && now_ns_ - since >= timeout_ns) {
       End(c, ETIMEDOUT, "a partial frame outlived frameTimeoutMs");
     }
   }
@@ -648,12 +533,11 @@ void IoLoop::End(Connection& c, int err, const char* call) {
   if (err != 0 && !c.failed) {
     c.failed = true;
     // Nothing more is read or answered on it: drop what waits, stop watching TCP.
-    buffered_ -= c.partial.size() + c.queued_bytes;
-    std::string().swap(c.partial);
+    buffered_ -= c.splitter.held() + c.queued_bytes;
+    c.splitter.Drop();
     queued_ -= c.queued.size();
     c.queued.clear();
     c.queued_bytes = 0;
-    c.partial_since_ns = 0;
     if (c.tcp_events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, c.tcp.Get(), nullptr);
     c.tcp_events = 0;
     c.out.clear();
@@ -680,11 +564,11 @@ void IoLoop::UpdateTcp(Connection& c) {
 }
 
 void IoLoop::UpdatePair(Connection& c, uint32_t slot) {
-  Pair& pair = c.pairs[slot];
-  if (!pair.io.Valid()) return;
+  WorkerPair& pair = c.pairs[slot];
+  if (!pair.open()) return;
   uint32_t wanted = EPOLLIN;
-  if (!pair.out.empty()) wanted |= EPOLLOUT;
-  Watch(pair.io.Get(), Key(c.id, static_cast<uint16_t>(slot)), &pair.events, wanted);
+  if (pair.has_output()) wanted |= EPOLLOUT;
+  Watch(pair.io_fd(), Key(c.id, static_cast<uint16_t>(slot)), &pair.events, wanted);
 }
 
 void IoLoop::MarkDirty(Connection& c) {

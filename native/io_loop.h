@@ -32,6 +32,10 @@
 // stream like a FIN, and so does a TLS 1.3 KeyUpdate ("key_update": no rekey in place here;
 // the requests read before it are answered, then a FIN without close_notify).
 //
+// Its parts, one object a file: io_connection.h (a connection's state), frame_splitter.h
+// (framing), worker_pair.h (a connection's socketpair to one worker and its answer records),
+// worker_picker.h (which worker takes the next frame).
+//
 // Threading: one mutex. The I/O thread holds it except in epoll_wait; the main
 // thread's calls take it, so they wait at most one round of event handling.
 #pragma once
@@ -49,8 +53,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tls_records.h"
+#include "io_connection.h"
 #include "unique_fd.h"
+#include "worker_picker.h"
 
 namespace kmux {
 
@@ -125,49 +130,7 @@ class IoLoop {
   void Stop();
 
  private:
-  struct Sent {
-    bool answered = false;
-    std::string head;
-  };
-  struct Pair {
-    UniqueFd io, worker;
-    std::string out;             // request frames not yet taken by the stream
-    std::string in;              // a partial answer record
-    std::deque<Sent> sent;       // requests sent, by index from `base`
-    uint32_t base = 0;
-    uint32_t events = 0;         // what epoll watches on `io`
-  };
-  struct Connection {
-    uint64_t id;
-    UniqueFd tcp;
-    std::vector<Pair> pairs;
-    std::string partial;         // a frame not yet whole (its header may be incomplete)
-    std::deque<std::string> queued;  // whole frames waiting for a worker
-    uint64_t queued_bytes = 0;
-    uint32_t held = 0;           // sent to workers, not answered
-    std::string out;             // reply frames for TCP, from out_sent on
-    size_t out_sent = 0;
-    uint64_t partial_since_ns = 0;
-    uint32_t parsed = 0;
-    uint32_t refused = 0;
-    uint32_t tcp_events = 0;
-    bool eof = false;            // the peer's FIN was read
-    bool ended = false;          // reported (FIN or error): no more reads
-    bool failed = false;         // ended by an error: nothing more is written either
-    bool dirty = false;          // in dirty_
-    bool in_ring = false;
-    bool starved = false;        // reads stopped for the buffer budget
-    std::unique_ptr<TlsRecords> tls;  // kTLS connections only
-    const char* eof_call = "read";    // how the orderly end came (IoHangup::call)
-    bool linger = false;         // kTLS: ended at the peer's KeyUpdate: FIN, no close_notify
-    uint32_t empty_reads = 0;    // kTLS: readable wakeups in a row that gave no record
-    bool backoff = false;        // kTLS: reads paused until the next backoff tick
-  };
-  struct Worker {
-    uint32_t held = 0;           // requests sent and not answered, over all connections
-    uint64_t progress_ns = 0;    // its last answer, or when it went from idle to busy
-    bool alive = true;
-  };
+  using Connection = IoConnection;
 
   void Run();
   void HandleTcp(Connection& c, uint32_t events);
@@ -179,13 +142,12 @@ class IoLoop {
   /** kTLS: a partial record keeps the socket readable with nothing to read: pause reads for a tick. */
   void BackOff(Connection& c);
   void Wake();
-  /** Splits [data, data + len) into frames after c.partial; false once the connection ended. */
+  /** Splits [data, data + len) into frames after the partial one; false once the connection ended. */
   bool Split(Connection& c, const uint8_t* data, size_t len);
-  /** Ends the connection for a length above maxFrameBytes; false, for Split to stop. */
-  bool Refuse(Connection& c, uint32_t length);
+  /** Ends the connection for a length above maxFrameBytes. */
+  void Refuse(Connection& c, uint32_t length);
   void Frame(Connection& c, const uint8_t* frame, size_t len);
   void Commit(Connection& c, uint32_t slot, const uint8_t* frame, size_t len);
-  int Pick() const;
   /** Over a limit: the frame is shed (its head goes to the main thread, TakeShed). */
   bool OverLimit(const Connection& c);
   void Shed(Connection& c, const uint8_t* frame, size_t len);
@@ -201,7 +163,7 @@ class IoLoop {
   void UpdateTcp(Connection& c);
   void UpdatePair(Connection& c, uint32_t slot);
   void OpenPair(Connection& c, uint32_t slot);
-  void ClosePair(Pair& pair);
+  void ClosePair(WorkerPair& pair);
   void MarkDirty(Connection& c);
   bool Starving() const { return buffered_ >= config_.max_buffered; }
   void Feed();
@@ -219,7 +181,7 @@ class IoLoop {
   uint64_t queued_ = 0;          // frames waiting for a worker, all connections
   uint64_t held_ = 0;            // frames sent to workers and not answered, all connections
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
-  std::vector<Worker> workers_;
+  WorkerPicker workers_;
   std::deque<uint64_t> ring_;    // connections with queued frames, served in turn
   std::vector<uint64_t> dirty_;  // connections with pair or TCP output to flush this round
   std::vector<uint64_t> starved_;

@@ -1,0 +1,46 @@
+// One accepted TCP connection as the native transport's I/O thread (io_loop.h) holds it:
+// its frame splitter, the requests waiting for a worker, its stream to each worker, the
+// replies not yet on the socket, and how it is ending.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frame_splitter.h"
+#include "tls_records.h"
+#include "unique_fd.h"
+#include "worker_pair.h"
+
+namespace kmux {
+
+struct IoConnection {
+  IoConnection(uint64_t connection_id, uint32_t max_frame) : id(connection_id), splitter(max_frame) {}
+
+  uint64_t id;
+  UniqueFd tcp;
+  std::vector<WorkerPair> pairs;   // one per worker slot
+  FrameSplitter splitter;
+  std::deque<std::string> queued;  // whole frames waiting for a worker
+  uint64_t queued_bytes = 0;
+  uint32_t held = 0;               // sent to workers, not answered
+  std::string out;                 // reply frames for TCP, from out_sent on
+  size_t out_sent = 0;
+  uint32_t refused = 0;
+  uint32_t tcp_events = 0;
+  bool eof = false;                // the peer's FIN was read
+  bool ended = false;              // reported (FIN or error): no more reads
+  bool failed = false;             // ended by an error: nothing more is written either
+  bool dirty = false;              // in the loop's dirty list
+  bool in_ring = false;
+  bool starved = false;            // reads stopped for the buffer budget
+  std::unique_ptr<TlsRecords> tls;  // kTLS connections only
+  const char* eof_call = "read";    // how the orderly end came (IoHangup::call)
+  bool linger = false;             // kTLS: ended at the peer's KeyUpdate: FIN, no close_notify
+  uint32_t empty_reads = 0;        // kTLS: readable wakeups in a row that gave no record
+  bool backoff = false;            // kTLS: reads paused until the next backoff tick
+};
+
+}  // namespace kmux
