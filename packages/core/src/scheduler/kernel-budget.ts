@@ -5,7 +5,11 @@
  * Admission. A request read is admitted while the server has fewer than `maxInFlight` in
  * flight (counted across workers in shared memory) and this worker fewer than its share,
  * maxInFlight / workers: it cannot hand a request it read to another worker, so more would
- * only wait behind its own while the others shed. Past either: answered overloaded at once.
+ * only wait behind its own while the others shed. Past either, it is still admitted if its
+ * connection holds less than its fair share of the worker's share here: the worker's share ÷
+ * the connections holding requests (counted by all workers in shared memory). So a flood
+ * gets only its own excess refused, never a connection that holds little (as on user space
+ * and native), and a worker still takes at most twice its share. Else: answered overloaded at once.
  *
  * Running. At most `workerQueueDepth` run at once, over all the worker's connections; one
  * admitted past that is held, in its connection, until a running one is answered (its reply
@@ -52,8 +56,8 @@ export class WorkerBudget {
   private readonly maxInFlight: number;
   /** This worker's part of maxInFlight. */
   private readonly share: number;
-  /** The server's requests in flight, counted by all its workers. */
-  private readonly server: ServerCounters;
+  /** The server's requests in flight and connections holding any, counted by all its workers. */
+  readonly server: ServerCounters;
   /** KCM: a full worker may leave its backlog in the kernel. sockmap: never. */
   private readonly canPause: boolean;
   /** Requests admitted and not finished. */
@@ -79,9 +83,18 @@ export class WorkerBudget {
     this.canPause = attach.transport === 'kcm';
   }
 
-  /** A request was read: takes one of the server's in-flight places; false past this worker's share or maxInFlight. */
-  admit(): boolean {
-    if (this.admitted >= this.share || !this.server.tryAcquire(this.maxInFlight)) return false;
+  /**
+   * A request was read on a connection holding `connectionInFlight` requests in this worker:
+   * takes one of the server's in-flight places; false past this worker's share or maxInFlight,
+   * unless the connection holds less than its fair share of the worker's.
+   */
+  admit(connectionInFlight: number): boolean {
+    if (this.admitted < this.share && this.server.tryAcquire(this.maxInFlight)) {
+      this.admitted++;
+      return true;
+    }
+    if (connectionInFlight >= this.server.fairShare(this.share)) return false;
+    this.server.acquire();
     this.admitted++;
     return true;
   }

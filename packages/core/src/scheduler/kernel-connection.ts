@@ -91,7 +91,7 @@ export class KernelConnection implements BudgetClient {
     group: PollGroup,
     private readonly hooks: KernelConnectionHooks,
   ) {
-    this.counters = new ConnectionCounters(attach.counters, attach.workers);
+    this.counters = new ConnectionCounters(attach.counters, attach.workers, budget.server);
     this.watcher = new MessageWatcher(attach.fd, {
       maxFrameBytes: attach.limits.maxFrameBytes,
       // One wakeup takes no more from a KCM socket than the worker may run.
@@ -186,7 +186,7 @@ export class KernelConnection implements BudgetClient {
     if (this.counters.inFlight() >= maxInFlightPerConnection) {
       return this.reject(body, head, index, new OverloadedError('connection', maxInFlightPerConnection));
     }
-    if (!this.budget.admit()) return this.reject(body, head, index, new OverloadedError('server', maxInFlight));
+    if (!this.budget.admit(this.counters.inFlightOf(this.attach.slot))) return this.reject(body, head, index, new OverloadedError('server', maxInFlight));
     this.counters.add(this.attach.slot, 1);
     this.stats.requestStarted();
     const timeoutMs = timeoutFor(head, this.attach.limits);

@@ -50,8 +50,9 @@ export interface ServerOptions {
    * "overloaded" error reply only if its connection holds at least its fair share,
    * maxInFlight ÷ open connections: a flooding connection cannot get a well-behaved one
    * refused (so the total can pass maxInFlight by what connections under their share add, at
-   * most maxInFlight again). On kernel transports each worker takes at most
-   * maxInFlight / workers of them. Default 16,384.
+   * most maxInFlight again). On KCM and sockmap each worker takes maxInFlight / workers of
+   * them, and past that still a connection holding less than that ÷ connections holding
+   * requests; native sheds by maxInFlight ÷ connections holding requests. Default 16,384.
    */
   readonly maxInFlight?: number;
   /** Requests a worker holds at once; the rest wait in the main thread for the least-loaded worker. Default 32. */

@@ -1,4 +1,4 @@
-import { ConnectionCounters } from '../scheduler/shared-counters.js';
+import { ConnectionCounters, type ServerCounters } from '../scheduler/shared-counters.js';
 import type { DetachMessage } from '../scheduler/worker-messages.js';
 import type { PlaintextSocket } from '../tls/server-tls.js';
 import type { KernelBinding } from './kernel-path.js';
@@ -39,13 +39,13 @@ export interface AttachedConnection {
   parsedAt: number;
 }
 
-export function attachedConnection(id: number, socket: PlaintextSocket, binding: KernelBinding, workers: number): AttachedConnection {
+export function attachedConnection(id: number, socket: PlaintextSocket, binding: KernelBinding, workers: number, server: ServerCounters): AttachedConnection {
   return {
     id,
     socket,
     peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
     binding,
-    counters: ConnectionCounters.create(workers),
+    counters: ConnectionCounters.create(workers, server),
     acceptedAt: Date.now(),
     detaching: false,
     draining: null,

@@ -116,7 +116,7 @@ export class KernelTransport implements ServerTransport {
       options.logger.warn(`kmux: ${this.path.name} setup of a connection failed: ${(error as Error).message}`);
       return;
     }
-    const connection = attachedConnection(id, socket, binding, options.workers);
+    const connection = attachedConnection(id, socket, binding, options.workers, this.server);
     this.connections.set(id, connection);
     counters.acceptedConnections++;
     counters.openConnections++;
