@@ -9,7 +9,7 @@
 // and that non-reading flooders hold nothing up. The requests block without using the CPU,
 // so that what is measured is queueing (what fair dispatch fixes), not the machine's CPU
 // contention (docs/tail-latency.md). Meanwhile fresh clients connect one after another and
-// each makes its first call, then a well-behaved client calls one request at a time, in 3
+// each makes its first call, then a well-behaved client calls one request at a time, in 5
 // rounds. Asserted: none is ever refused; the fresh clients' median first call and the median
 // of the rounds' p99s stay within boundMs(); a sustained flood was still sending, and being
 // refused, while the rounds ran. Medians, not single calls: the clients share the test
@@ -39,16 +39,23 @@ const FRESH_CLIENTS = 5;
 /** How long each flood request holds a worker. */
 const FLOOD_NAP_US = 100;
 
+interface FloodProgress {
+  readonly bursts: number;
+  readonly awaited: number;
+}
+
 /** Starts the flooding connections in a thread of their own (fixtures/flooder.mjs). */
-async function startFlood(port: number, connections: number, requests: number, sustained: boolean): Promise<{ stop(): Promise<void> }> {
+async function startFlood(port: number, connections: number, requests: number, sustained: boolean): Promise<{ stop(): Promise<FloodProgress[]> }> {
   const workerData = { port, connections, requests, napUs: FLOOD_NAP_US, sustained, limitMs: timeoutMs(60_000) };
   const worker = new Worker(new URL('./fixtures/flooder.mjs', import.meta.url), { workerData });
+  const progress = new Promise<FloodProgress[]>((resolve) => worker.on('message', (message) => Array.isArray(message) && resolve(message)));
   const exited = once(worker, 'exit');
   await once(worker, 'message');
   return {
     async stop() {
       worker.postMessage('stop');
       await exited;
+      return progress;
     },
   };
 }
@@ -58,6 +65,19 @@ async function politeCalls(port: number, calls: number): Promise<{ latenciesMs: 
   const client = await startGoodClient(wire, port, 1);
   await client.progress(calls, timeoutMs(30_000));
   const { latenciesMs, errors } = await client.stop();
+  return { latenciesMs, errors };
+}
+
+/** The first call of each of FRESH_CLIENTS clients that connect one after another: latencies (ms) and anything that went wrong. */
+async function firstCalls(port: number): Promise<{ latenciesMs: number[]; errors: string[] }> {
+  const latenciesMs: number[] = [];
+  const errors: string[] = [];
+  for (let i = 0; i < FRESH_CLIENTS; i++) {
+    // Its first call only: the client may have sent a second before it stopped.
+    const first = await politeCalls(port, 1);
+    latenciesMs.push(...first.latenciesMs.slice(0, 1));
+    errors.push(...first.errors);
+  }
   return { latenciesMs, errors };
 }
 
@@ -105,19 +125,25 @@ for (const transport of TRANSPORTS) {
         const flooders = sized(6, 25, 'KMUX_FLOOD_CONNECTIONS', 4);
         const calls = sized(300, 3000, 'KMUX_FLOOD_CALLS', 100);
         // A p99 of 300 calls is their 3rd slowest, which one preemption of the test's threads by
-        // another process sets: the median of 3 rounds' p99s, unloaded and loaded, is asserted.
-        const rounds = sized(3, 3, 'KMUX_FLOOD_ROUNDS');
+        // another process sets: the median of 5 rounds' p99s, unloaded and loaded, is asserted.
+        const rounds = sized(5, 5, 'KMUX_FLOOD_ROUNDS', 3);
         const { server, port } = await startServer(wire, transport, { maxInFlight, maxInFlightPerConnection: perConnection, workerQueueDepth: WORKER_QUEUE_DEPTH });
 
         const unloaded = await politeRounds(port, rounds, calls);
         expect(unloaded.errors).toEqual([]);
         const unloadedP99 = percentile(unloaded.p99s, 50);
+        // A first call also sets up the connection (on the kernel transports, in every worker).
+        const unloadedFirst = await firstCalls(port);
+        expect(unloadedFirst.errors).toEqual([]);
+        const unloadedFirstMedian = percentile(unloadedFirst.latenciesMs, 50);
 
         // A sustained flood's bursts each fill its connection's limit (together past maxInFlight), a
         // lone burst four times over; more per burst would only add refusals, i.e. CPU, not queueing.
         const burst = sustained ? perConnection : 4 * perConnection;
         const flood = await startFlood(port, flooders, burst, sustained);
-        onTestFinished(() => flood.stop());
+        onTestFinished(async () => {
+          await flood.stop();
+        });
         // The flood is on once the server has read every first burst and refused past its limits.
         const bursts = flooders * burst;
         const floodedInFlight = await new Promise<number>((resolve) => {
@@ -129,23 +155,18 @@ for (const transport of TRANSPORTS) {
             }
           }, 5);
         });
-        const fresh: { latenciesMs: number[]; errors: string[] } = { latenciesMs: [], errors: [] };
-        for (let i = 0; i < FRESH_CLIENTS; i++) {
-          // Its first call only: the client may have sent a second before it stopped.
-          const first = await politeCalls(port, 1);
-          fresh.latenciesMs.push(...first.latenciesMs.slice(0, 1));
-          fresh.errors.push(...first.errors);
-        }
+        const fresh = await firstCalls(port);
         const freshMedian = percentile(fresh.latenciesMs, 50);
         const before = server.stats().requests;
         const loaded = await politeRounds(port, rounds, calls);
         const after = server.stats().requests;
-        await flood.stop();
+        const floodProgress = await flood.stop();
         // What the flood sent, and had refused, while the well-behaved client made its calls.
         const floodDuringCalls = after.received - before.received - rounds * calls;
         const refusedDuringCalls = (after.outcomes.overloaded ?? 0) - (before.outcomes.overloaded ?? 0);
         const loadedP99 = percentile(loaded.p99s, 50);
         const bound = boundMs(transport, sustained, unloadedP99);
+        const freshBound = boundMs(transport, sustained, Math.max(unloadedP99, unloadedFirstMedian));
         const refusedFlood = server.stats().requests.outcomes.overloaded ?? 0;
         const numbers = {
           transport,
@@ -157,17 +178,20 @@ for (const transport of TRANSPORTS) {
           refusedFlood,
           floodDuringCalls,
           refusedDuringCalls,
+          floodProgress,
           unloadedP99sMs: unloaded.p99s.map((ms) => Number(ms.toFixed(2))),
           loadedP99sMs: loaded.p99s.map((ms) => Number(ms.toFixed(2))),
+          unloadedFirstCallsMs: unloadedFirst.latenciesMs.map((ms) => Number(ms.toFixed(2))),
           freshFirstCallsMs: fresh.latenciesMs.map((ms) => Number(ms.toFixed(2))),
           boundMs: Number(bound.toFixed(2)),
+          freshBoundMs: Number(freshBound.toFixed(2)),
         };
         report('flood-fairness', numbers);
         if (SHORT) console.log('flood-fairness', JSON.stringify(numbers));
         const detail = JSON.stringify(numbers);
         expect(fresh.errors, detail).toEqual([]);
         expect(loaded.errors, detail).toEqual([]);
-        expect(freshMedian, `fresh clients' first calls: ${detail}`).toBeLessThanOrEqual(bound);
+        expect(freshMedian, `fresh clients' first calls: ${detail}`).toBeLessThanOrEqual(freshBound);
         // Open: native under the sustained flood keeps the client under its fair share but not
         // within the bound (median p99 7–13 ms, bound 10–12, under a 2-core load of 5–7; the same
         // with workerQueueDepth 8: not the workers' queues). Reported, not asserted, until found.
