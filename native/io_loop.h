@@ -17,7 +17,8 @@
 //
 // Dispatch (the user-space dispatcher's policy): a frame goes to an idle worker; a busy
 // one takes more only while it answered something in the last busyWorkerGraceUs (its current call
-// is short) and holds fewer than workerQueueDepth; otherwise frames wait here,
+// is short), its estimated backlog stays within workerBacklogUs (worker_picker.h) and it holds
+// fewer than workerQueueDepth; otherwise frames wait here,
 // round robin across connections, for the first worker that frees up. Waiting
 // frames count against maxInFlight and maxInFlightPerConnection. A frame is shed
 // (TakeShed: the main thread answers it "overloaded") past its connection's limit,
@@ -69,6 +70,7 @@ struct IoConfig {
   uint32_t max_in_flight_per_connection;
   uint64_t max_pending_write;
   uint64_t share_ns;  // busyWorkerGraceUs: a busy worker takes more only if it answered this recently
+  uint64_t backlog_ns;  // workerBacklogUs: ...and only while its estimated backlog stays within this
 };
 
 /**

@@ -29,7 +29,8 @@ NativeMux::NativeMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMu
   config.max_in_flight_per_connection = info[6].As<Napi::Number>().Uint32Value();
   config.max_pending_write = static_cast<uint64_t>(info[7].As<Napi::Number>().Int64Value());
   config.share_ns = static_cast<uint64_t>(info[8].As<Napi::Number>().Int64Value()) * 1000;
-  on_hangup_ = Napi::Persistent(info[9].As<Napi::Function>());
+  config.backlog_ns = static_cast<uint64_t>(info[9].As<Napi::Number>().Int64Value()) * 1000;
+  on_hangup_ = Napi::Persistent(info[10].As<Napi::Function>());
   uv_loop_t* uv_loop = nullptr;
   if (napi_get_uv_event_loop(env_, &uv_loop) != napi_ok || uv_loop == nullptr) throw SysError(env_, "napi_get_uv_event_loop", EINVAL);
   async_ = new uv_async_t;

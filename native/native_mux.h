@@ -20,7 +20,7 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
 
   /**
    * new NativeMux(workers, maxFrameBytes, frameTimeoutMs, maxBufferedBytes, workerQueueDepth, maxInFlight,
-   *               maxInFlightPerConnection, maxPendingWriteBytes, busyWorkerGraceUs, onHangup(id, error, notice): notice 'shed' (error null): takeShed() has frames to answer)
+   *               maxInFlightPerConnection, maxPendingWriteBytes, busyWorkerGraceUs, workerBacklogUs, onHangup(id, error, notice): notice 'shed' (error null): takeShed() has frames to answer)
    */
   explicit NativeMux(const Napi::CallbackInfo& info);
   ~NativeMux() override;

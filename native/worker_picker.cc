@@ -7,7 +7,7 @@ int WorkerPicker::Pick(uint64_t now_ns) const {
   for (uint32_t slot = 0; slot < workers_.size(); ++slot) {
     const Worker& worker = workers_[slot];
     if (!worker.alive || worker.held >= queue_depth_) continue;
-    if (worker.held > 0 && now_ns - worker.progress_ns > grace_ns_) continue;
+    if (worker.held > 0 && (now_ns - worker.progress_ns > grace_ns_ || (worker.held + 1) * worker.cost_ns > backlog_ns_)) continue;
     if (best < 0 || worker.held < workers_[best].held) best = static_cast<int>(slot);
   }
   return best;
@@ -21,6 +21,18 @@ void WorkerPicker::Sent(uint32_t slot, uint64_t now_ns) {
 void WorkerPicker::Answered(uint32_t slot, uint64_t now_ns) {
   Worker& worker = workers_[slot];
   worker.held--;
+  if (worker.round_answers > 0 && now_ns == worker.progress_ns) {
+    worker.round_answers++;  // read in the same round: it shares the round's busy time
+    return;
+  }
+  // A new round: the last one's busy time per answer is a sample of what a request costs.
+  if (worker.round_answers > 0) {
+    const int64_t sample = static_cast<int64_t>(worker.round_ns / worker.round_answers);
+    const int64_t cost = static_cast<int64_t>(worker.cost_ns);
+    worker.cost_ns = static_cast<uint64_t>(cost + (sample - cost) / kSmoothingDivisor);
+  }
+  worker.round_ns = now_ns - worker.progress_ns;
+  worker.round_answers = 1;
   worker.progress_ns = now_ns;
 }
 

@@ -165,6 +165,7 @@ export interface NativeMuxClass {
     maxInFlightPerConnection: number,
     maxPendingWriteBytes: number,
     busyWorkerGraceUs: number,
+    workerBacklogUs: number,
     onHangup: (id: number, error: HangupError | null, notice?: 'shed') => void,
   ): NativeNativeMux;
 }

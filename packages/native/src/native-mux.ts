@@ -30,6 +30,8 @@ export interface NativeMuxOptions {
   maxPendingWriteBytes: number;
   /** A busy worker takes another request only if it answered one this recently (µs): its current call is short. */
   busyWorkerGraceUs: number;
+  /** ...and only while the time its held requests are estimated to take (µs, learned per worker) stays within this. */
+  workerBacklogUs: number;
   /**
    * Frames shed over the in-flight limits (past the connection's, or past the server's from a
    * connection holding a fair share of it): the first bytes (up to 1 KiB) of each body, to be
@@ -90,6 +92,7 @@ export class NativeMux {
     checkInt('maxInFlightPerConnection', options.maxInFlightPerConnection, 1, 0xffff_ffff);
     checkInt('maxPendingWriteBytes', options.maxPendingWriteBytes, 1, Number.MAX_SAFE_INTEGER);
     checkInt('busyWorkerGraceUs', options.busyWorkerGraceUs, 1, 0xffff_ffff);
+    checkInt('workerBacklogUs', options.workerBacklogUs, 1, 0xffff_ffff);
     this.#native = new Native(
       options.workers,
       options.maxFrameBytes,
@@ -100,6 +103,7 @@ export class NativeMux {
       options.maxInFlightPerConnection,
       options.maxPendingWriteBytes,
       options.busyWorkerGraceUs,
+      options.workerBacklogUs,
       (id, error, notice) => {
         if (notice === 'shed') return this.#shed(options.onShed);
         if (error) this.#connections.get(id)?.onHangup(error);

@@ -23,6 +23,7 @@ export function nativePath(options: ResolvedServerOptions): KernelPath {
     maxInFlightPerConnection: options.maxInFlightPerConnection,
     maxPendingWriteBytes: options.maxPendingWriteBytes,
     busyWorkerGraceUs: options.busyWorkerGraceUs,
+    workerBacklogUs: options.workerBacklogUs,
     onShed: (connection, heads) => {
       const binding = bindings.get(connection.id);
       if (binding) shed(binding, heads);
