@@ -22,13 +22,22 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '@kmux/core';
 import { SOAK, TRANSPORTS, report, sized, timeoutMs } from './lib/mode.js';
-import { MiB, closeAll, fdTargets, fdsOpenedSince, heapAfterGc, openFds, rss, rssSampler, startServer, until } from './lib/harness.js';
+import { MiB, closeAll, epollSets, fdTargets, fdsOpenedSince, heapAfterGc, openFds, rss, rssSampler, startServer, until } from './lib/harness.js';
 import { FrameSocket, WIRES, type Wire, type WireName } from './lib/wire.js';
+import { WorkerLiveness } from './lib/worker-liveness.js';
 
 afterAll(closeAll);
 
-/** How long a client waits for any reply or close before it reports the server stalled. */
+/** How long a client waits for any reply or close, while every worker is live, before it reports the server stalled. */
 const STALL_MS = 30_000;
+/** How often a waiting client checks for a stall. */
+const STALL_CHECK_MS = 1_000;
+/**
+ * A worker not replaced within this many times the server's first start (which loads the same
+ * codec in both workers at once) is reported as never coming back. Measured replacements took
+ * up to ~4x the first start (Thrift in the VM: beside the chaos clients, often both at once).
+ */
+const REPLACEMENT_STARTS = 10;
 
 interface ChaosPlan {
   readonly connections: number;
@@ -59,8 +68,17 @@ interface ConnectionTally {
   failures: string[];
 }
 
+/** What a client needs to tell a stalled server from one replacing a worker. */
+interface StallWatch {
+  readonly liveness: WorkerLiveness;
+  /** A slot not live for this long is reported. */
+  readonly replacementMs: number;
+  /** Called at a client's first stall (the server's state, for the report). */
+  onStall(): void;
+}
+
 /** One client: opens, pipelines, sometimes drops and reopens, half-closes at the end. */
-async function runConnection(wire: Wire, port: number, index: number, plan: ChaosPlan, random: () => number, onStall: () => void): Promise<ConnectionTally> {
+async function runConnection(wire: Wire, port: number, index: number, plan: ChaosPlan, random: () => number, watch: StallWatch): Promise<ConnectionTally> {
   const tally: ConnectionTally = { sent: 0, ok: 0, errors: {}, abandoned: 0, drops: 0, serverCloses: 0, crashesSent: 0, failures: [] };
   const fail = (message: string): void => {
     if (tally.failures.length < 20) tally.failures.push(`connection ${index}: ${message}`);
@@ -126,16 +144,23 @@ async function runConnection(wire: Wire, port: number, index: number, plan: Chao
       if (frames.length) socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
       if (dropped) break;
       // A server that neither answers nor closes would otherwise hang the test until its
-      // timeout with nothing said: fail with what was left outstanding instead.
-      let stallTimer: NodeJS.Timeout | undefined;
-      const progressed = await Promise.race([
-        new Promise<boolean>((resolve) => (wake = () => resolve(true))),
-        new Promise<boolean>((resolve) => (stallTimer = setTimeout(() => resolve(false), STALL_MS))),
-      ]);
-      clearTimeout(stallTimer);
-      if (!progressed) {
-        onStall();
-        fail(`no reply and no close for ${STALL_MS / 1000} s, ${outstanding.size} outstanding (ids ${[...outstanding.keys()].slice(0, 10).join(', ')})`);
+      // timeout with nothing said: fail with what was left outstanding instead. Only time with
+      // every worker live counts: a dead worker's requests wait in the kernel for its replacement.
+      const waitedFrom = performance.now();
+      const woke = new Promise<boolean>((resolve) => (wake = () => resolve(true)));
+      let stalled: string | null = null;
+      while (stalled === null) {
+        let checkTimer: NodeJS.Timeout | undefined;
+        const progressed = await Promise.race([woke, new Promise<boolean>((resolve) => (checkTimer = setTimeout(() => resolve(false), STALL_CHECK_MS)))]);
+        clearTimeout(checkTimer);
+        if (progressed) break;
+        const notReplaced = watch.liveness.downLongerThan(watch.replacementMs);
+        if (notReplaced.length > 0) stalled = `a worker was not replaced within ${(watch.replacementMs / 1000).toFixed(1)} s (${notReplaced.join(', ')})`;
+        else if (watch.liveness.liveSince(waitedFrom) >= STALL_MS) stalled = `no reply and no close for ${STALL_MS / 1000} s with every worker live`;
+      }
+      if (stalled !== null) {
+        watch.onStall();
+        fail(`${stalled}, ${outstanding.size} outstanding (ids ${[...outstanding.keys()].slice(0, 10).join(', ')})`);
         socket.destroy();
         return tally;
       }
@@ -186,11 +211,14 @@ function mulberry(seed: number): () => number {
 async function chaosRound(wireName: WireName, transport: string, plan: ChaosPlan) {
   const wire = WIRES[wireName];
   const total = plan.connections * plan.requestsPerConnection;
+  const startedAt = performance.now();
   const running = await startServer(wire, transport, {
     workers: 2,
     // Just below what the clients can have outstanding, so some shedding happens too.
     maxInFlight: Math.max(16, plan.connections * (plan.window - 2)),
   });
+  const startMs = performance.now() - startedAt;
+  const liveness = new WorkerLiveness(running.server);
   const rssPeak = rssSampler(100);
   const started = performance.now();
   // What the server holds when a client first sees it stall (later, the clients' closes have changed it).
@@ -200,11 +228,16 @@ async function chaosRound(wireName: WireName, transport: string, plan: ChaosPlan
     const { requests, connections } = running.server.stats();
     // KCM: each mux's KCM sockets and TCP sockets (psocks), with their queues and states (RxWait, RdyRx, RxPause, ...).
     const kcm = transport === 'kcm' ? `; /proc/net/kcm:\n${readFileSync('/proc/net/kcm', 'utf8')}` : '';
-    stalls.push(`server at the first stall: ${JSON.stringify({ requests, connections })}${kcm}`);
+    // Which fds each thread's event loop and each worker's poll group still watch.
+    const polled = `; epoll sets:\n${epollSets()}`;
+    stalls.push(`server at the first stall: ${JSON.stringify({ requests, connections })}${kcm}${polled}`);
   };
   const tallies = await Promise.all(
-    Array.from({ length: plan.connections }, (_, i) => runConnection(wire, running.port, i, plan, mulberry(plan.seed * 1000 + i), onStall)),
+    Array.from({ length: plan.connections }, (_, i) =>
+      runConnection(wire, running.port, i, plan, mulberry(plan.seed * 1000 + i), { liveness, replacementMs: Math.max(STALL_MS, REPLACEMENT_STARTS * startMs), onStall }),
+    ),
   );
+  liveness.stop();
   const seconds = (performance.now() - started) / 1000;
   const peak = rssPeak.stop();
   const sum = (pick: (t: ConnectionTally) => number): number => tallies.reduce((n, t) => n + pick(t), 0);
@@ -213,7 +246,8 @@ async function chaosRound(wireName: WireName, transport: string, plan: ChaosPlan
   const failures = tallies.flatMap((t) => t.failures);
   if (failures.length) {
     const { requests, workers, kernel, connectionErrors } = running.server.stats();
-    failures.unshift(`server at the failure: ${JSON.stringify({ requests, workers, kernel, connectionErrors })}`, ...stalls.slice(0, 1));
+    const replacements = { firstStartMs: Math.round(startMs), longestReplacementMs: Math.round(liveness.longestDownMs) };
+    failures.unshift(`server at the failure: ${JSON.stringify({ requests, workers, kernel, connectionErrors, replacements })}`, ...stalls.slice(0, 1));
   }
 
   // After a failure the server may well hold connections open: the failures say why, not this wait.
@@ -223,7 +257,7 @@ async function chaosRound(wireName: WireName, transport: string, plan: ChaosPlan
   const stats = running.server.stats();
   const restarts = stats.workers.reduce((n, w) => n + w.restarts, 0);
   await running.close();
-  return { total, seconds, peak, failures, errors, stats, restarts, ok: sum((t) => t.ok), sent: sum((t) => t.sent), abandoned: sum((t) => t.abandoned), drops: sum((t) => t.drops), serverCloses: sum((t) => t.serverCloses), crashes: sum((t) => t.crashesSent) };
+  return { total, seconds, peak, failures, errors, stats, restarts, startMs, longestReplacementMs: liveness.longestDownMs, ok: sum((t) => t.ok), sent: sum((t) => t.sent), abandoned: sum((t) => t.abandoned), drops: sum((t) => t.drops), serverCloses: sum((t) => t.serverCloses), crashes: sum((t) => t.crashesSent) };
 }
 
 const PLANS: Record<'raw' | 'thrift-binary', ChaosPlan> = {
@@ -315,6 +349,8 @@ for (const transport of TRANSPORTS) {
             serverCloses: result.serverCloses,
             crashRequests: result.crashes,
             workerRestarts: result.restarts,
+            firstStartSeconds: Number((result.startMs / 1000).toFixed(1)),
+            longestReplacementSeconds: Number((result.longestReplacementMs / 1000).toFixed(1)),
             seconds: Number(result.seconds.toFixed(1)),
             requestsPerSecond: Math.round(result.sent / result.seconds),
             fdsBefore: fds0,

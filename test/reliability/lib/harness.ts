@@ -3,7 +3,7 @@
  * through startServer() with a transport from TRANSPORTS (mode.ts), so the same suites can
  * run over a kernel transport once one exists outside test/kernel.
  */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { BroadcastChannel } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -82,6 +82,27 @@ export function fdTargets(): Map<string, string> {
     } catch {} // closed since the listing (readdir's own fd among them)
   }
   return targets;
+}
+
+/**
+ * Every epoll set of this process and the fds it watches ("tfd N events M"): each thread's event
+ * loop has one, and so has each kernel-transport worker's PollGroup (scheduler/kernel-worker.ts).
+ * For a stall: which sockets some thread still polls, and which no set holds any more.
+ */
+export function epollSets(): string {
+  const lines: string[] = [];
+  for (const [fd, target] of fdTargets()) {
+    if (target !== 'anon_inode:[eventpoll]') continue;
+    let info: string;
+    try {
+      info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const watched = [...info.matchAll(/^tfd:\s*(\d+) events:\s*(\w+)/gm)].map(([, tfd, events]) => `${tfd}:${events}`);
+    lines.push(`epoll ${fd} -> ${watched.join(' ') || '(empty)'}`);
+  }
+  return lines.join('\n');
 }
 
 /** The fds open now that were not open (as the same thing) in `before`: "fd -> target" each. */
