@@ -34,8 +34,9 @@ const STALL_MS = 30_000;
 const STALL_CHECK_MS = 1_000;
 /**
  * A worker not replaced within this many times the server's first start (which loads the same
- * codec in both workers at once) is reported as never coming back. Measured replacements took
- * up to ~4x the first start (Thrift in the VM: beside the chaos clients, often both at once).
+ * codec in both workers at once), or STALL_MS if longer, is reported as never coming back. A
+ * replacement loads beside the chaos clients, often with the other worker: Thrift ones took
+ * 5.6-22.2 s in the VM (7.3, TCG); on the host about 1 s against a first start of 1.2-2.2 s.
  */
 const REPLACEMENT_STARTS = 10;
 
