@@ -26,7 +26,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SHORT, TRANSPORTS, report, sized, timeoutMs } from './lib/mode.js';
-import { closeAll, percentile, startServer } from './lib/harness.js';
+import { closeAll, percentile, startServer, until } from './lib/harness.js';
 import { startGoodClient } from './lib/good-client.js';
 import { WIRES } from './lib/wire.js';
 
@@ -146,16 +146,18 @@ for (const transport of TRANSPORTS) {
           await flood.stop();
         });
         // The flood is on once the server has read every first burst and refused past its limits.
+        // KCM refuses none of it: with maxInFlight above workers × workerQueueDepth its workers
+        // leave the excess in the kernel (backpressure into TCP), so there once the workers have
+        // read a connection limit's worth of each flooder (a sustained flood's first bursts, a
+        // quarter of the lone ones).
         const bursts = flooders * burst;
-        const floodedInFlight = await new Promise<number>((resolve) => {
-          const check = setInterval(() => {
-            const { received, inFlight, outcomes } = server.stats().requests;
-            if (received >= bursts && (outcomes.overloaded ?? 0) > 0) {
-              clearInterval(check);
-              resolve(inFlight);
-            }
-          }, 5);
-        });
+        const floodIsOn = (): boolean => {
+          const { received, outcomes } = server.stats().requests;
+          if (transport === 'kcm') return received >= flooders * perConnection;
+          return received >= bursts && (outcomes.overloaded ?? 0) > 0;
+        };
+        await until(floodIsOn, 'the flood to be on', timeoutMs(20_000));
+        const floodedInFlight = server.stats().requests.inFlight;
         const fresh = await firstCalls(port);
         const freshMedian = percentile(fresh.latenciesMs, 50);
         const before = server.stats().requests;
@@ -195,12 +197,12 @@ for (const transport of TRANSPORTS) {
         expect(freshMedian, `fresh clients' first calls: ${detail}`).toBeLessThanOrEqual(freshBound);
         expect(loadedP99, `median p99 under the flood: ${detail}`).toBeLessThanOrEqual(bound);
         // The flood itself was real: past the server's limit, its excess was refused.
-        expect(refusedFlood).toBeGreaterThan(0);
+        if (transport !== 'kcm') expect(refusedFlood).toBeGreaterThan(0);
         // A sustained flood lasted all along the calls: it sent more than the well-behaved client
         // meanwhile, and was still refused.
         if (sustained) {
           expect(floodDuringCalls, detail).toBeGreaterThan(rounds * calls);
-          expect(refusedDuringCalls, detail).toBeGreaterThan(0);
+          if (transport !== 'kcm') expect(refusedDuringCalls, detail).toBeGreaterThan(0);
         }
       },
       timeoutMs(60_000),
