@@ -3,7 +3,7 @@
 # and runs test/kernel/**/*.test.ts there with vitest. Exits non-zero when a test
 # fails, when a VM fails to boot or times out, or when a report is missing.
 #
-#   bash test/kernel/run.sh [SERIES...]     default: 6.1 6.12 (or KMUX_KERNELS="6.1 6.12")
+#   bash test/kernel/run.sh [SERIES...]     default: 6.1 6.12 7.3 (or KMUX_KERNELS="6.1 6.12 7.3")
 #   KMUX_KERNEL_TESTS="ktls"                only the test files whose path matches (vitest filter)
 #   KMUX_KERNEL_RESULTS_DIR=/tmp/mine       where the JSON reports go (two runs at once need two)
 #
@@ -11,7 +11,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 SERIES_LIST=("$@")
-[ ${#SERIES_LIST[@]} -gt 0 ] || read -r -a SERIES_LIST <<< "${KMUX_KERNELS:-6.1 6.12}"
+[ ${#SERIES_LIST[@]} -gt 0 ] || read -r -a SERIES_LIST <<< "${KMUX_KERNELS:-6.1 6.12 7.3}"
 
 test/kernel/vm/host-deps.sh || { echo "kernel suite: cannot install the host packages the VM needs" >&2; exit 1; }
 # Without the addon every guest test would fail the same way; say why once, before booting.
