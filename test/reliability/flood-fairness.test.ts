@@ -100,9 +100,10 @@ const FLOODS = { sustained: true, 'one burst, never read': false } as const;
  * p99 + 5 ms (issue 13). Elsewhere the test asserts that the flood is not queued ahead of the
  * client: the same plus half of what such a queue costs, (maxInFlight ÷ 2 workers) × 100 µs
  * = 51 ms. Under the sustained flood the worker-side transports' workers are saturated by it
- * (sockmap reads it and answers its refusals in the workers; native runs up to
- * workerQueueDepth of it per worker, first come, first served), and miss the issue's bound
- * (median p99s: native 5–14 ms, sockmap 6–28 ms against 8–12 ms, docs/reliability.md). Just
+ * (sockmap reads it and answers its refusals in the workers; native, before its busy workers
+ * were held to workerBacklogUs, ran up to workerQueueDepth of it per worker), and missed the
+ * issue's bound under load (median p99s: native 5–14 ms, sockmap 6–28 ms against 8–12 ms; quiet,
+ * both kept it: docs/reliability.md). Just
  * after one burst, every transport's main thread or workers are still busy answering it: the
  * fresh clients' first calls took 9–15 ms on user space in a loaded `npm test`. In the VM
  * (short mode) emulation makes every cost 10-20× the host's and its timing noisy:
