@@ -70,12 +70,25 @@ describe('graceful close()', () => {
   });
 });
 
+/** Polls count() until it holds one value for 200 ms (5 s at most), and returns it. */
+async function steadyCount(count: () => number): Promise<number> {
+  let value = count();
+  let since = Date.now();
+  for (const end = Date.now() + 5_000; Date.now() < end && Date.now() - since < 200; ) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const now = count();
+    if (now !== value) [value, since] = [now, Date.now()];
+  }
+  return value;
+}
+
 describe('listen()', () => {
   it('stops its workers when listen() fails, so nothing keeps the process alive', async () => {
     const blocker = createServer().listen(0, '127.0.0.1');
     await once(blocker, 'listening');
     const ports = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
-    const before = ports();
+    // The previous test's workers release their ports after its cleanup returns; count once they are gone.
+    const before = await steadyCount(ports);
     const server = track(new Server({ codec: rawCodec({ handler: HANDLERS }), workers: 2, logger: capturingLogger() }));
     try {
       await expect(server.listen({ port: (blocker.address() as AddressInfo).port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
