@@ -9,9 +9,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "errors.h"
+#include "gc_watch.h"
 #include "kcm_mux.h"
 #include "ktls.h"  // kTLS record layer (ktls.cc, fd_poll.cc)
 #include "message_watcher.h"
@@ -80,6 +82,7 @@ class NativeAddon : public Napi::Addon<NativeAddon> {
     DefineAddon(exports, {InstanceMethod("probeKernel", &NativeAddon::ProbeKernel),
                           InstanceMethod("setFrameTimeout", &NativeAddon::SetFrameTimeout),
                           InstanceMethod("setThreadSlice", &NativeAddon::SetThreadSlice),
+                          InstanceMethod("watchGcPauses", &NativeAddon::WatchGcPauses),
                           InstanceValue("KcmMux", KcmMux::Define(env)),
                           InstanceValue("MessageWatcher", MessageWatcher::Define(env)),
                           InstanceValue("NativeMux", NativeMux::Define(env)),
@@ -97,6 +100,21 @@ class NativeAddon : public Napi::Addon<NativeAddon> {
     return ToJs(info.Env(), kmux::SetThreadSlice(static_cast<uint64_t>(us > 0 ? us : 0)));
   }
 
+  // watchGcPauses(cells, index): cells[index] is 1 while this thread's heap is in a GC
+  // pause. One watch per thread: a second call replaces the first.
+  Napi::Value WatchGcPauses(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      throw Napi::TypeError::New(env, "watchGcPauses(cells: Int32Array, index: number)");
+    }
+    Napi::Int32Array cells = info[0].As<Napi::Int32Array>();
+    const int64_t index = info[1].As<Napi::Number>().Int64Value();
+    if (index < 0 || static_cast<size_t>(index) >= cells.ElementLength()) throw Napi::RangeError::New(env, "watchGcPauses: index out of range");
+    gc_watch_.reset();
+    gc_watch_ = std::make_unique<GcWatch>(cells, static_cast<uint32_t>(index));
+    return env.Undefined();
+  }
+
   // setFrameTimeout(fd, ms): SO_RCVTIMEO on a TCP socket that a kernel stream parser
   // (KCM, sockmap) splits. strparser takes it as the time a message may take to complete
   // from its first byte; past it, it aborts the parser and reports ETIMEDOUT on the socket.
@@ -109,6 +127,9 @@ class NativeAddon : public Napi::Addon<NativeAddon> {
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) throw SysError(info.Env(), "setsockopt(SO_RCVTIMEO)", errno);
     return info.Env().Undefined();
   }
+
+  // Dropped with the addon instance, when the thread's environment ends.
+  std::unique_ptr<GcWatch> gc_watch_;
 };
 
 }  // namespace

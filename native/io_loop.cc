@@ -43,7 +43,7 @@ uint64_t Key(uint64_t id, uint16_t tag) { return (id << 16) | tag; }
 IoLoop::IoLoop(const IoConfig& config, std::function<void()> notify)
     : config_(config),
       notify_(std::move(notify)),
-      workers_(config.workers, config.queue_depth, config.share_ns, config.backlog_ns),
+      workers_(config.workers, config.queue_depth, config.share_ns, config.backlog_ns, config.gc_pauses),
       scratch_(kChunk) {
   epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_.Valid()) ThrowErrno("epoll_create1");

@@ -71,6 +71,7 @@ struct IoConfig {
   uint64_t max_pending_write;
   uint64_t share_ns;  // busyWorkerGraceUs: a busy worker takes more only if it answered this recently
   uint64_t backlog_ns;  // workerBacklogUs: ...and only while its estimated backlog stays within this
+  const int32_t* gc_pauses;  // per worker, 1 while its heap is in a GC pause (WorkerClocks); or null
 };
 
 /**

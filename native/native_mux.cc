@@ -31,6 +31,12 @@ NativeMux::NativeMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMu
   config.share_ns = static_cast<uint64_t>(info[8].As<Napi::Number>().Int64Value()) * 1000;
   config.backlog_ns = static_cast<uint64_t>(info[9].As<Napi::Number>().Int64Value()) * 1000;
   on_hangup_ = Napi::Persistent(info[10].As<Napi::Function>());
+  if (info[11].IsTypedArray()) {
+    Napi::Int32Array gc_pauses = info[11].As<Napi::Int32Array>();
+    if (gc_pauses.ElementLength() < config.workers) throw Napi::RangeError::New(env_, "NativeMux: gcPauses has fewer cells than workers");
+    gc_pauses_ = Napi::Persistent(gc_pauses);
+    config.gc_pauses = gc_pauses.Data();
+  }
   uv_loop_t* uv_loop = nullptr;
   if (napi_get_uv_event_loop(env_, &uv_loop) != napi_ok || uv_loop == nullptr) throw SysError(env_, "napi_get_uv_event_loop", EINVAL);
   async_ = new uv_async_t;

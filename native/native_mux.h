@@ -52,6 +52,8 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
   std::unique_ptr<IoLoop> loop_;
   uv_async_t* async_ = nullptr;  // freed in its close callback
   Napi::FunctionReference on_hangup_;
+  // The workers' GC pause cells the I/O thread reads (WorkerClocks); kept alive with the loop.
+  Napi::Reference<Napi::Int32Array> gc_pauses_;
 };
 
 }  // namespace kmux

@@ -2,7 +2,8 @@
 // user-space dispatcher's policy: an idle worker first; a busy one takes more only while it
 // answered something in the last busyWorkerGraceUs (its current call is short), its estimated
 // backlog with the new request stays within workerBacklogUs, and it holds fewer than
-// workerQueueDepth; a dead one nothing. Among those, the one holding fewest.
+// workerQueueDepth; a dead one nothing. Among those, the one holding fewest. A worker in a GC
+// pause takes nothing while another qualifies; if it holds nothing it is the last resort.
 //
 // The I/O thread sees no methods, so the cost estimate is per worker: the time between its
 // answers while it is busy (from the hand-off when it was idle), shared out over the answers
@@ -16,8 +17,8 @@ namespace kmux {
 
 class WorkerPicker {
  public:
-  WorkerPicker(uint32_t workers, uint32_t queue_depth, uint64_t grace_ns, uint64_t backlog_ns)
-      : workers_(workers), queue_depth_(queue_depth), grace_ns_(grace_ns), backlog_ns_(backlog_ns) {}
+  WorkerPicker(uint32_t workers, uint32_t queue_depth, uint64_t grace_ns, uint64_t backlog_ns, const int32_t* gc_pauses)
+      : workers_(workers), queue_depth_(queue_depth), grace_ns_(grace_ns), backlog_ns_(backlog_ns), gc_pauses_(gc_pauses) {}
 
   /** The slot to send a request to now, or -1 when every worker must be waited for. */
   int Pick(uint64_t now_ns) const;
@@ -51,6 +52,8 @@ class WorkerPicker {
   const uint32_t queue_depth_;
   const uint64_t grace_ns_;
   const uint64_t backlog_ns_;
+  // Written by the workers' threads (gc_watch.h); null when the server has none to share.
+  const int32_t* const gc_pauses_;
 };
 
 }  // namespace kmux

@@ -13,6 +13,7 @@ export interface NativeBinding {
   probeKernel(): KernelProbe;
   setFrameTimeout(fd: number, ms: number): void;
   setThreadSlice(us: number): SyscallCheck;
+  watchGcPauses(cells: Int32Array, index: number): void;
   KcmMux: NativeKcmMuxClass;
   MessageWatcher: NativeMessageWatcherClass;
   NativeMux: NativeMuxClass;
@@ -167,5 +168,6 @@ export interface NativeMuxClass {
     busyWorkerGraceUs: number,
     workerBacklogUs: number,
     onHangup: (id: number, error: HangupError | null, notice?: 'shed') => void,
+    gcPauses: Int32Array | null,
   ): NativeNativeMux;
 }

@@ -50,3 +50,17 @@ export function setThreadSlice(us: number): SyscallCheck {
   if (!native.ok) return { ok: false, errno: 0, code: null, reason: `@kmux/native: ${native.reason}` };
   return native.binding.setThreadSlice(us);
 }
+
+/**
+ * Makes `cells[index]` (an Int32Array, usually over a SharedArrayBuffer) read 1 while the
+ * calling thread's V8 heap is in a stop-the-world GC pause and 0 otherwise, so another thread
+ * can tell a thread that is idle from one that cannot run JS for the next few ms. One watch
+ * per thread (a second call replaces the first); it ends with the thread. Returns false,
+ * watching nothing, when the addon is not loaded.
+ */
+export function watchGcPauses(cells: Int32Array, index: number): boolean {
+  const native = loadNative();
+  if (!native.ok) return false;
+  native.binding.watchGcPauses(cells, index);
+  return true;
+}

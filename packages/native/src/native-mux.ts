@@ -32,6 +32,8 @@ export interface NativeMuxOptions {
   busyWorkerGraceUs: number;
   /** ...and only while the time its held requests are estimated to take (µs, learned per worker) stays within this. */
   workerBacklogUs: number;
+  /** One cell per worker slot, 1 while that worker's heap is in a GC pause (watchGcPauses): the I/O thread prefers another worker then. */
+  gcPauses?: Int32Array;
   /**
    * Frames shed over the in-flight limits (past the connection's, or past the server's from a
    * connection holding a fair share of it): the first bytes (up to 1 KiB) of each body, to be
@@ -108,6 +110,7 @@ export class NativeMux {
         if (notice === 'shed') return this.#shed(options.onShed);
         if (error) this.#connections.get(id)?.onHangup(error);
       },
+      options.gcPauses ?? null,
     );
   }
 

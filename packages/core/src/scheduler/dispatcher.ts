@@ -45,13 +45,15 @@ const SLOW_LANE = 1;
  * into a single batch. The policy (the native multiplexer follows the same):
  *
  * 1. A request goes to a live worker whose event loop is free (it runs no synchronous call;
- *    calls that went async may be pending) and that holds fewer than `workerQueueDepth`.
- * 2. With no worker free, a busy one takes it only if its current call has run less than
+ *    calls that went async may be pending; its heap is not in a GC pause) and that holds
+ *    fewer than `workerQueueDepth`.
+ * 2. With no worker free, a busy one not in a GC pause takes it only if its current call has run less than
  *    `busyWorkerGraceUs` (or it has not yet started the batch it was sent), its estimated
  *    synchronous backlog stays within `workerBacklogUs`, and it holds fewer than the depth.
  *    A worker stuck in a long call gets nothing more, whatever its method's learned cost:
  *    what it holds behind that call waits as long as the call runs.
- * 3. Otherwise the request waits here, in a per-connection queue served round robin
+ * 3. Failing both, a worker free but for a GC pause takes it (the pause ends within ms).
+ *    Otherwise the request waits here, in a per-connection queue served round robin
  *    (fair-queue.ts), for the first worker that qualifies: checked whenever a worker
  *    answers, a call goes async, or a worker (re)starts.
  * 4. Lanes: requests of `slowMethods` go only to free workers among the first `slowWorkers`
@@ -166,10 +168,16 @@ export class Dispatcher {
     const start = this.nextStart++ % size;
     let busy = -1;
     let busyBacklog = Number.POSITIVE_INFINITY;
+    let pausing = -1;
     let now = 0;
     for (let i = 0; i < size; i++) {
       const slot = (start + i) % size;
       if (this.count[slot]! >= workerQueueDepth || !this.pool.isLive(slot)) continue;
+      if (this.clocks.inGcPause(slot)) {
+        // Free but for the pause: the last resort. Busy and pausing: it gets nothing more.
+        if (this.running[slot] === 0 && pausing < 0) pausing = slot;
+        continue;
+      }
       if (this.running[slot] === 0) return slot;
       if (request.slow) continue;
       const backlog = this.backlogUs[slot]!;
@@ -179,7 +187,7 @@ export class Dispatcher {
       busy = slot;
       busyBacklog = backlog;
     }
-    return busy;
+    return busy >= 0 ? busy : pausing;
   }
 
   private assign(request: Dispatchable, slot: number): void {

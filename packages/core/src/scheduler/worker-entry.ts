@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { threadId, type MessagePort } from 'node:worker_threads';
+import { watchGcPauses } from '@kmux/native';
 import type { CreateWorkerCodec, WorkerCodec, WorkerResult } from '../codec/codec.js';
 import type { WorkerCodecSpec } from '../codec/codec.js';
 import { REPLY_EXCEPTION, REPLY_FAILED, REPLY_WENT_ASYNC, ReplyBatchWriter, readRequestBatch } from './batch.js';
@@ -120,8 +121,11 @@ class BatchServer {
 
 export default async function serve({ port, codec: spec, clocks, slot, threadSliceUs }: ServeTask): Promise<void> {
   const slice = applyThreadSlice(threadSliceUs);
+  const workerClocks = new WorkerClocks(clocks);
+  // Without the addon the dispatcher just never sees this worker pause.
+  watchGcPauses(workerClocks.gcPauses, slot);
   const codec = await loadCodec(spec);
-  const server = new BatchServer(port, codec, new WorkerClocks(clocks), slot);
+  const server = new BatchServer(port, codec, workerClocks, slot);
   const unsupported = kernelUnsupported(codec);
   // Built on the first attach: only a kernel transport sends control messages.
   let kernel: KernelWorker | null = null;

@@ -41,6 +41,6 @@ export function createTransport(name: TransportName, context: TransportContext):
     case 'sockmap':
       return new KernelTransport(context, sockmapPath(options));
     case 'native':
-      return new KernelTransport(context, nativePath(options));
+      return new KernelTransport(context, nativePath(options, context.pool.clocks));
   }
 }

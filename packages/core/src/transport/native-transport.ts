@@ -1,5 +1,6 @@
 import { NativeMux, type HangupError } from '@kmux/native';
 import type { ResolvedServerOptions } from '../server/options.js';
+import type { WorkerClocks } from '../scheduler/worker-clocks.js';
 import type { KernelBinding, KernelPath } from './kernel-path.js';
 import { NativeTlsSession } from './native-tls.js';
 
@@ -11,7 +12,7 @@ import { NativeTlsSession } from './native-tls.js';
  * requests each worker holds, so a dead worker's requests are answered worker_died and its
  * connections live on.
  */
-export function nativePath(options: ResolvedServerOptions): KernelPath {
+export function nativePath(options: ResolvedServerOptions, clocks: WorkerClocks): KernelPath {
   let shed: (binding: KernelBinding, heads: readonly Buffer[]) => void = () => {};
   const mux = new NativeMux({
     workers: options.workers,
@@ -24,6 +25,7 @@ export function nativePath(options: ResolvedServerOptions): KernelPath {
     maxPendingWriteBytes: options.maxPendingWriteBytes,
     busyWorkerGraceUs: options.busyWorkerGraceUs,
     workerBacklogUs: options.workerBacklogUs,
+    gcPauses: clocks.gcPauses,
     onShed: (connection, heads) => {
       const binding = bindings.get(connection.id);
       if (binding) shed(binding, heads);

@@ -68,6 +68,28 @@ describe('dispatch with a per-worker depth cap', () => {
   });
 });
 
+describe.each(['userspace', 'native'] as const)('GC pauses (%s)', (transport) => {
+  it('sends nothing to a worker in a GC pause while another can take the request', async () => {
+    // Bounds this loose let the free worker take all ten, however long it has been busy.
+    const { client } = await startServer({ transport, workers: 2, workerBacklogUs: 1_000_000, busyWorkerGraceUs: 1_000_000 });
+    const tag = gateTag('collect');
+    const collecting = Number((await client.call('collect', tag)).toString());
+    expect(await started(tag)).toBe(collecting);
+    // The worker announces itself just before its loop; the thread it wakes can preempt it
+    // there, so give it time to be collecting before the calls go out.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Sent together: without the GC check some go to the collecting worker, idle as far as
+    // the dispatcher knows, and wait out its pauses.
+    const replies = Promise.all(Array.from({ length: 10 }, () => client.call('threadId', '')));
+    // A call that went to the collecting worker would wait for this.
+    const releasing = setTimeout(() => release(tag), 2_000);
+    const answered = await replies;
+    clearTimeout(releasing);
+    release(tag);
+    expect(answered.map(Number)).not.toContain(collecting);
+  });
+});
+
 /** Teaches the cost model that `spin` is slow: one call that keeps a worker busy ~30 ms, well over the budget. */
 async function teachSlowSpin(client: Awaited<ReturnType<typeof startServer>>['client']): Promise<void> {
   const lesson = gateTag('lesson');
