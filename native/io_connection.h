@@ -38,9 +38,14 @@ struct IoConnection {
   bool starved = false;            // reads stopped for the buffer budget
   std::unique_ptr<TlsRecords> tls;  // kTLS connections only
   const char* eof_call = "read";    // how the orderly end came (IoHangup::call)
-  bool linger = false;             // kTLS: ended at the peer's KeyUpdate: FIN, no close_notify
+  bool rx_parked = false;          // kTLS: at a KeyUpdate, until ResumeRead / EndRead
+  bool linger = false;             // kTLS: ended at a KeyUpdate it could not follow: FIN, no close_notify
   uint32_t empty_reads = 0;        // kTLS: readable wakeups in a row that gave no record
   bool backoff = false;            // kTLS: reads paused until the next backoff tick
+  std::string tx_update;           // kTLS: our KeyUpdate, sent once `out` up to tx_mark is on TCP
+  size_t tx_mark = 0;
+  bool tx_pending = false;
+  bool tx_parked = false;          // kTLS: sent our KeyUpdate, until ResumeWrite
 };
 
 }  // namespace kmux

@@ -24,6 +24,8 @@ constexpr uint64_t kWakeKey = 0;
 /** kTLS: readable wakeups in a row with no whole record before reads pause for a tick (kBackoffMs). */
 constexpr uint32_t kEmptyReadsBeforeBackoff = 4;
 constexpr int kBackoffMs = 1;
+/** Reads per readable wakeup before other connections get their turn. */
+constexpr int kReadRounds = 4;
 
 void AppendBe32(std::string* out, uint32_t value) {
   const uint32_t be = htonl(value);
@@ -116,8 +118,9 @@ void IoLoop::Remove(uint64_t id) {
   if (c.tcp_events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, c.tcp.Get(), nullptr);
   if (c.tls && !c.failed) {
     // Our orderly end, as KtlsSocket ends: close_notify (not after a KeyUpdate we could not
-    // follow: the peer's key moved on), then a FIN after the replies.
-    if (!c.linger) TlsRecords::SendCloseNotify(c.tcp.Get());
+    // follow: the peer's key moved on; nor after ours before the kernel has our next key: the
+    // peer's did), then a FIN after the replies.
+    if (!c.linger && !c.tx_parked) TlsRecords::SendCloseNotify(c.tcp.Get());
     shutdown(c.tcp.Get(), SHUT_WR);
   }
   buffered_ -= c.splitter.held() + c.queued_bytes;
@@ -218,6 +221,7 @@ void IoLoop::Run() {
     const uint64_t before = NowNs();
     int timeout_ms = next_sweep_ns_ > before ? static_cast<int>((next_sweep_ns_ - before) / 1'000'000) + 1 : 0;
     if (!backoff_.empty()) timeout_ms = std::min(timeout_ms, kBackoffMs);
+    if (!reread_.empty()) timeout_ms = 0;
     lock.unlock();
     const int n = epoll_wait(epoll_.Get(), events, kEvents, timeout_ms);
     lock.lock();
@@ -230,6 +234,12 @@ void IoLoop::Run() {
       if (it == connections_.end()) continue;
       it->second->backoff = false;
       UpdateTcp(*it->second);
+    }
+    std::vector<uint64_t> reread;
+    reread.swap(reread_);
+    for (uint64_t id : reread) {
+      auto it = connections_.find(id);
+      if (it != connections_.end() && Reading(*it->second)) ReadTcp(*it->second);
     }
     for (int i = 0; i < n; ++i) {
       const uint64_t key = events[i].data.u64;
@@ -279,13 +289,13 @@ void IoLoop::HandleTcp(Connection& c, uint32_t events) {
     if (getsockopt(c.tcp.Get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) return End(c, err, "poll");
   }
-  if (!c.eof && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) return ReadTcp(c);
+  if (!c.eof && !c.rx_parked && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) return ReadTcp(c);
   // Both directions are shut with no error: nobody reads the replies.
   if ((events & EPOLLHUP) != 0) End(c, EPIPE, "poll");
 }
 
 void IoLoop::ReadTcp(Connection& c) {
-  for (int round = 0; round < 4; ++round) {
+  for (int round = 0; round < kReadRounds; ++round) {
     if (Starving()) {
       if (!c.starved) starved_.push_back(c.id);
       c.starved = true;
@@ -307,8 +317,13 @@ void IoLoop::ReadTcp(Connection& c) {
       continue;
     }
     if (!Split(c, scratch_.data(), static_cast<size_t>(n))) return;
-    if (static_cast<size_t>(n) < scratch_.size()) return;
+    // On TCP a short read drained the socket. On kTLS it may have stopped at a control record
+    // the kernel decrypted to learn its type; if that is a KeyUpdate, the socket polls as not
+    // readable until the next key is set (Linux >= 6.14), so only reading on finds it.
+    if (!c.tls && static_cast<size_t>(n) < scratch_.size()) return;
   }
+  // Rounds used up: TCP polls readable again, a kTLS socket may not (above): read on next round.
+  if (c.tls) reread_.push_back(c.id);
 }
 
 void IoLoop::Eof(Connection& c, const char* call) {
@@ -330,10 +345,12 @@ bool IoLoop::Control(Connection& c, uint8_t type, const uint8_t* data, size_t le
       Eof(c, "close_notify");
       return false;
     case TlsRecords::Outcome::kKeyUpdate:
-      // What follows is under the peer's next key: the requests read so far are answered, then
-      // a FIN (no close_notify: our key is still valid, but the peer's moved on).
-      c.linger = true;
-      Eof(c, "key_update");
+    case TlsRecords::Outcome::kKeyUpdateRequested:
+      // Until TLS_RX has the next key, reads fail (EKEYEXPIRED): the main thread sets it.
+      c.rx_parked = true;
+      UpdateTcp(c);
+      Event(c, control.outcome == TlsRecords::Outcome::kKeyUpdate ? IoHangup::Kind::kKeyUpdate
+                                                                  : IoHangup::Kind::kKeyUpdateRequested);
       return false;
     case TlsRecords::Outcome::kFatal:
       End(c, control.err, control.why.c_str());
@@ -350,9 +367,58 @@ void IoLoop::BackOff(Connection& c) {
   UpdateTcp(c);
 }
 
+void IoLoop::Event(Connection& c, IoHangup::Kind event) {
+  hangups_.push_back({c.id, 0, {}, event});
+  notify_();
+}
+
 void IoLoop::Wake() {
   const uint64_t one = 1;
   (void)!write(wake_.Get(), &one, sizeof one);
+}
+
+void IoLoop::ResumeRead(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || !it->second->rx_parked) return;
+  it->second->rx_parked = false;
+  UpdateTcp(*it->second);
+  // Records that arrived under the new key while reading was parked do not make the socket
+  // poll readable again (measured on 7.3: the connection stalled with them queued): read now.
+  reread_.push_back(id);
+  Wake();
+}
+
+void IoLoop::EndRead(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || it->second->ended) return;
+  Connection& c = *it->second;
+  c.rx_parked = false;
+  c.linger = true;
+  Eof(c, "key_update");
+  Wake();
+}
+
+void IoLoop::KeyUpdateTx(uint64_t id, std::string message) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || it->second->failed || it->second->tx_pending) return;
+  Connection& c = *it->second;
+  c.tx_update = std::move(message);
+  c.tx_mark = c.out.size();
+  c.tx_pending = true;
+  MarkDirty(c);
+  Wake();
+}
+
+void IoLoop::ResumeWrite(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || !it->second->tx_parked) return;
+  it->second->tx_parked = false;
+  MarkDirty(*it->second);
+  Wake();
 }
 
 bool IoLoop::Split(Connection& c, const uint8_t* data, size_t len) {
@@ -409,10 +475,7 @@ bool IoLoop::OverLimit(const Connection& c) {
 
 void IoLoop::Shed(Connection& c, const uint8_t* frame, size_t len) {
   std::vector<std::string>& heads = shed_[c.id];
-  if (heads.empty() && shed_.size() == 1) {
-    hangups_.push_back({c.id, 0, {}, IoHangup::Kind::kShed});
-    notify_();
-  }
+  if (heads.empty() && shed_.size() == 1) Event(c, IoHangup::Kind::kShed);
   heads.emplace_back(reinterpret_cast<const char*>(frame) + 4, std::min(len - 4, WorkerPair::kHeadBytes));
 }
 
@@ -489,9 +552,11 @@ void IoLoop::FlushPair(Connection& c, uint32_t slot) {
 }
 
 void IoLoop::FlushTcp(Connection& c) {
-  if (c.out_sent < c.out.size() && !c.failed) {
+  // kTLS: our KeyUpdate goes between two replies (each send ends a record), then the new key.
+  const size_t end = c.tx_pending ? c.tx_mark : c.out.size();
+  if (c.out_sent < end && !c.failed && !c.tx_parked) {
     for (;;) {
-      const ssize_t n = send(c.tcp.Get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+      const ssize_t n = send(c.tcp.Get(), c.out.data() + c.out_sent, end - c.out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         c.out.clear();
@@ -503,11 +568,27 @@ void IoLoop::FlushTcp(Connection& c) {
       break;
     }
   }
+  if (c.tx_pending && c.out_sent == c.tx_mark && !c.failed) {
+    const auto* message = reinterpret_cast<const uint8_t*>(c.tx_update.data());
+    const ssize_t n = TlsRecords::Send(c.tcp.Get(), 22, message, c.tx_update.size());
+    if (n == static_cast<ssize_t>(c.tx_update.size())) {
+      c.tx_pending = false;
+      c.tx_parked = true;
+      Event(c, IoHangup::Kind::kTxParked);
+    } else if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      c.out.clear();
+      c.out_sent = 0;
+      End(c, n < 0 ? errno : EPROTO, "sendmsg(TLS_SET_RECORD_TYPE, KeyUpdate)");
+      return;
+    }
+  }
   if (c.out_sent == c.out.size()) {
     c.out.clear();
     c.out_sent = 0;
+    c.tx_mark = 0;
   } else if (c.out_sent > kChunk) {
     c.out.erase(0, c.out_sent);
+    c.tx_mark -= std::min(c.tx_mark, c.out_sent);
     c.out_sent = 0;
   }
   UpdateTcp(c);
@@ -558,8 +639,8 @@ void IoLoop::Watch(int fd, uint64_t key, uint32_t* current, uint32_t wanted) {
 void IoLoop::UpdateTcp(Connection& c) {
   if (c.failed) return;
   uint32_t wanted = 0;
-  if (!c.ended && !c.eof && !c.starved && !c.backoff) wanted |= EPOLLIN | EPOLLRDHUP;
-  if (c.out_sent < c.out.size()) wanted |= EPOLLOUT;
+  if (Reading(c)) wanted |= EPOLLIN | EPOLLRDHUP;
+  if ((c.out_sent < c.out.size() || c.tx_pending) && !c.tx_parked) wanted |= EPOLLOUT;
   Watch(c.tcp.Get(), Key(c.id, kTcpTag), &c.tcp_events, wanted);
 }
 
@@ -586,6 +667,8 @@ void IoLoop::Feed() {
     if (it == connections_.end()) continue;
     it->second->starved = false;
     UpdateTcp(*it->second);
+    // A KeyUpdate the kernel decrypted before reads stopped keeps a kTLS socket from polling readable.
+    if (it->second->tls) reread_.push_back(id);
   }
 }
 

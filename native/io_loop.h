@@ -30,8 +30,11 @@
 //
 // kTLS: a connection added with `tls` has TLS_RX (and TX) set. It is read with recvmsg and the
 // record-type cmsg (tls_records.h): data records are framed as above, close_notify ends the
-// stream like a FIN, and so does a TLS 1.3 KeyUpdate ("key_update": no rekey in place here;
-// the requests read before it are answered, then a FIN without close_notify).
+// stream like a FIN, and a TLS 1.3 KeyUpdate parks reading (and the peer's update_requested,
+// writing at the next reply boundary) until the main thread has set the next key
+// (ResumeRead, KeyUpdateTx, ResumeWrite) or chosen to end the connection (EndRead). A kTLS
+// socket is read until EAGAIN, not to a short read: recvmsg stops where the record type
+// changes, and a KeyUpdate the kernel decrypted there keeps the socket from polling readable.
 //
 // Its parts, one object a file: io_connection.h (a connection's state), frame_splitter.h
 // (framing), worker_pair.h (a connection's socketpair to one worker and its answer records),
@@ -77,10 +80,10 @@ struct IoConfig {
 /**
  * A connection ended: `err` 0 is the peer's orderly end (after every frame it sent went to a
  * worker; `call` says how: "read" a FIN, on kTLS "close_notify", "eof" a FIN without one,
- * "key_update" the peer's KeyUpdate). Or (`kind`) a notice: frames to shed.
+ * "key_update" an EndRead). Or (`kind`) a notice: a kTLS KeyUpdate step, or frames to shed.
  */
 struct IoHangup {
-  enum class Kind { kNone /* an end */, kShed /* TakeShed has more */ };
+  enum class Kind { kNone /* an end */, kKeyUpdate, kKeyUpdateRequested, kTxParked, kShed /* TakeShed has more */ };
   uint64_t id;
   int err;
   std::string call;
@@ -129,6 +132,14 @@ class IoLoop {
   std::vector<IoHangup> TakeHangups();
   /** Frames shed over the in-flight limits since the last call: the heads, per connection, to answer "overloaded". */
   std::vector<LostRequests> TakeShed();
+  /** kTLS: after a kKeyUpdate event, the next TLS_RX key is set: read on. */
+  void ResumeRead(uint64_t id);
+  /** kTLS: after a kKeyUpdate event, the key cannot be followed: what was read is answered, then the connection ends ("key_update"). */
+  void EndRead(uint64_t id);
+  /** kTLS: sends `message` (a KeyUpdate) after the replies queued so far, then parks writing (event kTxParked). */
+  void KeyUpdateTx(uint64_t id, std::string message);
+  /** kTLS: after kTxParked, the next TLS_TX key is set: write on. */
+  void ResumeWrite(uint64_t id);
   /** Joins the thread and closes everything; idempotent. */
   void Stop();
 
@@ -144,6 +155,7 @@ class IoLoop {
   void Eof(Connection& c, const char* call);
   /** kTLS: a partial record keeps the socket readable with nothing to read: pause reads for a tick. */
   void BackOff(Connection& c);
+  void Event(Connection& c, IoHangup::Kind kind);
   void Wake();
   /** Splits [data, data + len) into frames after the partial one; false once the connection ended. */
   bool Split(Connection& c, const uint8_t* data, size_t len);
@@ -169,6 +181,8 @@ class IoLoop {
   void ClosePair(WorkerPair& pair);
   void MarkDirty(Connection& c);
   bool Starving() const { return buffered_ >= config_.max_buffered; }
+  /** The connection's TCP socket is to be read (nothing stops it). */
+  static bool Reading(const Connection& c) { return !c.ended && !c.eof && !c.failed && !c.starved && !c.rx_parked && !c.backoff; }
   void Feed();
 
   const IoConfig config_;
@@ -189,6 +203,7 @@ class IoLoop {
   std::vector<uint64_t> dirty_;  // connections with pair or TCP output to flush this round
   std::vector<uint64_t> starved_;
   std::vector<uint64_t> backoff_;  // kTLS connections whose reads pause until the next tick
+  std::vector<uint64_t> reread_;   // kTLS connections to read next round without a poll event (ReadTcp, ResumeRead)
   std::unordered_map<uint64_t, std::vector<std::string>> shed_;  // heads to answer "overloaded"
   uint64_t fair_share_at_ns_ = 1;  // when fair_share_ was last counted (once per round, only under overload)
   uint64_t fair_share_ = 0;

@@ -15,7 +15,9 @@ Napi::Function NativeMux::Define(Napi::Env env) {
                       InstanceMethod("counts", &NativeMux::Counts), InstanceMethod("remove", &NativeMux::Remove),
                       InstanceMethod("reply", &NativeMux::Reply), InstanceMethod("takeWorker", &NativeMux::TakeWorker),
                       InstanceMethod("takeShed", &NativeMux::TakeShed),
-                      InstanceMethod("setAlive", &NativeMux::SetAlive), InstanceMethod("close", &NativeMux::Close)});
+                      InstanceMethod("setAlive", &NativeMux::SetAlive), InstanceMethod("resumeRead", &NativeMux::ResumeRead),
+                      InstanceMethod("endRead", &NativeMux::EndRead), InstanceMethod("keyUpdateTx", &NativeMux::KeyUpdateTx),
+                      InstanceMethod("resumeWrite", &NativeMux::ResumeWrite), InstanceMethod("close", &NativeMux::Close)});
 }
 
 NativeMux::NativeMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMux>(info), env_(info.Env()) {
@@ -92,8 +94,12 @@ void NativeMux::OnAsync(uv_async_t* handle) {
       if (!self->loop_) return;
       Napi::HandleScope scope(self->env_);
       const Napi::Number id = Napi::Number::New(self->env_, static_cast<double>(hangup.id));
-      if (hangup.kind == IoHangup::Kind::kShed) {
-        CallFromLoop(self->env_, self->on_hangup_, {id, self->env_.Null(), Napi::String::New(self->env_, "shed")});
+      if (hangup.kind != IoHangup::Kind::kNone) {
+        const char* event = hangup.kind == IoHangup::Kind::kKeyUpdate            ? "key_update"
+                            : hangup.kind == IoHangup::Kind::kKeyUpdateRequested ? "key_update_requested"
+                            : hangup.kind == IoHangup::Kind::kTxParked           ? "tx_parked"
+                                                                                          : "shed";
+        CallFromLoop(self->env_, self->on_hangup_, {id, self->env_.Null(), Napi::String::New(self->env_, event)});
         continue;
       }
       Napi::Value error;
@@ -178,6 +184,29 @@ Napi::Value NativeMux::Heads(Napi::Env env, const std::vector<LostRequests>& los
 
 Napi::Value NativeMux::SetAlive(const Napi::CallbackInfo& info) {
   Loop(info.Env()).SetAlive(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+uint64_t NativeMux::Id(const Napi::CallbackInfo& info) { return static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()); }
+
+Napi::Value NativeMux::ResumeRead(const Napi::CallbackInfo& info) {
+  Loop(info.Env()).ResumeRead(Id(info));
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeMux::EndRead(const Napi::CallbackInfo& info) {
+  Loop(info.Env()).EndRead(Id(info));
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeMux::KeyUpdateTx(const Napi::CallbackInfo& info) {
+  auto message = info[1].As<Napi::Uint8Array>();
+  Loop(info.Env()).KeyUpdateTx(Id(info), std::string(reinterpret_cast<const char*>(message.Data()), message.ByteLength()));
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeMux::ResumeWrite(const Napi::CallbackInfo& info) {
+  Loop(info.Env()).ResumeWrite(Id(info));
   return info.Env().Undefined();
 }
 

@@ -20,7 +20,7 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
 
   /**
    * new NativeMux(workers, maxFrameBytes, frameTimeoutMs, maxBufferedBytes, workerQueueDepth, maxInFlight,
-   *               maxInFlightPerConnection, maxPendingWriteBytes, busyWorkerGraceUs, workerBacklogUs, onHangup(id, error, notice): notice 'shed' (error null): takeShed() has frames to answer)
+   *               maxInFlightPerConnection, maxPendingWriteBytes, busyWorkerGraceUs, workerBacklogUs, onHangup(id, error, notice): notice 'shed' (error null): takeShed() has frames to answer, or a kTLS KeyUpdate step)
    */
   explicit NativeMux(const Napi::CallbackInfo& info);
   ~NativeMux() override;
@@ -41,6 +41,12 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
   Napi::Value TakeShed(const Napi::CallbackInfo& info);
   static Napi::Value Heads(Napi::Env env, const std::vector<LostRequests>& lost);
   Napi::Value SetAlive(const Napi::CallbackInfo& info);
+  /** kTLS KeyUpdate steps (IoLoop::ResumeRead, EndRead, KeyUpdateTx, ResumeWrite), each taking the connection id first. */
+  Napi::Value ResumeRead(const Napi::CallbackInfo& info);
+  Napi::Value EndRead(const Napi::CallbackInfo& info);
+  Napi::Value KeyUpdateTx(const Napi::CallbackInfo& info);
+  Napi::Value ResumeWrite(const Napi::CallbackInfo& info);
+  static uint64_t Id(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   static void OnAsync(uv_async_t* handle);

@@ -92,7 +92,7 @@ TlsRecords::Control TlsRecords::OnHandshakeMessage(uint8_t type, const uint8_t* 
   if (tls13_ && type == kNewSessionTicket) return {};
   if (!tls13_ && type == kHelloRequest) return {};
   if (tls13_ && type == kKeyUpdate && len == 1 && body[0] <= 1) {
-    return {Outcome::kKeyUpdate, 0, {}};
+    return {body[0] == 1 ? Outcome::kKeyUpdateRequested : Outcome::kKeyUpdate, 0, {}};
   }
   return Fatal(EPROTO, "unexpected handshake message of type " + std::to_string(type) + " after the handshake");
 }

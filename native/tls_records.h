@@ -5,7 +5,8 @@
 // with the rules of the JS KtlsSocket (packages/core/src/tls/ktls-socket.ts):
 // close_notify ends the stream, user_canceled and TLS 1.2 warnings are ignored, any other
 // alert is fatal; NewSessionTicket is consumed, TLS 1.2 HelloRequest ignored, a TLS 1.3
-// KeyUpdate stops reading; anything else is a protocol error.
+// KeyUpdate stops reading until the main thread has given the kernel the next key (or
+// chosen to end the connection); anything else is a protocol error.
 #pragma once
 
 #include <sys/types.h>
@@ -22,7 +23,8 @@ class TlsRecords {
   enum class Outcome {
     kNone,                // consumed; read on
     kCloseNotify,         // the peer's orderly end
-    kKeyUpdate,           // a TLS 1.3 KeyUpdate: what follows is under the peer's next key
+    kKeyUpdate,           // a KeyUpdate, update_not_requested: reading must stop here
+    kKeyUpdateRequested,  // ... update_requested: our own KeyUpdate is owed too
     kFatal,               // the connection ends with `err` and `why`
   };
   struct Control {

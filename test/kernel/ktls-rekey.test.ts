@@ -1,7 +1,7 @@
 // TLS 1.3 KeyUpdate on kTLS, on a real kernel, with every TLS 1.3 suite. Linux 7.3 takes the
 // next key (a second TLS_RX / TLS_TX): openssl s_client's `k` / `K` against the kmux Server,
 // openssl s_server's against the kmux client, and kmux client ↔ kmux Server rekeying both ways
-// under load, every reply checked; the Thrift and protobuf clients start theirs after
+// under load, every reply checked (the Server on the userspace and native transports); the Thrift and protobuf clients start theirs after
 // ktlsKeyUpdateAfter. Linux 6.1 and 6.12 refuse it (EBUSY): the requests read before the
 // KeyUpdate are still answered, then the connection closes with a clear error, counted.
 import { randomBytes } from 'node:crypto';
@@ -58,10 +58,8 @@ describe(`kernel ${series}: kmux probe`, () => {
 });
 
 describe.each(KTLS_TRANSPORTS)(`kernel ${series}: transport %s`, (transport) => {
-  // native never rekeys in place (transport/native-tls.ts): it answers and closes on every kernel.
-  const rekeys = support.rekey && transport === 'userspace';
   describe.each(TLS13)(`openssl s_client sends KeyUpdates to the kmux Server, $ciphers`, (suite) => {
-    const title = rekeys
+    const title = support.rekey
       ? 'follows K (answering with its own KeyUpdate) and k amid 20 requests in flight, and serves on under the new keys'
       : 'answers the 20 requests read before the KeyUpdate, then closes with a clear error, counted';
     it(title, async () => {
@@ -77,7 +75,7 @@ describe.each(KTLS_TRANSPORTS)(`kernel ${series}: transport %s`, (transport) => 
         // All 20 are read and in the workers: the KeyUpdate comes after them.
         session.child.stdin.write('K\n');
         const released = tags.map((t) => `released ${t}`);
-        if (!rekeys) {
+        if (!support.rekey) {
           await until(() => tls().keyUpdates.refused === 1, 'the server to meet the KeyUpdate');
           expect(tls().closed).toEqual({});
           for (const tag of tags) release(tag);
@@ -169,8 +167,7 @@ describe.each(TLS13)(`kernel ${series}: the kmux client and openssl s_server's K
   });
 });
 
-// native on a kernel that rekeys: the client's KeyUpdate closes the connection (s_client case above).
-describe.each(KTLS_TRANSPORTS.filter((t) => t === 'userspace' || !support.rekey))(`kernel ${series}: transport %s`, (transport) => {
+describe.each(KTLS_TRANSPORTS)(`kernel ${series}: transport %s`, (transport) => {
   describe.each(TLS13)(`kmux client ↔ kmux Server, both rekeying under load, $ciphers`, (suite) => {
     const title = support.rekey
       ? '400 pipelined calls of 1 B–20 KB: every reply intact across ten or more KeyUpdates each way, counted'

@@ -81,9 +81,8 @@ describe.each(KTLS_TRANSPORTS)(`kernel ${series}: control records on a kmux Serv
     peer.socket.destroy();
   });
 
-  // Only the test for this kernel is defined: a skipped test fails the suite (run.sh). native
-  // never rekeys in place: it closes as on a kernel that cannot.
-  if (ktlsSupport().rekey && transport === 'userspace') {
+  // Only the test for this kernel is defined: a skipped test fails the suite (run.sh).
+  if (ktlsSupport().rekey) {
     it("follows the peer's KeyUpdate and goes on serving, counted", async () => {
       const port = await start(tls13, 'require', transport);
       const peer = await recordSender(port);

@@ -143,6 +143,12 @@ export interface NativeKtls {
   FdPoll: new (fd: number, onEvent: (error: Error | null, events: number) => void) => NativeFdPoll;
 }
 
+/**
+ * A kTLS connection's KeyUpdate steps, from the I/O thread: the peer's KeyUpdate parked reading
+ * (`key_update_requested`: it asks for ours too); our KeyUpdate record is out and writing parked.
+ */
+export type NativeTlsEvent = 'key_update' | 'key_update_requested' | 'tx_parked';
+
 /** The native class behind NativeMux (native/native_mux.cc). */
 export interface NativeNativeMux {
   add(tcpFd: number, tls: boolean, tls13: boolean): number;
@@ -153,6 +159,10 @@ export interface NativeNativeMux {
   takeWorker(slot: number): { id: number; heads: Buffer[] }[];
   takeShed(): { id: number; heads: Buffer[] }[];
   setAlive(slot: number): void;
+  resumeRead(id: number): void;
+  endRead(id: number): void;
+  keyUpdateTx(id: number, message: Uint8Array): void;
+  resumeWrite(id: number): void;
   close(): void;
 }
 export interface NativeMuxClass {
@@ -167,7 +177,7 @@ export interface NativeMuxClass {
     maxPendingWriteBytes: number,
     busyWorkerGraceUs: number,
     workerBacklogUs: number,
-    onHangup: (id: number, error: HangupError | null, notice?: 'shed') => void,
+    onHangup: (id: number, error: HangupError | null, notice?: NativeTlsEvent | 'shed') => void,
     gcPauses: Int32Array | null,
   ): NativeNativeMux;
 }

@@ -2,14 +2,14 @@ import type { KernelProbe, SyscallCheck } from './kernel-probe.js';
 import { loadNative, requireNative } from './load-native.js';
 
 export type { KernelProbe, SyscallCheck, TlsCipher } from './kernel-probe.js';
-export type { KtlsCryptoParams, NativeBinding, NativeFdPoll, NativeKtls, RecvResult, SockmapEntries, TlsVersionCode } from './binding.js';
+export type { KtlsCryptoParams, NativeBinding, NativeFdPoll, NativeKtls, RecvResult, SockmapEntries, TlsVersionCode, NativeTlsEvent } from './binding.js';
 export { loadNative, type NativeLoadResult } from './load-native.js';
 export { isSysError, type HangupError, type SysError } from './errors.js';
 export { MessageWatcher, forEachMessage, type MessageWatcherOptions } from './message-watcher.js';
 export { PollGroup } from './poll-group.js';
 export { framesInAll, type FrameTally } from './frame-tally.js';
 export { createKcmMux, type KcmMux, type KcmMuxOptions } from './kcm-mux.js';
-export { NativeMux, NO_REPLY, type NativeMuxOptions, type NativeConnection, type LostRequests } from './native-mux.js';
+export { NativeMux, NO_REPLY, type NativeMuxOptions, type NativeConnection, type NativeTlsOptions, type LostRequests } from './native-mux.js';
 export { createSockmap, type Sockmap, type SockmapConnection, type SockmapOptions } from './sockmap.js';
 export {
   nativeKtls,

@@ -1,4 +1,4 @@
-import type { NativeNativeMux } from './binding.js';
+import type { NativeNativeMux, NativeTlsEvent } from './binding.js';
 import type { HangupError } from './errors.js';
 import { requireNative } from './load-native.js';
 import { checkInt } from './message-watcher.js';
@@ -64,10 +64,27 @@ export interface NativeConnection {
   reply(frame: Uint8Array): void;
   /**
    * Closes the I/O thread's TCP duplicate and the pairs; only once no worker reads its end. On
-   * kTLS, unless an error ended it, our close_notify goes first (not after the peer's KeyUpdate),
-   * then a FIN.
+   * kTLS, unless an error ended it, our close_notify goes first (not after endRead()), then a FIN.
    */
   close(): void;
+  /** kTLS: the next TLS_RX key is set after a KeyUpdate: read on. */
+  resumeRead(): void;
+  /**
+   * kTLS: the peer's KeyUpdate cannot be followed: what was read before it is answered, then the
+   * connection ends (EOF, syscall 'key_update'); unsent() counts the replies TCP has not had
+   * acknowledged, since a close with the peer's later records unread resets the connection.
+   */
+  endRead(): void;
+  /** kTLS: sends our KeyUpdate message after the replies queued so far, then parks writing ('tx_parked'). */
+  keyUpdateTx(message: Uint8Array): void;
+  /** kTLS: the next TLS_TX key is set after 'tx_parked': write on. */
+  resumeWrite(): void;
+}
+
+/** A kTLS connection for NativeMux.add: its TLS version and who handles its KeyUpdate steps. */
+export interface NativeTlsOptions {
+  readonly tls13: boolean;
+  onEvent(event: NativeTlsEvent): void;
 }
 
 /**
@@ -79,7 +96,7 @@ export class NativeMux {
   readonly #native: NativeNativeMux;
   readonly #connections = new Map<
     number,
-    { connection: NativeConnection; onHangup: (error: HangupError) => void }
+    { connection: NativeConnection; onHangup: (error: HangupError) => void; tls: NativeTlsOptions | undefined }
   >();
   #closed = false;
 
@@ -108,7 +125,9 @@ export class NativeMux {
       options.workerBacklogUs,
       (id, error, notice) => {
         if (notice === 'shed') return this.#shed(options.onShed);
-        if (error) this.#connections.get(id)?.onHangup(error);
+        const entry = this.#connections.get(id);
+        if (error) entry?.onHangup(error);
+        else if (notice) entry?.tls?.onEvent(notice);
       },
       options.gcPauses ?? null,
     );
@@ -120,14 +139,11 @@ export class NativeMux {
    * it is in a worker's pair), else a SysError (ECONNRESET, EMSGSIZE, ETIMEDOUT, EPIPE; ENOBUFS
    * for replies left unread past maxPendingWriteBytes).
    * With `tls` the socket has kTLS TX and RX set: it is read record by record; the end's syscall
-   * is 'close_notify', 'eof' (a FIN without one) or 'key_update' (the peer's TLS 1.3 KeyUpdate:
-   * not followed here; the requests before it are answered, and unsent() counts the replies TCP
-   * has not had acknowledged, since a close with the peer's later records unread resets the
-   * connection); a fatal alert is ECONNABORTED, a record that fails authentication EBADMSG, any
-   * other unexpected record EPROTO.
+   * is 'close_notify', 'eof' (a FIN without one) or 'key_update' (after endRead()); a fatal alert
+   * is ECONNABORTED, a record that fails authentication EBADMSG, any other unexpected record EPROTO.
    * Throws a SysError (EMFILE, ...) when its pairs cannot be made.
    */
-  add(tcpFd: number, onHangup: (error: HangupError) => void, tls?: { readonly tls13: boolean }): NativeConnection {
+  add(tcpFd: number, onHangup: (error: HangupError) => void, tls?: NativeTlsOptions): NativeConnection {
     checkInt('tcpFd', tcpFd, 0, 0x7fff_ffff);
     const native = this.#native;
     const id = native.add(tcpFd, tls !== undefined, tls?.tls13 ?? false);
@@ -141,8 +157,12 @@ export class NativeMux {
         if (!this.#connections.delete(id)) return;
         native.remove(id);
       },
+      resumeRead: () => native.resumeRead(id),
+      endRead: () => native.endRead(id),
+      keyUpdateTx: (message) => native.keyUpdateTx(id, message),
+      resumeWrite: () => native.resumeWrite(id),
     };
-    this.#connections.set(id, { connection, onHangup });
+    this.#connections.set(id, { connection, onHangup, tls });
     return connection;
   }
 

@@ -38,9 +38,7 @@ export function nativePath(options: ResolvedServerOptions, clocks: WorkerClocks)
     spread: 'any',
     ktls: true,
     open(tcpFd, onHangup, ktls) {
-      // The I/O thread never rekeys (native-tls.ts): the kept traffic secrets go at once.
-      ktls?.keyUpdater?.wipe();
-      const tls = ktls ? new NativeTlsSession(ktls) : undefined;
+      const tls = ktls ? new NativeTlsSession(ktls, onHangup) : undefined;
       const ended = tls
         ? (error: HangupError) => {
             tls.ended(error);
@@ -48,6 +46,7 @@ export function nativePath(options: ResolvedServerOptions, clocks: WorkerClocks)
           }
         : onHangup;
       const connection = mux.add(tcpFd, ended, tls);
+      tls?.attach(connection);
       const slots = [...Array(options.workers).keys()];
       const binding: KernelBinding = {
         get readFds() {
