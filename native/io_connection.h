@@ -46,6 +46,11 @@ struct IoConnection {
   size_t tx_mark = 0;
   bool tx_pending = false;
   bool tx_parked = false;          // kTLS: sent our KeyUpdate, until ResumeWrite
+  uint64_t key_update_records = 0; // kTLS: our own KeyUpdate falls due after this many records
+  uint64_t key_update_bytes = 0;   // ... or bytes sent under one key (0: never)
+  uint64_t records_under_key = 0;
+  uint64_t bytes_under_key = 0;
+  bool tx_due = false;             // kTLS: kTxDue reported, until our KeyUpdate is sent
 };
 
 }  // namespace kmux

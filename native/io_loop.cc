@@ -24,6 +24,8 @@ constexpr uint64_t kWakeKey = 0;
 /** kTLS: readable wakeups in a row with no whole record before reads pause for a tick (kBackoffMs). */
 constexpr uint32_t kEmptyReadsBeforeBackoff = 4;
 constexpr int kBackoffMs = 1;
+/** kTLS: a record carries at most 16 KiB of plaintext. */
+constexpr size_t kMaxRecord = 16 * 1024;
 /** Reads per readable wakeup before other connections get their turn. */
 constexpr int kReadRounds = 4;
 
@@ -75,10 +77,14 @@ void IoLoop::Stop() {
   connections_.clear();
 }
 
-uint64_t IoLoop::Add(int tcp_fd, std::vector<int>* worker_fds, bool tls, bool tls13) {
+uint64_t IoLoop::Add(int tcp_fd, std::vector<int>* worker_fds, const IoTls* tls) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto c = std::make_unique<Connection>(next_id_++, config_.max_frame);
-  if (tls) c->tls = std::make_unique<TlsRecords>(tls13);
+  if (tls != nullptr) {
+    c->tls = std::make_unique<TlsRecords>(tls->tls13);
+    c->key_update_records = tls->key_update_records;
+    c->key_update_bytes = tls->key_update_bytes;
+  }
   c->tcp.Reset(fcntl(tcp_fd, F_DUPFD_CLOEXEC, 0));
   if (!c->tcp.Valid()) ThrowErrno("fcntl(F_DUPFD_CLOEXEC)");
   c->pairs.resize(config_.workers);
@@ -565,6 +571,7 @@ void IoLoop::FlushTcp(Connection& c) {
         return;
       }
       if (n > 0) c.out_sent += static_cast<size_t>(n);
+      if (n > 0 && c.tls) CountSent(c, static_cast<size_t>(n));
       break;
     }
   }
@@ -574,6 +581,9 @@ void IoLoop::FlushTcp(Connection& c) {
     if (n == static_cast<ssize_t>(c.tx_update.size())) {
       c.tx_pending = false;
       c.tx_parked = true;
+      c.tx_due = false;
+      c.records_under_key = 0;
+      c.bytes_under_key = 0;
       Event(c, IoHangup::Kind::kTxParked);
     } else if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
       c.out.clear();
@@ -592,6 +602,18 @@ void IoLoop::FlushTcp(Connection& c) {
     c.out_sent = 0;
   }
   UpdateTcp(c);
+}
+
+void IoLoop::CountSent(Connection& c, size_t bytes) {
+  // kTLS ends a record at the end of each send: one record per 16 KiB started.
+  c.records_under_key += (bytes + kMaxRecord - 1) / kMaxRecord;
+  c.bytes_under_key += bytes;
+  const bool over = (c.key_update_records != 0 && c.records_under_key >= c.key_update_records) ||
+                    (c.key_update_bytes != 0 && c.bytes_under_key >= c.key_update_bytes);
+  // A KeyUpdate already on its way starts the count again.
+  if (!over || c.tx_due || c.tx_pending || c.tx_parked) return;
+  c.tx_due = true;
+  Event(c, IoHangup::Kind::kTxDue);
 }
 
 void IoLoop::Sweep() {

@@ -32,7 +32,8 @@
 // record-type cmsg (tls_records.h): data records are framed as above, close_notify ends the
 // stream like a FIN, and a TLS 1.3 KeyUpdate parks reading (and the peer's update_requested,
 // writing at the next reply boundary) until the main thread has set the next key
-// (ResumeRead, KeyUpdateTx, ResumeWrite) or chosen to end the connection (EndRead). A kTLS
+// (ResumeRead, KeyUpdateTx, ResumeWrite) or chosen to end the connection (EndRead); past the
+// records or bytes allowed under one key it asks the main thread for our KeyUpdate (kTxDue). A kTLS
 // socket is read until EAGAIN, not to a short read: recvmsg stops where the record type
 // changes, and a KeyUpdate the kernel decrypted there keeps the socket from polling readable.
 //
@@ -77,13 +78,20 @@ struct IoConfig {
   const int32_t* gc_pauses;  // per worker, 1 while its heap is in a GC pause (WorkerClocks); or null
 };
 
+/** A kTLS connection's TLS version, and when it starts a KeyUpdate of its own (TLS 1.3; 0: never). */
+struct IoTls {
+  bool tls13;
+  uint64_t key_update_records;
+  uint64_t key_update_bytes;
+};
+
 /**
  * A connection ended: `err` 0 is the peer's orderly end (after every frame it sent went to a
  * worker; `call` says how: "read" a FIN, on kTLS "close_notify", "eof" a FIN without one,
  * "key_update" an EndRead). Or (`kind`) a notice: a kTLS KeyUpdate step, or frames to shed.
  */
 struct IoHangup {
-  enum class Kind { kNone /* an end */, kKeyUpdate, kKeyUpdateRequested, kTxParked, kShed /* TakeShed has more */ };
+  enum class Kind { kNone /* an end */, kKeyUpdate, kKeyUpdateRequested, kTxDue, kTxParked, kShed /* TakeShed has more */ };
   uint64_t id;
   int err;
   std::string call;
@@ -112,9 +120,9 @@ class IoLoop {
 
   /**
    * Takes over an unread TCP socket (duplicates tcp_fd); fills `worker_fds`, one per slot. With
-   * `tls` the socket has kTLS RX and TX set (`tls13`: its version). Throws SysFailure.
+   * `tls` the socket has kTLS RX and TX set. Throws SysFailure.
    */
-  uint64_t Add(int tcp_fd, std::vector<int>* worker_fds, bool tls, bool tls13);
+  uint64_t Add(int tcp_fd, std::vector<int>* worker_fds, const IoTls* tls);
   /** Closes the connection's TCP duplicate and pairs; the workers must have let go of their ends. */
   void Remove(uint64_t id);
   /** The connection's current worker ends (a dead worker's is replaced by TakeWorker). */
@@ -172,6 +180,8 @@ class IoLoop {
   void Answered(Connection& c, uint32_t slot, uint32_t index);
   void FlushPair(Connection& c, uint32_t slot);
   void FlushTcp(Connection& c);
+  /** kTLS: counts a send under the current key; past the limits our KeyUpdate is due (kTxDue). */
+  void CountSent(Connection& c, size_t bytes);
   void Sweep();
   void End(Connection& c, int err, const char* call);
   void Watch(int fd, uint64_t key, uint32_t* current, uint32_t wanted);

@@ -97,6 +97,7 @@ void NativeMux::OnAsync(uv_async_t* handle) {
       if (hangup.kind != IoHangup::Kind::kNone) {
         const char* event = hangup.kind == IoHangup::Kind::kKeyUpdate            ? "key_update"
                             : hangup.kind == IoHangup::Kind::kKeyUpdateRequested ? "key_update_requested"
+                            : hangup.kind == IoHangup::Kind::kTxDue              ? "tx_due"
                             : hangup.kind == IoHangup::Kind::kTxParked           ? "tx_parked"
                                                                                           : "shed";
         CallFromLoop(self->env_, self->on_hangup_, {id, self->env_.Null(), Napi::String::New(self->env_, event)});
@@ -122,8 +123,9 @@ Napi::Value NativeMux::Add(const Napi::CallbackInfo& info) {
   std::vector<int> fds;
   try {
     const bool tls = info[1].ToBoolean().Value();
-    const bool tls13 = info[2].ToBoolean().Value();
-    const uint64_t id = Loop(env).Add(info[0].As<Napi::Number>().Int32Value(), &fds, tls, tls13);
+    const IoTls options{info[2].ToBoolean().Value(), static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value()),
+                        static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value())};
+    const uint64_t id = Loop(env).Add(info[0].As<Napi::Number>().Int32Value(), &fds, tls ? &options : nullptr);
     return Napi::Number::New(env, static_cast<double>(id));
   } catch (const SysFailure& failure) {
     throw SysError(env, failure);

@@ -26,7 +26,7 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
   ~NativeMux() override;
 
  private:
-  /** add(tcpFd, tls, tls13) → connection id; the fd is duplicated and must not be read by anyone else. */
+  /** add(tcpFd, tls, tls13, keyUpdateRecords, keyUpdateBytes (0: none)) → connection id; the fd is duplicated and must not be read by anyone else. */
   Napi::Value Add(const Napi::CallbackInfo& info);
   /** workerFds(id) → the worker ends of the connection's pairs, one per slot. */
   Napi::Value WorkerFds(const Napi::CallbackInfo& info);

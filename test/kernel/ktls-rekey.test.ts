@@ -218,6 +218,34 @@ describe.each(KTLS_TRANSPORTS)(`kernel ${series}: transport %s`, (transport) => 
   });
 });
 
+describe.each(KTLS_TRANSPORTS)(`kernel ${series}: transport %s, the Server's own ktlsKeyUpdateAfter`, (transport) => {
+  const title = support.rekey
+    ? 'a KeyUpdate every 5 records, asking the client for one back, while a client that starts none calls on'
+    : 'none started where the kernel cannot take it';
+  it(title, async () => {
+    const { server, port } = await startKmuxTlsServer(key, cert, TLS13[0]!, { workers: 2, transport, ktlsKeyUpdateAfter: { records: 5 } });
+    const client = new RawClient({ port, tls: { ca: cert, servername: 'localhost', ...pin(TLS13[0]!) }, ktls: 'require' });
+    try {
+      // One reply a send, so about 16 KeyUpdates.
+      for (let i = 0; i < 80; i++) {
+        const payload = randomBytes(1 + i * 50);
+        expect((await client.call('echo', payload)).equals(payload)).toBe(true);
+      }
+      const { keyUpdates } = server.stats().tls!;
+      if (!support.rekey) {
+        expect(keyUpdates).toEqual({});
+        return;
+      }
+      expect(keyUpdates.tx).toBeGreaterThanOrEqual(10);
+      expect(keyUpdates.rx).toBeGreaterThanOrEqual(5);
+      expect(server.stats().connectionErrors).toEqual({});
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+});
+
 describe(`kernel ${series}: the Thrift and protobuf clients' ktlsKeyUpdateAfter`, () => {
   const tlsClient = { tls: { ca: cert, servername: 'localhost' }, ktls: 'require', ktlsKeyUpdateAfter: { records: 5 } } as const;
   /** The client's KeyUpdates as the server followed them, after 60 calls of a record or more each. */

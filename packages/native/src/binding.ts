@@ -145,13 +145,14 @@ export interface NativeKtls {
 
 /**
  * A kTLS connection's KeyUpdate steps, from the I/O thread: the peer's KeyUpdate parked reading
- * (`key_update_requested`: it asks for ours too); our KeyUpdate record is out and writing parked.
+ * (`key_update_requested`: it asks for ours too); the records or bytes allowed under our key were
+ * sent (`tx_due`); our KeyUpdate record is out and writing parked.
  */
-export type NativeTlsEvent = 'key_update' | 'key_update_requested' | 'tx_parked';
+export type NativeTlsEvent = 'key_update' | 'key_update_requested' | 'tx_due' | 'tx_parked';
 
 /** The native class behind NativeMux (native/native_mux.cc). */
 export interface NativeNativeMux {
-  add(tcpFd: number, tls: boolean, tls13: boolean): number;
+  add(tcpFd: number, tls: boolean, tls13: boolean, keyUpdateRecords: number, keyUpdateBytes: number): number;
   workerFds(id: number): number[];
   counts(id: number): { parsed: number; refused: number; unsent: number };
   remove(id: number): void;

@@ -84,7 +84,14 @@ export interface NativeConnection {
 /** A kTLS connection for NativeMux.add: its TLS version and who handles its KeyUpdate steps. */
 export interface NativeTlsOptions {
   readonly tls13: boolean;
+  /** TLS 1.3: records or bytes sent under one key after which 'tx_due' asks for our KeyUpdate (Infinity: never). */
+  readonly keyUpdateAfter?: { readonly records: number; readonly bytes: number };
   onEvent(event: NativeTlsEvent): void;
+}
+
+/** A KeyUpdate limit as the I/O thread takes it: 0 for none. */
+function limit(value: number | undefined): number {
+  return value === undefined || value === Infinity ? 0 : Math.min(Math.max(1, Math.floor(value)), Number.MAX_SAFE_INTEGER);
 }
 
 /**
@@ -146,7 +153,8 @@ export class NativeMux {
   add(tcpFd: number, onHangup: (error: HangupError) => void, tls?: NativeTlsOptions): NativeConnection {
     checkInt('tcpFd', tcpFd, 0, 0x7fff_ffff);
     const native = this.#native;
-    const id = native.add(tcpFd, tls !== undefined, tls?.tls13 ?? false);
+    const after = tls?.keyUpdateAfter;
+    const id = native.add(tcpFd, tls !== undefined, tls?.tls13 ?? false, limit(after?.records), limit(after?.bytes));
     const connection: NativeConnection = {
       id,
       workerFd: (slot) => native.workerFds(id)[slot]!,

@@ -27,6 +27,7 @@ const END_REASONS: Readonly<Record<string, 'close_notify' | 'eof' | 'key_update'
  */
 export class NativeTlsSession implements NativeTlsOptions {
   readonly tls13: boolean;
+  readonly keyUpdateAfter: { readonly records: number; readonly bytes: number } | undefined;
   private connection: NativeConnection | null = null;
   private txPending = false;
 
@@ -36,6 +37,7 @@ export class NativeTlsSession implements NativeTlsOptions {
     private readonly abort: (error: HangupError) => void,
   ) {
     this.tls13 = socket.suite.version === 'TLSv1.3';
+    this.keyUpdateAfter = socket.keyUpdater?.limits;
   }
 
   attach(connection: NativeConnection): void {
@@ -47,6 +49,11 @@ export class NativeTlsSession implements NativeTlsOptions {
     if (!connection) return;
     if (event === 'tx_parked') return this.installTx(connection);
     const updater = this.socket.keyUpdater;
+    if (event === 'tx_due') {
+      // Our limits (ktlsKeyUpdateAfter): ours, asking the peer to update too.
+      updater?.schedule(true);
+      return this.sendDue(connection);
+    }
     if (!updater) return this.refuse(connection, keyUpdateError(`the peer sent one and kmux kept no traffic secrets: ${NEEDS_6_14}`));
     try {
       updater.nextRx(event === 'key_update_requested');
@@ -55,11 +62,16 @@ export class NativeTlsSession implements NativeTlsOptions {
     }
     this.socket.emit('keyUpdate', 'rx');
     // Ours, when asked, is placed before reading resumes: after the replies queued so far.
-    if (updater.due && !this.txPending) {
-      this.txPending = true;
-      connection.keyUpdateTx(updater.message());
-    }
+    this.sendDue(connection);
     connection.resumeRead();
+  }
+
+  /** A due KeyUpdate of ours goes to the I/O thread, after the replies queued so far (one at a time). */
+  private sendDue(connection: NativeConnection): void {
+    const updater = this.socket.keyUpdater;
+    if (!updater?.due || this.txPending) return;
+    this.txPending = true;
+    connection.keyUpdateTx(updater.message());
   }
 
   /** The connection ended (the I/O thread's hangup): why, as KtlsSocket would say. */
