@@ -24,6 +24,10 @@ class FrameSplitter {
   uint32_t Push(const uint8_t* data, size_t len, uint64_t now_ns, const OnFrame& on_frame);
   /** Forgets the partial frame (a stream that ends inside one never completes it). */
   void Drop();
+  /** The partial frame's clock starts again from `now_ns` (the wait was the reader's, not the peer's). */
+  void Restart(uint64_t now_ns) {
+    if (partial_since_ns_ != 0) partial_since_ns_ = now_ns;
+  }
 
   /** Bytes of the partial frame held. */
   size_t held() const { return partial_.size(); }

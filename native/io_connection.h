@@ -36,6 +36,11 @@ struct IoConnection {
   bool dirty = false;              // in the loop's dirty list
   bool in_ring = false;
   bool starved = false;            // reads stopped for the buffer budget
+  bool pushed_back = false;        // shed past its refusal credit: not read until it holds resume_at
+  uint64_t resume_at = 0;
+  int64_t refusal_credit = -1;     // sheds it may still cost (IoLoop::Shed); -1 before the first
+  std::string held_frames;         // whole frames read with the refused one, not yet split off to a worker
+  bool in_resumed = false;         // in the loop's resume list
   std::unique_ptr<TlsRecords> tls;  // kTLS connections only
   const char* eof_call = "read";    // how the orderly end came (IoHangup::call)
   bool rx_parked = false;          // kTLS: at a KeyUpdate, until ResumeRead / EndRead

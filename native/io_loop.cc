@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "byte_order.h"
 #include "sys_failure.h"
 
 namespace kmux {
@@ -28,6 +29,8 @@ constexpr int kBackoffMs = 1;
 constexpr size_t kMaxRecord = 16 * 1024;
 /** Reads per readable wakeup before other connections get their turn. */
 constexpr int kReadRounds = 4;
+/** Sheds a connection may cost per request answered (REFUSALS_PER_SERVED in packages/core's connection.ts). */
+constexpr int64_t kRefusalsPerServed = 4;
 
 void AppendBe32(std::string* out, uint32_t value) {
   const uint32_t be = htonl(value);
@@ -129,7 +132,7 @@ void IoLoop::Remove(uint64_t id) {
     if (!c.linger && !c.tx_parked) TlsRecords::SendCloseNotify(c.tcp.Get());
     shutdown(c.tcp.Get(), SHUT_WR);
   }
-  buffered_ -= c.splitter.held() + c.queued_bytes;
+  buffered_ -= c.splitter.held() + c.queued_bytes + c.held_frames.size();
   queued_ -= c.queued.size();
   held_ -= c.held;
   shed_.erase(id);
@@ -188,6 +191,7 @@ std::vector<LostRequests> IoLoop::TakeWorker(uint32_t slot) {
     LostRequests requests{c.id, c.pairs[slot].TakeUnanswered()};
     c.held -= static_cast<uint32_t>(requests.heads.size());
     held_ -= requests.heads.size();
+    MaybeResume(c);
     MarkDirty(c);
     ClosePair(c.pairs[slot]);
     try {
@@ -260,6 +264,7 @@ void IoLoop::Run() {
       if (tag == kTcpTag) HandleTcp(*it->second, events[i].events);
       else if (tag < it->second->pairs.size()) HandlePair(*it->second, tag, events[i].events);
     }
+    Resume();
     Drain();
     Feed();
     std::vector<uint64_t> dirty;
@@ -323,6 +328,7 @@ void IoLoop::ReadTcp(Connection& c) {
       continue;
     }
     if (!Split(c, scratch_.data(), static_cast<size_t>(n))) return;
+    if (c.pushed_back) return UpdateTcp(c);
     // On TCP a short read drained the socket. On kTLS it may have stopped at a control record
     // the kernel decrypted to learn its type; if that is a KeyUpdate, the socket polls as not
     // readable until the next key is set (Linux >= 6.14), so only reading on finds it.
@@ -443,6 +449,11 @@ void IoLoop::Refuse(Connection& c, uint32_t length) {
 }
 
 void IoLoop::Frame(Connection& c, const uint8_t* frame, size_t len) {
+  if (c.pushed_back) {
+    c.held_frames.append(reinterpret_cast<const char*>(frame), len);
+    buffered_ += len;
+    return;
+  }
   if (c.queued.empty()) {
     const int slot = workers_.Pick(now_ns_);
     if (slot >= 0) return Commit(c, static_cast<uint32_t>(slot), frame, len);
@@ -483,6 +494,51 @@ void IoLoop::Shed(Connection& c, const uint8_t* frame, size_t len) {
   std::vector<std::string>& heads = shed_[c.id];
   if (heads.empty() && shed_.size() == 1) Event(c, IoHangup::Kind::kShed);
   heads.emplace_back(reinterpret_cast<const char*>(frame) + 4, std::min(len - 4, WorkerPair::kHeadBytes));
+  // Over a limit, it holds at least one request, whose answer will resume it.
+  if (c.refusal_credit < 0) c.refusal_credit = RefusalAllowance();
+  if (--c.refusal_credit > 0) return;
+  c.pushed_back = true;
+  c.resume_at = (c.queued.size() + c.held) / 2;
+}
+
+int64_t IoLoop::RefusalAllowance() const { return kRefusalsPerServed * config_.max_in_flight_per_connection; }
+
+void IoLoop::MaybeResume(Connection& c) {
+  if (!c.pushed_back || c.queued.size() + c.held > c.resume_at || c.in_resumed) return;
+  c.in_resumed = true;
+  resumed_.push_back(c.id);
+}
+
+void IoLoop::Resume() {
+  std::vector<uint64_t> resumed;
+  resumed.swap(resumed_);
+  for (uint64_t id : resumed) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    Connection& c = *it->second;
+    c.in_resumed = false;
+    c.pushed_back = false;
+    if (c.failed) continue;
+    // The held frames go first, in order, until it is pushed back again.
+    std::string frames;
+    frames.swap(c.held_frames);
+    buffered_ -= frames.size();
+    size_t at = 0;
+    while (at < frames.size() && !c.pushed_back) {
+      const size_t len = 4 + static_cast<size_t>(ReadBe32(reinterpret_cast<const uint8_t*>(frames.data()) + at));
+      Frame(c, reinterpret_cast<const uint8_t*>(frames.data()) + at, len);
+      at += len;
+    }
+    if (at < frames.size()) {
+      c.held_frames.assign(frames, at, std::string::npos);
+      buffered_ += c.held_frames.size();
+    }
+    if (c.pushed_back) continue;
+    c.splitter.Restart(now_ns_);
+    UpdateTcp(c);
+    // A KeyUpdate the kernel decrypted before reads stopped keeps a kTLS socket from polling readable.
+    if (c.tls) reread_.push_back(id);
+  }
 }
 
 std::vector<LostRequests> IoLoop::TakeShed() {
@@ -550,6 +606,8 @@ void IoLoop::Answered(Connection& c, uint32_t slot, uint32_t index) {
   workers_.Answered(slot, now_ns_);
   c.held--;
   held_--;
+  if (c.refusal_credit >= 0) c.refusal_credit = std::min(RefusalAllowance(), c.refusal_credit + kRefusalsPerServed);
+  MaybeResume(c);
 }
 
 void IoLoop::FlushPair(Connection& c, uint32_t slot) {
@@ -621,7 +679,8 @@ void IoLoop::Sweep() {
   for (auto& entry : connections_) {
     Connection& c = *entry.second;
     const uint64_t since = c.splitter.partial_since_ns();
-    if (!c.ended && since != 0 && now_ns_ - since >= timeout_ns) {
+    // Pushed back, the wait is this thread's: the clock restarts on Resume.
+    if (!c.ended && !c.pushed_back && since != 0 && now_ns_ - since >= timeout_ns) {
       End(c, ETIMEDOUT, "a partial frame outlived frameTimeoutMs");
     }
   }
@@ -636,8 +695,9 @@ void IoLoop::End(Connection& c, int err, const char* call) {
   if (err != 0 && !c.failed) {
     c.failed = true;
     // Nothing more is read or answered on it: drop what waits, stop watching TCP.
-    buffered_ -= c.splitter.held() + c.queued_bytes;
+    buffered_ -= c.splitter.held() + c.queued_bytes + c.held_frames.size();
     c.splitter.Drop();
+    std::string().swap(c.held_frames);
     queued_ -= c.queued.size();
     c.queued.clear();
     c.queued_bytes = 0;

@@ -24,7 +24,12 @@
 // (TakeShed: the main thread answers it "overloaded") past its connection's limit,
 // or past the server's when its connection holds at least a fair share of it
 // (maxInFlight / connections holding requests): so a flood sheds its own excess
-// and a connection that holds little is still queued and served in turn. Knowing
+// and a connection that holds little is still queued and served in turn. Shedding costs
+// too, so a connection may be shed at most kRefusalsPerServed times per request answered
+// (after a first allowance of that many times its limit; Connection.refused in
+// packages/core, the same rule); past that it is pushed back into TCP: its socket is not
+// polled for reading until half of what it held has been answered, and the frames already
+// read wait in order (held_frames: at most one read, counted in maxBufferedBytes). Knowing
 // every request it sent and which were answered, it can also say which requests
 // a dead worker took with it (TakeWorker), so only those fail.
 //
@@ -174,6 +179,11 @@ class IoLoop {
   /** Over a limit: the frame is shed (its head goes to the main thread, TakeShed). */
   bool OverLimit(const Connection& c);
   void Shed(Connection& c, const uint8_t* frame, size_t len);
+  /** Half of what a pushed-back connection held is answered: resume it (Run, after the events). */
+  void MaybeResume(Connection& c);
+  /** The sheds a connection may cost before any of its requests is answered, and at most ever. */
+  int64_t RefusalAllowance() const;
+  void Resume();
   void Drain();
   void HandlePair(Connection& c, uint32_t slot, uint32_t events);
   void ReadAnswers(Connection& c, uint32_t slot);
@@ -192,7 +202,7 @@ class IoLoop {
   void MarkDirty(Connection& c);
   bool Starving() const { return buffered_ >= config_.max_buffered; }
   /** The connection's TCP socket is to be read (nothing stops it). */
-  static bool Reading(const Connection& c) { return !c.ended && !c.eof && !c.failed && !c.starved && !c.rx_parked && !c.backoff; }
+  static bool Reading(const Connection& c) { return !c.ended && !c.eof && !c.failed && !c.starved && !c.rx_parked && !c.backoff && !c.pushed_back; }
   void Feed();
 
   const IoConfig config_;
@@ -212,6 +222,7 @@ class IoLoop {
   std::deque<uint64_t> ring_;    // connections with queued frames, served in turn
   std::vector<uint64_t> dirty_;  // connections with pair or TCP output to flush this round
   std::vector<uint64_t> starved_;
+  std::vector<uint64_t> resumed_;  // pushed-back connections to read again this round
   std::vector<uint64_t> backoff_;  // kTLS connections whose reads pause until the next tick
   std::vector<uint64_t> reread_;   // kTLS connections to read next round without a poll event (ReadTcp, ResumeRead)
   std::unordered_map<uint64_t, std::vector<std::string>> shed_;  // heads to answer "overloaded"

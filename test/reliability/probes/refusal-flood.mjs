@@ -7,9 +7,10 @@
 // 100 µs (`nap`: blocks a worker without CPU) as fast as the socket takes them, never waiting
 // for a reply (they read and count them), and one polite client that sends one request every
 // 5 ms (200/s, open loop: latency from the intended send time). Bounded: `seconds` per
-// transport, then every socket is closed. Prints, per transport: the flood's refusals/s and
-// served/s, what it wrote, the polite client's p50/p99 and refusals, and this thread's (the
-// server's main thread) event-loop delay.
+// transport, then every socket is closed. The flood and the polite client have a thread each.
+// Prints, per transport, the polite client alone, then beside the flood: the server's refusals/s
+// and served/s, what the flood wrote, the polite client's p50/p99 and refusals, and this
+// thread's (the server's main thread) event-loop delay.
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +25,8 @@ const POLITE_EVERY_MS = 5;
 const BATCH = 256;
 
 if (isMainThread) await probe();
-else await drive(workerData);
+else if (workerData.role === 'flood') await flood(workerData);
+else await polite(workerData);
 
 async function probe() {
   const [transports = 'userspace,native,sockmap', seconds = '5', flooders = '6'] = process.argv.slice(2);
@@ -47,13 +49,19 @@ async function probe() {
 
 async function measure(server, port, transport, flooders, seconds) {
   const delay = monitorEventLoopDelay({ resolution: 5 });
-  const clients = new Worker(fileURLToPath(import.meta.url), { workerData: { port, flooders, seconds } });
-  await once(clients, 'message'); // started
+  const floodThread = new Worker(fileURLToPath(import.meta.url), { workerData: { role: 'flood', port, flooders } });
+  const exits = [once(floodThread, 'exit')];
+  await once(floodThread, 'message'); // started
   delay.enable();
   const before = server.stats().requests;
-  const [measured] = await once(clients, 'message');
+  const politeThread = new Worker(fileURLToPath(import.meta.url), { workerData: { role: 'polite', port, seconds } });
+  exits.push(once(politeThread, 'exit'));
+  const [politeTally] = await once(politeThread, 'message');
   const after = server.stats().requests;
   delay.disable();
+  floodThread.postMessage('stop');
+  const [floodTally] = await once(floodThread, 'message');
+  const measured = { flood: floodTally, polite: politeTally };
   const refused = (after.outcomes.overloaded ?? 0) - (before.outcomes.overloaded ?? 0);
   const served = (after.outcomes.ok ?? 0) - (before.outcomes.ok ?? 0);
   const row = {
@@ -74,7 +82,7 @@ async function measure(server, port, transport, flooders, seconds) {
     'loop delay max ms': Number((delay.max / 1e6).toFixed(1)),
   };
   console.log(JSON.stringify(row));
-  await once(clients, 'exit');
+  await Promise.all(exits);
 }
 
 function percentile(values, p) {
@@ -111,38 +119,47 @@ async function open(port) {
   return socket;
 }
 
-async function drive({ port, flooders, seconds }) {
+/** The flooding connections: as fast as each socket drains, until told to stop; posts what they sent and got. */
+async function flood({ port, flooders }) {
   const cost = Buffer.alloc(4);
   cost.writeUInt32BE(NAP_US);
   const batch = Buffer.concat(Array.from({ length: BATCH }, (_, i) => encodeFrame(encodeRawRequest(i + 1, 'nap', cost))));
-  const flood = { sent: 0, ok: 0, refused: 0, other: 0 };
-  const polite = { sent: 0, ok: 0, refused: 0, other: 0, latencies: [] };
+  const tally = { sent: 0, ok: 0, refused: 0, other: 0 };
   let stopped = false;
   const sockets = [];
-
   for (let i = 0; i < flooders; i++) {
     const socket = await open(port);
     sockets.push(socket);
-    countReplies(socket, flood);
-    // As fast as the socket drains: the next batch as soon as the last was taken.
+    countReplies(socket, tally);
+    // The next batch as soon as the socket took the last.
     const write = () => {
       if (stopped) return;
-      flood.sent += BATCH;
+      tally.sent += BATCH;
       if (socket.write(batch)) setImmediate(write);
       else socket.once('drain', write);
     };
     write();
   }
+  parentPort.postMessage('started');
+  parentPort.once('message', () => {
+    stopped = true;
+    for (const socket of sockets) socket.destroy();
+    parentPort.postMessage(tally);
+    parentPort.close();
+  });
+}
 
-  const politeSocket = await open(port);
-  sockets.push(politeSocket);
+/** One request every POLITE_EVERY_MS for `seconds`; posts its tally and latencies (from each intended send time). */
+async function polite({ port, seconds }) {
+  const tally = { sent: 0, ok: 0, refused: 0, other: 0 };
+  const latencies = [];
+  const socket = await open(port);
   const intended = new Map();
-  countReplies(politeSocket, polite, (id) => {
+  countReplies(socket, tally, (id) => {
     const at = intended.get(id);
     intended.delete(id);
-    if (at !== undefined) polite.latencies.push(performance.now() - at);
+    if (at !== undefined) latencies.push(performance.now() - at);
   });
-  parentPort.postMessage('started');
   const start = performance.now();
   let next = 0;
   const payload = Buffer.from('polite');
@@ -152,14 +169,12 @@ async function drive({ port, flooders, seconds }) {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const id = ++next;
     intended.set(id, due);
-    polite.sent++;
-    politeSocket.write(encodeFrame(encodeRawRequest(id, 'work', payload)));
+    tally.sent++;
+    socket.write(encodeFrame(encodeRawRequest(id, 'work', payload)));
   }
-  stopped = true;
-  // Answers still owed to the polite client count as its latency so far (a starved client shows).
+  // Answers still owed count as their latency so far (a starved client shows).
   await new Promise((resolve) => setTimeout(resolve, 200));
-  for (const at of intended.values()) polite.latencies.push(performance.now() - at);
-  for (const socket of sockets) socket.destroy();
-  const { latencies, ...counts } = polite;
-  parentPort.postMessage({ flood, polite: { ...counts, p50: percentile(latencies, 50), p99: percentile(latencies, 99) } });
+  for (const at of intended.values()) latencies.push(performance.now() - at);
+  socket.destroy();
+  parentPort.postMessage({ ...tally, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
 }

@@ -25,6 +25,7 @@ export interface ConnectionLimits {
   readonly maxPendingWriteBytes: number;
   readonly frameTimeoutMs: number;
   readonly maxConnectionAgeMs: number | false;
+  readonly maxInFlightPerConnection: number;
 }
 
 function isPeerReset(error: Error): boolean {
@@ -34,6 +35,9 @@ function isPeerReset(error: Error): boolean {
 /** Why reading is paused; reading resumes when no reason is left. */
 const PAUSED_BACKLOG = 1; // the client does not read its replies
 const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
+const PAUSED_REFUSED = 4; // refused past its refusal credit: pushed back into TCP (refused())
+/** Refusals a connection may cost per request it is served (native/io_loop.cc has the same). */
+const REFUSALS_PER_SERVED = 4;
 
 /**
  * One client connection on the user-space transport: splits frames off the socket and
@@ -49,6 +53,14 @@ const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
  * maximum age it ends gracefully: the transport refuses its new requests unrun, the requests
  * taken before are answered, and once it has been quiet for QUIET_BEFORE_END_MS it sends its
  * FIN and waits for the peer's.
+ *
+ * Refusing costs the server too, so a connection is refused past its in-flight limit (its own,
+ * or its share of the server's) at most REFUSALS_PER_SERVED times per request it is served,
+ * after a first allowance of that many times its limit. Past that it is pushed back into TCP:
+ * it is not read until half of its requests in flight have finished; frames already split
+ * from that read wait here in order (at most one read, charged to the budget). So a client
+ * offering up to 5× what it is served is shed at once as before, and a flood that never waits
+ * for its replies costs at most 4 refusals per request served, then waits in its own socket.
  *
  * Replies reach the socket one write per reply batch, copied out of the batch, while the
  * socket keeps up; while it holds unsent bytes, later replies wait in a ReplyBacklog and
@@ -83,7 +95,14 @@ export class Connection {
   private agedAt = -1;
   /** performance.now() when it last completed a frame. */
   private lastFrameAt = -Infinity;
-  /** Bytes charged to the budget for the partial frame and for unsent replies. */
+  /** Frames split while pushed back, delivered once it resumes (views into the read they came in). */
+  private heldFrames: Buffer[] = [];
+  private heldFramesBytes = 0;
+  /** Pushed back, it resumes once its requests in flight are down to this. */
+  private resumeAtInFlight = 0;
+  /** Refusals it may still cost before it is pushed back: REFUSALS_PER_SERVED per request finished, up to the first allowance. */
+  private refusalCredit: number;
+  /** Bytes charged to the budget for the partial frame, held frames, and unsent replies. */
   private chargedPartial = 0;
   private chargedWrites = 0;
 
@@ -96,6 +115,7 @@ export class Connection {
     private readonly unframed?: UnframedMessages,
   ) {
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.refusalCredit = this.refusalAllowance;
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('data', this.onData);
@@ -124,6 +144,7 @@ export class Connection {
       this.chargedPartial = this.chargedWrites = 0;
       this.backlog.clear();
       this.gathered = [];
+      this.heldFrames = [];
       hooks.onClose(this, this.cause);
     });
   }
@@ -152,6 +173,8 @@ export class Connection {
 
   requestFinished(): void {
     this.inFlightCount--;
+    this.refusalCredit = Math.min(this.refusalAllowance, this.refusalCredit + REFUSALS_PER_SERVED);
+    if ((this.pausedFor & PAUSED_REFUSED) !== 0 && this.inFlightCount <= this.resumeAtInFlight) this.resumeFromPushBack();
     if (this.inFlightCount > 0) return;
     if (this.aged) this.endAgedWhenQuiet();
     else if (this.peerEnded) this.finish();
@@ -159,6 +182,26 @@ export class Connection {
       this.idleWhileBusy = false;
       this.socket.setTimeout(this.limits.idleTimeoutMs);
     }
+  }
+
+  /**
+   * A request of this connection was just refused past its in-flight limit (its own, or its
+   * share of the server's); past its refusal credit, it is pushed back.
+   */
+  refused(): void {
+    if (--this.refusalCredit > 0 || this.closed || this.inFlightCount === 0) return;
+    if ((this.pausedFor & PAUSED_REFUSED) !== 0) return;
+    this.resumeAtInFlight = Math.floor(this.inFlightCount / 2);
+    this.pauseFor(PAUSED_REFUSED);
+  }
+
+  private get refusalAllowance(): number {
+    return REFUSALS_PER_SERVED * this.limits.maxInFlightPerConnection;
+  }
+
+  /** Whether the next frame goes to the transport, or is held (pushed back). */
+  private get takesFrames(): boolean {
+    return (this.pausedFor & PAUSED_REFUSED) === 0;
   }
 
   /** Writes one whole length-prefixed frame (its body alone on an unframed connection). Returns false if the connection is gone. */
@@ -214,7 +257,9 @@ export class Connection {
       // Frames after one that closed the connection must not run.
       splitter.push(chunk, (body) => {
         completed = true;
-        if (!this.socket.destroyed) this.hooks.onFrame(this, body);
+        if (this.socket.destroyed) return;
+        if (this.takesFrames) this.hooks.onFrame(this, body);
+        else this.holdFrame(body);
       });
     } catch (error) {
       if (!(error instanceof KmuxError)) throw error;
@@ -226,17 +271,53 @@ export class Connection {
     if (this.closed) return;
     if (completed) this.lastFrameAt = performance.now();
     if (completed && this.aged) this.endAgedWhenQuiet();
+    this.chargePartial();
     const partial = splitter.bufferedBytes;
-    this.budget.add(partial - this.chargedPartial);
-    this.chargedPartial = partial;
     if (partial === 0) this.frameStartedAt = -1;
     else if (completed || this.frameStartedAt < 0) this.startFrameClock();
     // Over budget: stop reading whoever holds bytes; the others' requests are shed instead.
-    if (this.budget.over && (partial > 0 || this.chargedWrites > 0) && !this.socket.destroyed) {
+    if (this.budget.over && (this.chargedPartial > 0 || this.chargedWrites > 0) && !this.socket.destroyed) {
       this.pauseFor(PAUSED_BUDGET);
       this.budget.wait(this.onBudgetFreed);
     }
   };
+
+  /** Charges the budget with the partial frame and the held frames. */
+  private chargePartial(): void {
+    const partial = (this.splitter?.bufferedBytes ?? 0) + this.heldFramesBytes;
+    this.budget.add(partial - this.chargedPartial);
+    this.chargedPartial = partial;
+  }
+
+  private holdFrame(body: Buffer): void {
+    this.heldFrames.push(body);
+    this.heldFramesBytes += body.length;
+  }
+
+  /** Enough of its requests finished: the held frames go to the transport, in order, then reading resumes (unless one pushed it back again). */
+  private resumeFromPushBack(): void {
+    this.pausedFor &= ~PAUSED_REFUSED;
+    const frames = this.heldFrames;
+    let next = 0;
+    const corking = !this.corked;
+    if (corking) this.cork();
+    try {
+      while (next < frames.length && this.takesFrames && !this.socket.destroyed) {
+        const body = frames[next++]!;
+        this.heldFramesBytes -= body.length;
+        this.hooks.onFrame(this, body);
+      }
+    } finally {
+      if (corking) this.uncork();
+    }
+    if (this.closed) return;
+    this.heldFrames = frames.slice(next);
+    this.chargePartial();
+    if ((this.pausedFor & PAUSED_REFUSED) !== 0) return;
+    // The partial frame waited on the server, not the client: its clock starts again.
+    if (this.frameStartedAt >= 0) this.frameStartedAt = performance.now();
+    if (this.pausedFor === 0 && !this.socket.destroyed) this.socket.resume();
+  }
 
   private splitterFor(firstByte: number): StreamSplitter {
     if (!this.unframed?.startsMessage(firstByte)) return new FrameSplitter(this.limits.maxFrameBytes);
@@ -253,7 +334,8 @@ export class Connection {
   private readonly onFrameTimer = (): void => {
     this.frameTimer = null;
     if (this.frameStartedAt < 0 || this.closed) return;
-    const left = this.frameStartedAt + this.limits.frameTimeoutMs - performance.now();
+    // Pushed back, the server is the one not reading: the clock restarts when it resumes.
+    const left = (this.pausedFor & PAUSED_REFUSED) !== 0 ? this.limits.frameTimeoutMs : this.frameStartedAt + this.limits.frameTimeoutMs - performance.now();
     if (left > 0) {
       this.frameTimer = setTimeout(this.onFrameTimer, left).unref();
       return;
@@ -288,6 +370,8 @@ export class Connection {
     // closing with unread bytes would reset the connection, and could drop the last replies.
     this.socket.removeListener('data', this.onData);
     this.socket.on('data', () => {});
+    this.heldFrames = [];
+    this.heldFramesBytes = 0;
     this.budget.add(-this.chargedPartial);
     this.chargedPartial = 0;
     this.frameStartedAt = -1;

@@ -218,11 +218,12 @@ export class UserspaceTransport implements ServerTransport {
     }
     const receivedAt = performance.now();
     if (this.closing || connection.aged) return this.reject(connection, head, new KmuxError('shutting_down', NOT_RUN_SHUTTING_DOWN));
+    // Past its limit a connection is refused, and past its refusal credit pushed back into TCP (Connection.refused).
     if (connection.inFlight >= options.maxInFlightPerConnection) {
-      return this.reject(connection, head, this.refusals.connection);
+      return this.refuse(connection, head, this.refusals.connection);
     }
     if (this.inFlightRequests.size >= options.maxInFlight && connection.inFlight >= this.fairShare()) {
-      return this.reject(connection, head, this.refusals.server);
+      return this.refuse(connection, head, this.refusals.server);
     }
     if (this.budget.over) {
       this.budget.shed++;
@@ -275,6 +276,12 @@ export class UserspaceTransport implements ServerTransport {
     this.writeError(request.connection, request.head, error);
     request.connection.requestFinished();
     this.context.counters.requestDone(request.head.method, error.kind, (performance.now() - request.receivedAt) * 1000);
+  }
+
+  /** Refuses a request past its connection's in-flight limit. */
+  private refuse(connection: Connection, head: RequestHead, error: KmuxError): void {
+    this.reject(connection, head, error);
+    connection.refused();
   }
 
   /** Answers a request that never became in flight. */

@@ -43,20 +43,39 @@ describe('in-flight bounds', () => {
     await held[1];
   });
 
-  it('answers every request of a pipelined burst past the bound, in-bound ones with their reply', async () => {
-    const { port } = await startServer({ maxInFlightPerConnection: 4 });
+  it('refuses a pipelined burst past the bound until its refusal credit is spent, then reads it only as half of what is in flight finishes', async () => {
+    const { server, port } = await startServer({ maxInFlightPerConnection: 4 });
     const conn = await RawConnection.open(port);
-    const tag = gateTag('hold');
-    conn.request(0, 'wait', tag);
-    await started(tag);
-    // One write of 20 frames: at most 3 more fit beside the held one.
-    conn.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => encodeFrame(encodeRawRequest(i + 1, 'wait', Buffer.from(`${tag}-never`))))));
+    const tags = [0, 1, 2, 3].map((i) => gateTag(`hold${i}`));
+    const frame = (id: number, method: string, payload: string) => encodeFrame(encodeRawRequest(id, method, Buffer.from(payload)));
+    const outcomes = () =>
+      conn.replies
+        .map((r) => parseReply(r))
+        .filter((r) => r.id >= 10)
+        .sort((a, b) => a.id - b.id)
+        .map((r) => `${r.id} ${r.error?.kind ?? r.payload}`);
+    // One write, so one read: four held requests fill the bound, 24 echoes follow.
+    conn.write(Buffer.concat([...tags.map((tag, i) => frame(i, 'wait', tag)), ...Array.from({ length: 24 }, (_, i) => frame(10 + i, 'echo', `e${i}`))]));
+    await Promise.all(tags.map(started));
+    // Its first allowance, 4 refusals per place (16), spent: pushed back, the other 8 wait unread.
+    await conn.waitReplies(16);
+    expect(outcomes()).toEqual(Array.from({ length: 16 }, (_, i) => `${10 + i} overloaded`));
+    release(tags[0]!);
     await conn.waitReplies(17);
-    expect(conn.replies.map((r) => parseReply(r).error?.kind)).toEqual(Array(17).fill('overloaded'));
-    expect(conn.replies.map((r) => parseReply(r).id)).toEqual(Array.from({ length: 17 }, (_, i) => i + 4));
-    release(tag);
-    await conn.waitReplies(18);
-    expect(parseReply(conn.replies[17]!)).toEqual({ id: 0, payload: `released ${tag}` });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(conn.replies.length).toBe(17);
+    expect(server.stats().requests.received).toBe(20);
+    // Down to half (2): the held frames go on in order: two fit, the rest is refused on the credit
+    // the two answers earned (4 each), and reading resumes.
+    release(tags[1]!);
+    await conn.waitReplies(25);
+    expect(outcomes().slice(16)).toEqual(['26 e16', '27 e17', ...Array.from({ length: 6 }, (_, i) => `${28 + i} overloaded`)]);
+    for (const tag of tags.slice(2)) release(tag);
+    await conn.waitReplies(28);
+    expect(server.stats().requests.outcomes).toMatchObject({ ok: 6, overloaded: 22 });
+    conn.request(40, 'echo', 'read again');
+    await conn.waitReplies(29);
+    expect(parseReply(conn.replies[28]!)).toEqual({ id: 40, payload: 'read again' });
   });
 });
 
