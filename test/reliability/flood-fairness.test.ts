@@ -2,17 +2,21 @@
 //
 // N flooding connections (fixtures/flooder.mjs) send requests that each hold a worker for
 // 100 µs, together more than the server-wide maxInFlight and far more work than the workers
-// can do at once. Two floods: a sustained one, each connection sending its next burst (its
+// can do at once. Three floods: a sustained one, each connection sending its next burst (its
 // own limit's worth) as soon as the last is answered, so that the server holds all it admits
-// of the flood for as long as the test measures; and one burst per connection (4 × its limit)
+// of the flood for as long as the test measures; one burst per connection (4 × its limit)
 // never read, which the server drains in ~65 ms, so it tests the fresh clients' first calls
-// and that non-reading flooders hold nothing up. The requests block without using the CPU,
+// and that non-reading flooders hold nothing up; and (user space, native) an unwaiting one,
+// each connection writing its next burst as soon as its socket took the last, which is refused
+// as fast as it writes unless the server pushes it back into TCP (before it did, the
+// well-behaved client got no answer within 30 s on either). The requests block without using the CPU,
 // so that what is measured is queueing (what fair dispatch fixes), not the machine's CPU
 // contention (docs/tail-latency.md). Meanwhile fresh clients connect one after another and
 // each makes its first call, then a well-behaved client calls one request at a time, in 5
 // rounds. Asserted: none is ever refused; the fresh clients' median first call and the median
-// of the rounds' p99s stay within boundMs(); a sustained flood was still sending, and being
-// refused, while the rounds ran. Medians, not single calls: the clients share the test
+// of the rounds' p99s stay within boundMs(); a sustained or unwaiting flood was still sending,
+// and being refused, while the rounds ran; the unwaiting one was refused at most 4 times per
+// request served (REFUSALS_PER_SERVED). Medians, not single calls: the clients share the test
 // process's event loop with the server, so one call can catch a garbage collection or a
 // preemption (one of six quiet runs saw a 13 ms first call beside 2–6 ms ones); a flood that
 // queued ahead of them delays every one (4.4 s in the issue's run).

@@ -43,7 +43,13 @@ export interface ServerOptions {
   readonly maxFrameBytes?: number;
   /** Open connections; more are refused (closed at once, counted). Default 10,000. */
   readonly maxConnections?: number;
-  /** Requests in flight on one connection; past it requests get an "overloaded" error reply. Default 1,024. */
+  /**
+   * Requests in flight on one connection; past it requests get an "overloaded" error reply.
+   * Refusing costs too: a connection refused (past this or its share of maxInFlight) more
+   * than 4 times per request served, after a first 4 × this, is no longer read until half
+   * of its requests in flight are done (user space and native; the rest waits in TCP).
+   * Default 1,024.
+   */
   readonly maxInFlightPerConnection?: number;
   /**
    * Requests in flight in the whole server. Past it (user-space transport) a request gets an
