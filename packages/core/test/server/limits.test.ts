@@ -68,7 +68,7 @@ describe('in-flight bounds', () => {
     // Down to half (2): the held frames go on in order: two fit, the rest is refused on the credit
     // the two answers earned (4 each), and reading resumes.
     release(tags[1]!);
-    await conn.waitReplies(25);
+    await conn.waitReplies(26);
     expect(outcomes().slice(16)).toEqual(['26 e16', '27 e17', ...Array.from({ length: 6 }, (_, i) => `${28 + i} overloaded`)]);
     for (const tag of tags.slice(2)) release(tag);
     await conn.waitReplies(28);
