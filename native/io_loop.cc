@@ -29,7 +29,7 @@ constexpr int kBackoffMs = 1;
 constexpr size_t kMaxRecord = 16 * 1024;
 /** Reads per readable wakeup before other connections get their turn. */
 constexpr int kReadRounds = 4;
-/** Sheds a connection may cost per request answered (REFUSALS_PER_SERVED in packages/core's connection.ts). */
+/** Sheds a connection may cost per request answered (REFUSALS_PER_SERVED in packages/core's server/push-back.ts). */
 constexpr int64_t kRefusalsPerServed = 4;
 
 void AppendBe32(std::string* out, uint32_t value) {

@@ -26,7 +26,7 @@
 // (maxInFlight / connections holding requests): so a flood sheds its own excess
 // and a connection that holds little is still queued and served in turn. Shedding costs
 // too, so a connection may be shed at most kRefusalsPerServed times per request answered
-// (after a first allowance of that many times its limit; Connection.refused in
+// (after a first allowance of that many times its limit; server/push-back.ts in
 // packages/core, the same rule); past that it is pushed back into TCP: its socket is not
 // polled for reading until half of what it held has been answered, and the frames already
 // read wait in order (held_frames: at most one read, counted in maxBufferedBytes). Knowing

@@ -107,7 +107,7 @@ const FLOODS: Record<string, FloodMode> = {
 
 /**
  * What a flood that never waits may cost in refusals: REFUSALS_PER_SERVED (4) per request
- * served, and at first 4 × its limit per connection (Connection.refused, native's Shed); past
+ * served, and at first 4 × its limit per connection (server/push-back.ts, native's Shed); past
  * that it is pushed back into TCP. KCM and sockmap read the stream in the kernel and refuse
  * all of it (docs/reliability.md): the unwaiting flood runs on user space and native.
  */

@@ -6,6 +6,7 @@ import { UnframedSplitter } from '../framing/unframed-splitter.js';
 import { KtlsError } from '../tls/errors.js';
 import type { BufferBudget } from './buffer-budget.js';
 import { AGED_LINGER_MS, AGED_REFUSALS_MAX_MS, QUIET_BEFORE_END_MS, connectionLifetimeMs } from './connection-age.js';
+import { PushBack, REFUSALS_PER_SERVED } from './push-back.js';
 import { ReplyBacklog } from './reply-backlog.js';
 
 /** Why a connection closed other than cleanly: a stats key and the error behind it. */
@@ -35,9 +36,7 @@ function isPeerReset(error: Error): boolean {
 /** Why reading is paused; reading resumes when no reason is left. */
 const PAUSED_BACKLOG = 1; // the client does not read its replies
 const PAUSED_BUDGET = 2; // the server-wide maxBufferedBytes is spent
-const PAUSED_REFUSED = 4; // refused past its refusal credit: pushed back into TCP (refused())
-/** Refusals a connection may cost per request it is served (native/io_loop.cc has the same). */
-const REFUSALS_PER_SERVED = 4;
+const PAUSED_REFUSED = 4; // refused past its refusal credit: pushed back into TCP (push-back.ts)
 
 /**
  * One client connection on the user-space transport: splits frames off the socket and
@@ -54,13 +53,9 @@ const REFUSALS_PER_SERVED = 4;
  * taken before are answered, and once it has been quiet for QUIET_BEFORE_END_MS it sends its
  * FIN and waits for the peer's.
  *
- * Refusing costs the server too, so a connection is refused past its in-flight limit (its own,
- * or its share of the server's) at most REFUSALS_PER_SERVED times per request it is served,
- * after a first allowance of that many times its limit. Past that it is pushed back into TCP:
- * it is not read until half of its requests in flight have finished; frames already split
- * from that read wait here in order (at most one read, charged to the budget). So a client
- * offering up to 5× what it is served is shed at once as before, and a flood that never waits
- * for its replies costs at most 4 refusals per request served, then waits in its own socket.
+ * Refused too often past its in-flight limit, it is pushed back into TCP (PushBack): not read
+ * until half of its requests in flight have finished; the frames it holds meanwhile are
+ * charged to the budget.
  *
  * Replies reach the socket one write per reply batch, copied out of the batch, while the
  * socket keeps up; while it holds unsent bytes, later replies wait in a ReplyBacklog and
@@ -95,13 +90,7 @@ export class Connection {
   private agedAt = -1;
   /** performance.now() when it last completed a frame. */
   private lastFrameAt = -Infinity;
-  /** Frames split while pushed back, delivered once it resumes (views into the read they came in). */
-  private heldFrames: Buffer[] = [];
-  private heldFramesBytes = 0;
-  /** Pushed back, it resumes once its requests in flight are down to this. */
-  private resumeAtInFlight = 0;
-  /** Refusals it may still cost before it is pushed back: REFUSALS_PER_SERVED per request finished, up to the first allowance. */
-  private refusalCredit: number;
+  private readonly pushBack: PushBack;
   /** Bytes charged to the budget for the partial frame, held frames, and unsent replies. */
   private chargedPartial = 0;
   private chargedWrites = 0;
@@ -115,7 +104,7 @@ export class Connection {
     private readonly unframed?: UnframedMessages,
   ) {
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    this.refusalCredit = this.refusalAllowance;
+    this.pushBack = new PushBack(REFUSALS_PER_SERVED * limits.maxInFlightPerConnection);
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('data', this.onData);
@@ -144,7 +133,7 @@ export class Connection {
       this.chargedPartial = this.chargedWrites = 0;
       this.backlog.clear();
       this.gathered = [];
-      this.heldFrames = [];
+      this.pushBack.clear();
       hooks.onClose(this, this.cause);
     });
   }
@@ -173,8 +162,7 @@ export class Connection {
 
   requestFinished(): void {
     this.inFlightCount--;
-    this.refusalCredit = Math.min(this.refusalAllowance, this.refusalCredit + REFUSALS_PER_SERVED);
-    if ((this.pausedFor & PAUSED_REFUSED) !== 0 && this.inFlightCount <= this.resumeAtInFlight) this.resumeFromPushBack();
+    if (this.pushBack.finished(this.inFlightCount)) this.resumeFromPushBack();
     if (this.inFlightCount > 0) return;
     if (this.aged) this.endAgedWhenQuiet();
     else if (this.peerEnded) this.finish();
@@ -189,19 +177,7 @@ export class Connection {
    * share of the server's); past its refusal credit, it is pushed back.
    */
   refused(): void {
-    if (--this.refusalCredit > 0 || this.closed || this.inFlightCount === 0) return;
-    if ((this.pausedFor & PAUSED_REFUSED) !== 0) return;
-    this.resumeAtInFlight = Math.floor(this.inFlightCount / 2);
-    this.pauseFor(PAUSED_REFUSED);
-  }
-
-  private get refusalAllowance(): number {
-    return REFUSALS_PER_SERVED * this.limits.maxInFlightPerConnection;
-  }
-
-  /** Whether the next frame goes to the transport, or is held (pushed back). */
-  private get takesFrames(): boolean {
-    return (this.pausedFor & PAUSED_REFUSED) === 0;
+    if (!this.closed && this.pushBack.refused(this.inFlightCount)) this.pauseFor(PAUSED_REFUSED);
   }
 
   /** Writes one whole length-prefixed frame (its body alone on an unframed connection). Returns false if the connection is gone. */
@@ -258,8 +234,8 @@ export class Connection {
       splitter.push(chunk, (body) => {
         completed = true;
         if (this.socket.destroyed) return;
-        if (this.takesFrames) this.hooks.onFrame(this, body);
-        else this.holdFrame(body);
+        if (this.pushBack.active) this.pushBack.hold(body);
+        else this.hooks.onFrame(this, body);
       });
     } catch (error) {
       if (!(error instanceof KmuxError)) throw error;
@@ -284,36 +260,27 @@ export class Connection {
 
   /** Charges the budget with the partial frame and the held frames. */
   private chargePartial(): void {
-    const partial = (this.splitter?.bufferedBytes ?? 0) + this.heldFramesBytes;
+    const partial = (this.splitter?.bufferedBytes ?? 0) + this.pushBack.heldBytes;
     this.budget.add(partial - this.chargedPartial);
     this.chargedPartial = partial;
-  }
-
-  private holdFrame(body: Buffer): void {
-    this.heldFrames.push(body);
-    this.heldFramesBytes += body.length;
   }
 
   /** Enough of its requests finished: the held frames go to the transport, in order, then reading resumes (unless one pushed it back again). */
   private resumeFromPushBack(): void {
     this.pausedFor &= ~PAUSED_REFUSED;
-    const frames = this.heldFrames;
-    let next = 0;
     const corking = !this.corked;
     if (corking) this.cork();
     try {
-      while (next < frames.length && this.takesFrames && !this.socket.destroyed) {
-        const body = frames[next++]!;
-        this.heldFramesBytes -= body.length;
-        this.hooks.onFrame(this, body);
-      }
+      this.pushBack.release(
+        (body) => this.hooks.onFrame(this, body),
+        () => !this.socket.destroyed,
+      );
     } finally {
       if (corking) this.uncork();
     }
     if (this.closed) return;
-    this.heldFrames = frames.slice(next);
     this.chargePartial();
-    if ((this.pausedFor & PAUSED_REFUSED) !== 0) return;
+    if (this.pushBack.active) return;
     // The partial frame waited on the server, not the client: its clock starts again.
     if (this.frameStartedAt >= 0) this.frameStartedAt = performance.now();
     if (this.pausedFor === 0 && !this.socket.destroyed) this.socket.resume();
@@ -335,7 +302,7 @@ export class Connection {
     this.frameTimer = null;
     if (this.frameStartedAt < 0 || this.closed) return;
     // Pushed back, the server is the one not reading: the clock restarts when it resumes.
-    const left = (this.pausedFor & PAUSED_REFUSED) !== 0 ? this.limits.frameTimeoutMs : this.frameStartedAt + this.limits.frameTimeoutMs - performance.now();
+    const left = this.pushBack.active ? this.limits.frameTimeoutMs : this.frameStartedAt + this.limits.frameTimeoutMs - performance.now();
     if (left > 0) {
       this.frameTimer = setTimeout(this.onFrameTimer, left).unref();
       return;
@@ -370,8 +337,7 @@ export class Connection {
     // closing with unread bytes would reset the connection, and could drop the last replies.
     this.socket.removeListener('data', this.onData);
     this.socket.on('data', () => {});
-    this.heldFrames = [];
-    this.heldFramesBytes = 0;
+    this.pushBack.clear();
     this.budget.add(-this.chargedPartial);
     this.chargedPartial = 0;
     this.frameStartedAt = -1;

@@ -218,7 +218,7 @@ export class UserspaceTransport implements ServerTransport {
     }
     const receivedAt = performance.now();
     if (this.closing || connection.aged) return this.reject(connection, head, new KmuxError('shutting_down', NOT_RUN_SHUTTING_DOWN));
-    // Past its limit a connection is refused, and past its refusal credit pushed back into TCP (Connection.refused).
+    // Past its limit a connection is refused, and past its refusal credit pushed back into TCP (push-back.ts).
     if (connection.inFlight >= options.maxInFlightPerConnection) {
       return this.refuse(connection, head, this.refusals.connection);
     }
