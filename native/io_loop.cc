@@ -237,20 +237,13 @@ void IoLoop::Run() {
     lock.lock();
     if (stopping_) break;
     now_ns_ = NowNs();
-    std::vector<uint64_t> backoff;
-    backoff.swap(backoff_);
-    for (uint64_t id : backoff) {
-      auto it = connections_.find(id);
-      if (it == connections_.end()) continue;
-      it->second->backoff = false;
-      UpdateTcp(*it->second);
-    }
-    std::vector<uint64_t> reread;
-    reread.swap(reread_);
-    for (uint64_t id : reread) {
-      auto it = connections_.find(id);
-      if (it != connections_.end() && Reading(*it->second)) ReadTcp(*it->second);
-    }
+    ForEachPending(backoff_, [this](Connection& c) {
+      c.backoff = false;
+      UpdateTcp(c);
+    });
+    ForEachPending(reread_, [this](Connection& c) {
+      if (Reading(c)) ReadTcp(c);
+    });
     for (int i = 0; i < n; ++i) {
       const uint64_t key = events[i].data.u64;
       if (key == kWakeKey) {
@@ -267,12 +260,7 @@ void IoLoop::Run() {
     Resume();
     Drain();
     Feed();
-    std::vector<uint64_t> dirty;
-    dirty.swap(dirty_);
-    for (uint64_t id : dirty) {
-      auto it = connections_.find(id);
-      if (it == connections_.end()) continue;
-      Connection& c = *it->second;
+    ForEachPending(dirty_, [this](Connection& c) {
       c.dirty = false;
       bool pairs_flushed = true;
       for (uint32_t slot = 0; slot < c.pairs.size(); ++slot) {
@@ -283,7 +271,7 @@ void IoLoop::Run() {
       // The peer's FIN is reported once every frame it sent is in a worker's stream, so a
       // worker told to finish reads them all (KernelConnection.detach flushes its watcher).
       if (c.eof && !c.ended && c.queued.empty() && pairs_flushed) End(c, 0, c.eof_call);
-    }
+    });
     if (now_ns_ >= next_sweep_ns_) {
       next_sweep_ns_ = now_ns_ + sweep_ns;
       Sweep();
@@ -510,15 +498,10 @@ void IoLoop::MaybeResume(Connection& c) {
 }
 
 void IoLoop::Resume() {
-  std::vector<uint64_t> resumed;
-  resumed.swap(resumed_);
-  for (uint64_t id : resumed) {
-    auto it = connections_.find(id);
-    if (it == connections_.end()) continue;
-    Connection& c = *it->second;
+  ForEachPending(resumed_, [this](Connection& c) {
     c.in_resumed = false;
     c.pushed_back = false;
-    if (c.failed) continue;
+    if (c.failed) return;
     // The held frames go first, in order, until it is pushed back again.
     std::string frames;
     frames.swap(c.held_frames);
@@ -533,12 +516,12 @@ void IoLoop::Resume() {
       c.held_frames.assign(frames, at, std::string::npos);
       buffered_ += c.held_frames.size();
     }
-    if (c.pushed_back) continue;
+    if (c.pushed_back) return;
     c.splitter.Restart(now_ns_);
     UpdateTcp(c);
     // A KeyUpdate the kernel decrypted before reads stopped keeps a kTLS socket from polling readable.
-    if (c.tls) reread_.push_back(id);
-  }
+    if (c.tls) reread_.push_back(c.id);
+  });
 }
 
 std::vector<LostRequests> IoLoop::TakeShed() {
@@ -742,16 +725,12 @@ void IoLoop::MarkDirty(Connection& c) {
 
 void IoLoop::Feed() {
   if (Starving() || starved_.empty()) return;
-  std::vector<uint64_t> starved;
-  starved.swap(starved_);
-  for (uint64_t id : starved) {
-    auto it = connections_.find(id);
-    if (it == connections_.end()) continue;
-    it->second->starved = false;
-    UpdateTcp(*it->second);
+  ForEachPending(starved_, [this](Connection& c) {
+    c.starved = false;
+    UpdateTcp(c);
     // A KeyUpdate the kernel decrypted before reads stopped keeps a kTLS socket from polling readable.
-    if (it->second->tls) reread_.push_back(id);
-  }
+    if (c.tls) reread_.push_back(c.id);
+  });
 }
 
 }  // namespace kmux

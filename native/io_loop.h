@@ -204,6 +204,16 @@ class IoLoop {
   /** The connection's TCP socket is to be read (nothing stops it). */
   static bool Reading(const Connection& c) { return !c.ended && !c.eof && !c.failed && !c.starved && !c.rx_parked && !c.backoff && !c.pushed_back; }
   void Feed();
+  /** Takes the ids queued in `pending` and visits each connection still open (removed ones are dropped). */
+  template <typename Visit>
+  void ForEachPending(std::vector<uint64_t>& pending, Visit visit) {
+    std::vector<uint64_t> ids;
+    ids.swap(pending);
+    for (uint64_t id : ids) {
+      auto it = connections_.find(id);
+      if (it != connections_.end()) visit(*it->second);
+    }
+  }
 
   const IoConfig config_;
   const std::function<void()> notify_;
