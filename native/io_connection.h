@@ -3,6 +3,7 @@
 // replies not yet on the socket, and how it is ending.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "tls_records.h"
 #include "unique_fd.h"
 #include "worker_pair.h"
+#include "worker_picker.h"
 
 namespace kmux {
 
@@ -23,7 +25,7 @@ struct IoConnection {
   UniqueFd tcp;
   std::vector<WorkerPair> pairs;   // one per worker slot
   FrameSplitter splitter;
-  std::deque<std::string> queued;  // whole frames waiting for a worker
+  std::array<std::deque<std::string>, kLanes> queued;  // whole frames waiting for a worker, per lane
   uint64_t queued_bytes = 0;
   uint32_t held = 0;               // sent to workers, not answered
   std::string out;                 // reply frames for TCP, from out_sent on
@@ -34,7 +36,7 @@ struct IoConnection {
   bool ended = false;              // reported (FIN or error): no more reads
   bool failed = false;             // ended by an error: nothing more is written either
   bool dirty = false;              // in the loop's dirty list
-  bool in_ring = false;
+  std::array<bool, kLanes> in_ring{};  // in the loop's ring of that lane
   bool starved = false;            // reads stopped for the buffer budget
   bool pushed_back = false;        // shed past its refusal credit: not read until it holds resume_at
   uint64_t resume_at = 0;
@@ -56,6 +58,9 @@ struct IoConnection {
   uint64_t records_under_key = 0;
   uint64_t bytes_under_key = 0;
   bool tx_due = false;             // kTLS: kTxDue reported, until our KeyUpdate is sent
+
+  /** Frames waiting for a worker, in both lanes. */
+  size_t waiting() const { return queued[kAnyLane].size() + queued[kSlowLane].size(); }
 };
 
 }  // namespace kmux

@@ -50,7 +50,7 @@ uint64_t Key(uint64_t id, uint16_t tag) { return (id << 16) | tag; }
 IoLoop::IoLoop(const IoConfig& config, std::function<void()> notify)
     : config_(config),
       notify_(std::move(notify)),
-      workers_(config.workers, config.queue_depth, config.share_ns, config.backlog_ns, config.gc_pauses),
+      workers_(config.workers, config.slow_workers, config.queue_depth, config.share_ns, config.backlog_ns, config.gc_pauses),
       scratch_(kChunk) {
   epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_.Valid()) ThrowErrno("epoll_create1");
@@ -133,7 +133,7 @@ void IoLoop::Remove(uint64_t id) {
     shutdown(c.tcp.Get(), SHUT_WR);
   }
   buffered_ -= c.splitter.held() + c.queued_bytes + c.held_frames.size();
-  queued_ -= c.queued.size();
+  queued_ -= c.waiting();
   held_ -= c.held;
   shed_.erase(id);
   connections_.erase(it);
@@ -214,6 +214,11 @@ void IoLoop::SetAlive(uint32_t slot) {
   Wake();
 }
 
+uint64_t IoLoop::Queued() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queued_;
+}
+
 std::vector<IoHangup> IoLoop::TakeHangups() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<IoHangup> taken;
@@ -270,7 +275,7 @@ void IoLoop::Run() {
       FlushTcp(c);
       // The peer's FIN is reported once every frame it sent is in a worker's stream, so a
       // worker told to finish reads them all (KernelConnection.detach flushes its watcher).
-      if (c.eof && !c.ended && c.queued.empty() && pairs_flushed) End(c, 0, c.eof_call);
+      if (c.eof && !c.ended && c.waiting() == 0 && pairs_flushed) End(c, 0, c.eof_call);
     });
     if (now_ns_ >= next_sweep_ns_) {
       next_sweep_ns_ = now_ns_ + sweep_ns;
@@ -442,18 +447,19 @@ void IoLoop::Frame(Connection& c, const uint8_t* frame, size_t len) {
     buffered_ += len;
     return;
   }
-  if (c.queued.empty()) {
-    const int slot = workers_.Pick(now_ns_);
+  const Lane lane = config_.slow_methods.Match(frame + 4, len - 4) ? kSlowLane : kAnyLane;
+  if (c.queued[lane].empty()) {
+    const int slot = workers_.Pick(now_ns_, lane);
     if (slot >= 0) return Commit(c, static_cast<uint32_t>(slot), frame, len);
   }
   if (OverLimit(c)) return Shed(c, frame, len);
-  c.queued.emplace_back(reinterpret_cast<const char*>(frame), len);
+  c.queued[lane].emplace_back(reinterpret_cast<const char*>(frame), len);
   c.queued_bytes += len;
   buffered_ += len;
   queued_++;
-  if (!c.in_ring) {
-    ring_.push_back(c.id);
-    c.in_ring = true;
+  if (!c.in_ring[lane]) {
+    rings_[lane].push_back(c.id);
+    c.in_ring[lane] = true;
   }
 }
 
@@ -466,13 +472,13 @@ void IoLoop::Commit(Connection& c, uint32_t slot, const uint8_t* frame, size_t l
 }
 
 bool IoLoop::OverLimit(const Connection& c) {
-  const uint64_t mine = c.queued.size() + c.held;
+  const uint64_t mine = c.waiting() + c.held;
   if (mine >= config_.max_in_flight_per_connection) return true;
   if (queued_ + held_ < config_.max_in_flight) return false;
   if (fair_share_at_ns_ != now_ns_) {
     fair_share_at_ns_ = now_ns_;
     uint64_t holding = 0;
-    for (const auto& entry : connections_) holding += entry.second->queued.empty() && entry.second->held == 0 ? 0 : 1;
+    for (const auto& entry : connections_) holding += entry.second->waiting() == 0 && entry.second->held == 0 ? 0 : 1;
     fair_share_ = config_.max_in_flight / std::max<uint64_t>(holding, 1);
   }
   return mine >= std::max<uint64_t>(fair_share_, 1);
@@ -486,13 +492,13 @@ void IoLoop::Shed(Connection& c, const uint8_t* frame, size_t len) {
   if (c.refusal_credit < 0) c.refusal_credit = RefusalAllowance();
   if (--c.refusal_credit > 0) return;
   c.pushed_back = true;
-  c.resume_at = (c.queued.size() + c.held) / 2;
+  c.resume_at = (c.waiting() + c.held) / 2;
 }
 
 int64_t IoLoop::RefusalAllowance() const { return kRefusalsPerServed * config_.max_in_flight_per_connection; }
 
 void IoLoop::MaybeResume(Connection& c) {
-  if (!c.pushed_back || c.queued.size() + c.held > c.resume_at || c.in_resumed) return;
+  if (!c.pushed_back || c.waiting() + c.held > c.resume_at || c.in_resumed) return;
   c.in_resumed = true;
   resumed_.push_back(c.id);
 }
@@ -533,25 +539,29 @@ std::vector<LostRequests> IoLoop::TakeShed() {
 }
 
 void IoLoop::Drain() {
-  while (!ring_.empty()) {
-    const int slot = workers_.Pick(now_ns_);
-    if (slot < 0) return;
-    const uint64_t id = ring_.front();
-    ring_.pop_front();
-    auto it = connections_.find(id);
-    if (it == connections_.end()) continue;
-    Connection& c = *it->second;
-    c.in_ring = false;
-    if (c.queued.empty()) continue;
-    std::string frame = std::move(c.queued.front());
-    c.queued.pop_front();
-    c.queued_bytes -= frame.size();
-    buffered_ -= frame.size();
-    queued_--;
-    Commit(c, static_cast<uint32_t>(slot), reinterpret_cast<const uint8_t*>(frame.data()), frame.size());
-    if (!c.queued.empty()) {
-      ring_.push_back(id);
-      c.in_ring = true;
+  for (const Lane lane : {kAnyLane, kSlowLane}) {
+    std::deque<uint64_t>& ring = rings_[lane];
+    while (!ring.empty()) {
+      const int slot = workers_.Pick(now_ns_, lane);
+      if (slot < 0) break;
+      const uint64_t id = ring.front();
+      ring.pop_front();
+      auto it = connections_.find(id);
+      if (it == connections_.end()) continue;
+      Connection& c = *it->second;
+      std::deque<std::string>& queued = c.queued[lane];
+      c.in_ring[lane] = false;
+      if (queued.empty()) continue;
+      std::string frame = std::move(queued.front());
+      queued.pop_front();
+      c.queued_bytes -= frame.size();
+      buffered_ -= frame.size();
+      queued_--;
+      Commit(c, static_cast<uint32_t>(slot), reinterpret_cast<const uint8_t*>(frame.data()), frame.size());
+      if (!queued.empty()) {
+        ring.push_back(id);
+        c.in_ring[lane] = true;
+      }
     }
   }
 }
@@ -681,8 +691,8 @@ void IoLoop::End(Connection& c, int err, const char* call) {
     buffered_ -= c.splitter.held() + c.queued_bytes + c.held_frames.size();
     c.splitter.Drop();
     std::string().swap(c.held_frames);
-    queued_ -= c.queued.size();
-    c.queued.clear();
+    queued_ -= c.waiting();
+    for (std::deque<std::string>& lane : c.queued) lane.clear();
     c.queued_bytes = 0;
     if (c.tcp_events != 0) epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, c.tcp.Get(), nullptr);
     c.tcp_events = 0;

@@ -19,7 +19,9 @@
 // one takes more only while it answered something in the last busyWorkerGraceUs (its current call
 // is short), its estimated backlog stays within workerBacklogUs (worker_picker.h) and it holds
 // fewer than workerQueueDepth; otherwise frames wait here,
-// round robin across connections, for the first worker that frees up. Waiting
+// round robin across connections, for the first worker that frees up. Calls of slowMethods
+// (slow_methods.h) go only to an idle worker among the first slowWorkers and wait in a lane of
+// their own, so fast calls always find the other workers free of them. Waiting
 // frames count against maxInFlight and maxInFlightPerConnection. A frame is shed
 // (TakeShed: the main thread answers it "overloaded") past its connection's limit,
 // or past the server's when its connection holds at least a fair share of it
@@ -52,6 +54,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -64,6 +67,7 @@
 #include <vector>
 
 #include "io_connection.h"
+#include "slow_methods.h"
 #include "unique_fd.h"
 #include "worker_picker.h"
 
@@ -81,6 +85,8 @@ struct IoConfig {
   uint64_t share_ns;  // busyWorkerGraceUs: a busy worker takes more only if it answered this recently
   uint64_t backlog_ns;  // workerBacklogUs: ...and only while its estimated backlog stays within this
   const int32_t* gc_pauses;  // per worker, 1 while its heap is in a GC pause (WorkerClocks); or null
+  uint32_t slow_workers;     // slowWorkers: the first slots, which alone run slow-lane calls
+  SlowMethods slow_methods;  // slowMethods, as requests name them on the wire
 };
 
 /** A kTLS connection's TLS version, and when it starts a KeyUpdate of its own (TLS 1.3; 0: never). */
@@ -153,6 +159,8 @@ class IoLoop {
   void KeyUpdateTx(uint64_t id, std::string message);
   /** kTLS: after kTxParked, the next TLS_TX key is set: write on. */
   void ResumeWrite(uint64_t id);
+  /** Frames waiting for a worker, all connections. */
+  uint64_t Queued();
   /** Joins the thread and closes everything; idempotent. */
   void Stop();
 
@@ -229,7 +237,7 @@ class IoLoop {
   uint64_t held_ = 0;            // frames sent to workers and not answered, all connections
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   WorkerPicker workers_;
-  std::deque<uint64_t> ring_;    // connections with queued frames, served in turn
+  std::array<std::deque<uint64_t>, kLanes> rings_;  // connections with queued frames, per lane, served in turn
   std::vector<uint64_t> dirty_;  // connections with pair or TCP output to flush this round
   std::vector<uint64_t> starved_;
   std::vector<uint64_t> resumed_;  // pushed-back connections to read again this round

@@ -14,7 +14,7 @@ Napi::Function NativeMux::Define(Napi::Env env) {
                      {InstanceMethod("add", &NativeMux::Add), InstanceMethod("workerFds", &NativeMux::WorkerFds),
                       InstanceMethod("counts", &NativeMux::Counts), InstanceMethod("remove", &NativeMux::Remove),
                       InstanceMethod("reply", &NativeMux::Reply), InstanceMethod("takeWorker", &NativeMux::TakeWorker),
-                      InstanceMethod("takeShed", &NativeMux::TakeShed),
+                      InstanceMethod("takeShed", &NativeMux::TakeShed), InstanceMethod("queued", &NativeMux::Queued),
                       InstanceMethod("setAlive", &NativeMux::SetAlive), InstanceMethod("resumeRead", &NativeMux::ResumeRead),
                       InstanceMethod("endRead", &NativeMux::EndRead), InstanceMethod("keyUpdateTx", &NativeMux::KeyUpdateTx),
                       InstanceMethod("resumeWrite", &NativeMux::ResumeWrite), InstanceMethod("close", &NativeMux::Close)});
@@ -39,6 +39,12 @@ NativeMux::NativeMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMu
     gc_pauses_ = Napi::Persistent(gc_pauses);
     config.gc_pauses = gc_pauses.Data();
   }
+  config.slow_workers = config.workers;
+  if (info[12].IsObject()) {
+    Napi::Object lanes = info[12].As<Napi::Object>();
+    config.slow_workers = lanes.Get("workers").As<Napi::Number>().Uint32Value();
+    config.slow_methods = SlowMethods(WireOf(env_, lanes.Get("format").As<Napi::String>()), NamesOf(lanes.Get("names").As<Napi::Array>()));
+  }
   uv_loop_t* uv_loop = nullptr;
   if (napi_get_uv_event_loop(env_, &uv_loop) != napi_ok || uv_loop == nullptr) throw SysError(env_, "napi_get_uv_event_loop", EINVAL);
   async_ = new uv_async_t;
@@ -59,6 +65,21 @@ NativeMux::NativeMux(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMu
     throw SysError(env_, failure);
   }
   napi_add_env_cleanup_hook(env_, &NativeMux::OnEnvCleanup, this);
+}
+
+MethodWire NativeMux::WireOf(Napi::Env env, const Napi::String& format) {
+  const std::string name = format.Utf8Value();
+  if (name == "raw") return MethodWire::kRaw;
+  if (name == "thrift-binary") return MethodWire::kThriftBinary;
+  if (name == "thrift-compact") return MethodWire::kThriftCompact;
+  if (name == "protobuf") return MethodWire::kProtobuf;
+  throw Napi::RangeError::New(env, "NativeMux: unknown method name format '" + name + "'");
+}
+
+std::vector<std::string> NativeMux::NamesOf(const Napi::Array& names) {
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < names.Length(); ++i) out.push_back(names.Get(i).As<Napi::String>().Utf8Value());
+  return out;
 }
 
 NativeMux::~NativeMux() {
@@ -167,6 +188,10 @@ Napi::Value NativeMux::TakeWorker(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeMux::TakeShed(const Napi::CallbackInfo& info) { return Heads(info.Env(), Loop(info.Env()).TakeShed()); }
+
+Napi::Value NativeMux::Queued(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Loop(info.Env()).Queued()));
+}
 
 Napi::Value NativeMux::Heads(Napi::Env env, const std::vector<LostRequests>& lost) {
   Napi::Array out = Napi::Array::New(env, lost.size());

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "io_loop.h"
@@ -20,7 +21,8 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
 
   /**
    * new NativeMux(workers, maxFrameBytes, frameTimeoutMs, maxBufferedBytes, workerQueueDepth, maxInFlight,
-   *               maxInFlightPerConnection, maxPendingWriteBytes, busyWorkerGraceUs, workerBacklogUs, onHangup(id, error, notice): notice 'shed' (error null): takeShed() has frames to answer, or a kTLS KeyUpdate step)
+   *               maxInFlightPerConnection, maxPendingWriteBytes, busyWorkerGraceUs, workerBacklogUs, onHangup(id, error, notice): notice 'shed' (error null): takeShed() has frames to answer, or a kTLS KeyUpdate step,
+   *               gcPauses (Int32Array | null), lanes ({ workers, format, names } | null: slow_methods.h))
    */
   explicit NativeMux(const Napi::CallbackInfo& info);
   ~NativeMux() override;
@@ -40,6 +42,8 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
   /** takeShed() → [{ id, heads: Buffer[] }]: frames shed over the in-flight limits (IoLoop::TakeShed). */
   Napi::Value TakeShed(const Napi::CallbackInfo& info);
   static Napi::Value Heads(Napi::Env env, const std::vector<LostRequests>& lost);
+  /** queued() → frames waiting in the I/O thread for a worker. */
+  Napi::Value Queued(const Napi::CallbackInfo& info);
   Napi::Value SetAlive(const Napi::CallbackInfo& info);
   /** kTLS KeyUpdate steps (IoLoop::ResumeRead, EndRead, KeyUpdateTx, ResumeWrite), each taking the connection id first. */
   Napi::Value ResumeRead(const Napi::CallbackInfo& info);
@@ -47,6 +51,8 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
   Napi::Value KeyUpdateTx(const Napi::CallbackInfo& info);
   Napi::Value ResumeWrite(const Napi::CallbackInfo& info);
   static uint64_t Id(const Napi::CallbackInfo& info);
+  static MethodWire WireOf(Napi::Env env, const Napi::String& format);
+  static std::vector<std::string> NamesOf(const Napi::Array& names);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   static void OnAsync(uv_async_t* handle);

@@ -2,17 +2,19 @@
 
 namespace kmux {
 
-int WorkerPicker::Pick(uint64_t now_ns) const {
+int WorkerPicker::Pick(uint64_t now_ns, Lane lane) const {
+  const bool slow = lane == kSlowLane;
+  const uint32_t size = slow ? slow_workers_ : static_cast<uint32_t>(workers_.size());
   int best = -1;
   int pausing = -1;
-  for (uint32_t slot = 0; slot < workers_.size(); ++slot) {
+  for (uint32_t slot = 0; slot < size; ++slot) {
     const Worker& worker = workers_[slot];
     if (!worker.alive || worker.held >= queue_depth_) continue;
     if (gc_pauses_ != nullptr && __atomic_load_n(gc_pauses_ + slot, __ATOMIC_ACQUIRE) == 1) {
       if (worker.held == 0 && pausing < 0) pausing = static_cast<int>(slot);
       continue;
     }
-    if (worker.held > 0 && (now_ns - worker.progress_ns > grace_ns_ || (worker.held + 1) * worker.cost_ns > backlog_ns_)) continue;
+    if (worker.held > 0 && (slow || now_ns - worker.progress_ns > grace_ns_ || (worker.held + 1) * worker.cost_ns > backlog_ns_)) continue;
     if (best < 0 || worker.held < workers_[best].held) best = static_cast<int>(slot);
   }
   return best >= 0 ? best : pausing;

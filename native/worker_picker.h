@@ -3,7 +3,9 @@
 // answered something in the last busyWorkerGraceUs (its current call is short), its estimated
 // backlog with the new request stays within workerBacklogUs, and it holds fewer than
 // workerQueueDepth; a dead one nothing. Among those, the one holding fewest. A worker in a GC
-// pause takes nothing while another qualifies; if it holds nothing it is the last resort.
+// pause takes nothing while another qualifies; if it holds nothing it is the last resort. A
+// slow-lane call (slowMethods, slow_methods.h) goes only to a worker among the first
+// slowWorkers that holds nothing (the same GC-pause fallback), so the others stay free of them.
 //
 // The I/O thread sees no methods, so the cost estimate is per worker: the time between its
 // answers while it is busy (from the hand-off when it was idle), shared out over the answers
@@ -15,13 +17,22 @@
 
 namespace kmux {
 
+/** The queues a frame waits in for a worker: slow-lane calls apart, so none holds up a fast one. */
+enum Lane : uint8_t { kAnyLane, kSlowLane, kLanes };
+
 class WorkerPicker {
  public:
-  WorkerPicker(uint32_t workers, uint32_t queue_depth, uint64_t grace_ns, uint64_t backlog_ns, const int32_t* gc_pauses)
-      : workers_(workers), queue_depth_(queue_depth), grace_ns_(grace_ns), backlog_ns_(backlog_ns), gc_pauses_(gc_pauses) {}
+  WorkerPicker(uint32_t workers, uint32_t slow_workers, uint32_t queue_depth, uint64_t grace_ns, uint64_t backlog_ns,
+               const int32_t* gc_pauses)
+      : workers_(workers),
+        slow_workers_(slow_workers < workers ? slow_workers : workers),
+        queue_depth_(queue_depth),
+        grace_ns_(grace_ns),
+        backlog_ns_(backlog_ns),
+        gc_pauses_(gc_pauses) {}
 
-  /** The slot to send a request to now, or -1 when every worker must be waited for. */
-  int Pick(uint64_t now_ns) const;
+  /** The slot to send a request of `lane` to now, or -1 when a worker must be waited for. */
+  int Pick(uint64_t now_ns, Lane lane) const;
   /** A request went to `slot`. */
   void Sent(uint32_t slot, uint64_t now_ns);
   /** `slot` answered a request; `now_ns` is the same for every answer one I/O round reads. */
@@ -49,6 +60,7 @@ class WorkerPicker {
   static constexpr int64_t kSmoothingDivisor = 5;
 
   std::vector<Worker> workers_;
+  const uint32_t slow_workers_;  // the first slots, which alone run slow-lane calls
   const uint32_t queue_depth_;
   const uint64_t grace_ns_;
   const uint64_t backlog_ns_;

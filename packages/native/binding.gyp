@@ -6,7 +6,7 @@
     "target_name": "kmux_native",
     "sources": ["<(src)/addon.cc", "<(src)/probe.cc", "<(src)/bpf_programs.cc",
                 "<(src)/hangup_watch.cc", "<(src)/kcm_mux.cc", "<(src)/message_watcher.cc", "<(src)/poll_group.cc", "<(src)/read_buffer.cc", "<(src)/frame_tally.cc",
-                "<(src)/sockmap.cc", "<(src)/io_loop.cc", "<(src)/frame_splitter.cc", "<(src)/worker_pair.cc", "<(src)/worker_picker.cc", "<(src)/tls_records.cc", "<(src)/native_mux.cc",
+                "<(src)/sockmap.cc", "<(src)/io_loop.cc", "<(src)/frame_splitter.cc", "<(src)/worker_pair.cc", "<(src)/worker_picker.cc", "<(src)/slow_methods.cc", "<(src)/tls_records.cc", "<(src)/native_mux.cc",
                 "<(src)/ktls.cc", "<(src)/fd_poll.cc", "<(src)/sched_slice.cc", "<(src)/gc_watch.cc"],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     # SWALLOW_UNTHROWABLE: a native error thrown once worker.terminate() has stopped the

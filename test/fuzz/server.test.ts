@@ -42,10 +42,12 @@ interface Case {
   codec(): ServerCodec;
   /** Thrift methods declared oneway: a CALL naming one may or may not be answered. */
   readonly onewayMethods: ReadonlySet<string>;
+  /** Names the corpus calls often, for lanes: on native the I/O thread then reads every hostile head's method (slow_methods.cc). */
+  readonly slowMethods: readonly string[];
 }
 
 const CASES: readonly Case[] = [
-  { wire: 'raw', corpus: 'raw-wire', dictionary: rawDictionary, codec: () => rawCodec({ handler: FUZZ_RAW_HANDLER }), onewayMethods: new Set() },
+  { wire: 'raw', corpus: 'raw-wire', dictionary: rawDictionary, codec: () => rawCodec({ handler: FUZZ_RAW_HANDLER }), onewayMethods: new Set(), slowMethods: ['echo', 'upper'] },
   ...(['binary', 'compact'] as const).map(
     (protocol): Case => ({
       wire: `thrift-${protocol}`,
@@ -53,6 +55,7 @@ const CASES: readonly Case[] = [
       dictionary: thriftDictionary,
       codec: () => thriftCodec({ service: `${EXAMPLE_DIR}gen-nodejs/Catalog.js`, handler: BOUNDED_CATALOG, protocol }),
       onewayMethods: new Set(['recordView']),
+      slowMethods: ['lookup', 'hashRounds'],
     }),
   ),
 ];
@@ -176,6 +179,7 @@ for (const transport of TRANSPORTS) {
             transport,
             maxFrameBytes: MAX_FRAME,
             deadlineMs: 2000,
+            slowMethods: fuzzCase.slowMethods,
             logger: { info() {}, warn() {}, error() {} },
           });
           const { port } = await server.listen({ host: '127.0.0.1', port: 0 });

@@ -14,6 +14,7 @@ export type {
   ClientCodec,
   CreateWorkerCodec,
   MessageExtent,
+  MethodNames,
   RequestHead,
   ServerCodec,
   UnframedMessages,

@@ -23,6 +23,13 @@ export interface NativeBinding {
   ktls: NativeKtls;
 }
 
+/**
+ * How a request frame names its method, for the native transport's I/O thread to read
+ * (native/slow_methods.h): 'raw' (@kmux/core's raw codec), 'thrift-binary' and 'thrift-compact'
+ * (a Thrift message, plain or inside a THeader), 'protobuf' (@kmux/protobuf's v1 envelope).
+ */
+export type MethodNameFormat = 'raw' | 'thrift-binary' | 'thrift-compact' | 'protobuf';
+
 /** The native class behind createKcmMux (native/kcm_mux.cc). */
 export interface NativeKcmMux {
   fds(): number[];
@@ -159,6 +166,7 @@ export interface NativeNativeMux {
   reply(id: number, frame: Uint8Array): void;
   takeWorker(slot: number): { id: number; heads: Buffer[] }[];
   takeShed(): { id: number; heads: Buffer[] }[];
+  queued(): number;
   setAlive(slot: number): void;
   resumeRead(id: number): void;
   endRead(id: number): void;
@@ -180,5 +188,6 @@ export interface NativeMuxClass {
     workerBacklogUs: number,
     onHangup: (id: number, error: HangupError | null, notice?: NativeTlsEvent | 'shed') => void,
     gcPauses: Int32Array | null,
+    lanes: { workers: number; format: MethodNameFormat; names: readonly string[] } | null,
   ): NativeNativeMux;
 }

@@ -2,7 +2,7 @@ import type { KernelProbe, SyscallCheck } from './kernel-probe.js';
 import { loadNative, requireNative } from './load-native.js';
 
 export type { KernelProbe, SyscallCheck, TlsCipher } from './kernel-probe.js';
-export type { KtlsCryptoParams, NativeBinding, NativeFdPoll, NativeKtls, RecvResult, SockmapEntries, TlsVersionCode, NativeTlsEvent } from './binding.js';
+export type { KtlsCryptoParams, NativeBinding, NativeFdPoll, NativeKtls, RecvResult, SockmapEntries, TlsVersionCode, NativeTlsEvent, MethodNameFormat } from './binding.js';
 export { loadNative, type NativeLoadResult } from './load-native.js';
 export { isSysError, type HangupError, type SysError } from './errors.js';
 export { MessageWatcher, forEachMessage, type MessageWatcherOptions } from './message-watcher.js';

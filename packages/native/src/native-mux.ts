@@ -1,4 +1,4 @@
-import type { NativeNativeMux, NativeTlsEvent } from './binding.js';
+import type { MethodNameFormat, NativeNativeMux, NativeTlsEvent } from './binding.js';
 import type { HangupError } from './errors.js';
 import { requireNative } from './load-native.js';
 import { checkInt } from './message-watcher.js';
@@ -34,6 +34,12 @@ export interface NativeMuxOptions {
   workerBacklogUs: number;
   /** One cell per worker slot, 1 while that worker's heap is in a GC pause (watchGcPauses): the I/O thread prefers another worker then. */
   gcPauses?: Int32Array;
+  /**
+   * Slow-lane calls: a request naming one of `methods` (as requests carry them on the wire, in
+   * `format`) goes only to an idle worker among the first `workers` slots, and waits apart from
+   * the others until one is. Without it, or with no methods, no method name is read.
+   */
+  slowLane?: { readonly format: MethodNameFormat; readonly methods: readonly string[]; readonly workers: number };
   /**
    * Frames shed over the in-flight limits (past the connection's, or past the server's from a
    * connection holding a fair share of it): the first bytes (up to 1 KiB) of each body, to be
@@ -119,6 +125,8 @@ export class NativeMux {
     checkInt('maxPendingWriteBytes', options.maxPendingWriteBytes, 1, Number.MAX_SAFE_INTEGER);
     checkInt('busyWorkerGraceUs', options.busyWorkerGraceUs, 1, 0xffff_ffff);
     checkInt('workerBacklogUs', options.workerBacklogUs, 1, 0xffff_ffff);
+    const { slowLane } = options;
+    if (slowLane) checkInt('slowLane.workers', slowLane.workers, 1, options.workers);
     this.#native = new Native(
       options.workers,
       options.maxFrameBytes,
@@ -137,6 +145,7 @@ export class NativeMux {
         else if (notice) entry?.tls?.onEvent(notice);
       },
       options.gcPauses ?? null,
+      slowLane && slowLane.methods.length > 0 ? { workers: slowLane.workers, format: slowLane.format, names: slowLane.methods } : null,
     );
   }
 
@@ -194,6 +203,11 @@ export class NativeMux {
       const entry = this.#connections.get(id);
       if (entry) onShed(entry.connection, heads);
     }
+  }
+
+  /** Frames waiting in the I/O thread for a worker (0 once closed). */
+  get queued(): number {
+    return this.#closed ? 0 : this.#native.queued();
   }
 
   /** A worker serves `slot` again: frames go to it. */

@@ -40,5 +40,6 @@ export function protobufCodec(options: ProtobufCodecOptions): ServerCodec {
       return encodeResponseEnvelope({ id: head.id, status: statusOfKind(error.kind), message: error.message, payload: NO_PAYLOAD });
     },
     worker: { module: WORKER_MODULE, options: workerOptions },
+    methodNames: { format: 'protobuf', onWire: (method) => [method] },
   };
 }

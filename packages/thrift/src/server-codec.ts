@@ -60,6 +60,7 @@ export function thriftCodec(options: ThriftCodecOptions): ServerCodec {
     worker: { module: WORKER_MODULE, options: workerOptions },
     // Clients on Thrift's default buffered transport send messages without a length prefix.
     unframed: unframedMessages(protocol),
+    methodNames: { format: `thrift-${protocol}`, onWire: (method) => routes.wireNames(method) },
   };
 }
 

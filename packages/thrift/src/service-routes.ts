@@ -39,6 +39,14 @@ export class ServiceRoutes {
     return service === SINGLE_SERVICE ? method : `${service}${SEPARATOR}${method}`;
   }
 
+  /** The names a call known by `key` can carry on the wire: the key, and a default service's bare name. */
+  wireNames(key: string): string[] {
+    const names = [key];
+    const prefix = `${this.defaultService}${SEPARATOR}`;
+    if (this.defaultService !== undefined && key.startsWith(prefix)) names.push(key.slice(prefix.length));
+    return names.filter((name) => this.route(name).key === key);
+  }
+
   route(name: string): Route {
     if (!this.multiplexed) return { service: SINGLE_SERVICE, method: name, key: name };
     const at = name.indexOf(SEPARATOR);

@@ -1,3 +1,4 @@
+import type { MethodNameFormat } from '@kmux/native';
 import type { KmuxError } from '../errors.js';
 
 /**
@@ -55,6 +56,20 @@ export interface ServerCodec {
    * refuse them with a clear reason.
    */
   readonly unframed?: UnframedMessages;
+  /**
+   * Where a request frame names its method, for a transport that reads names outside JS: the
+   * native transport's I/O thread reads them to apply `slowMethods`. Without it the native
+   * transport is unavailable to a server with `slowMethods`.
+   */
+  readonly methodNames?: MethodNames;
+}
+
+/** How a native reader finds a request's method name, and which names to look for. */
+export interface MethodNames {
+  /** The wire format, one of those the kmux codecs speak (native/slow_methods.h reads each). */
+  readonly format: MethodNameFormat;
+  /** The names requests carry on the wire for a call `peek` names `method`; `[method]` unless the codec renames calls. */
+  onWire(method: string): readonly string[];
 }
 
 /** Finds message ends in a stream without length prefixes, by reading each message's structure. */

@@ -27,6 +27,7 @@ export function rawCodec(options: RawCodecOptions): ServerCodec {
       module: fileURLToPath(new URL('./raw-worker.js', import.meta.url)),
       options: { handler: options.handler },
     },
+    methodNames: { format: 'raw', onWire: (method) => [method] },
   };
 }
 

@@ -14,6 +14,12 @@ import { UserspaceTransport } from './userspace-transport.js';
  * kernel offers. `tls`: how a TLS server runs its records (decided before the transport).
  */
 export function transportConstraints(options: ResolvedServerOptions, pool: WorkerPool, tls: TlsReport | null = null): TransportConstraints {
+  const constraints = framingConstraints(options, pool, tls);
+  if (constraints.native || options.slowMethods.length === 0 || options.codec.methodNames) return constraints;
+  return { ...constraints, native: `codec ${options.codec.name} does not say where requests name their method (methodNames): native cannot apply slowMethods` };
+}
+
+function framingConstraints(options: ResolvedServerOptions, pool: WorkerPool, tls: TlsReport | null): TransportConstraints {
   if (tls) {
     // Measured on 6.1 and 6.12 (DESIGN.md, src/tls/README.md): KCM cannot read through kTLS
     // without losing or corrupting frames, and sockmap's parser sees records, not frames.

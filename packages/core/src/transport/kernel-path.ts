@@ -35,6 +35,8 @@ export interface KernelPath {
   onShed?(handler: (binding: KernelBinding, heads: readonly Buffer[]) => void): void;
   /** native only: a worker serves `slot` again. */
   workerReady?(slot: number): void;
+  /** native only: requests waiting in its I/O thread for a worker. */
+  queued?(): number;
   /** Whether it frames kTLS connections (native: the I/O thread reads records). */
   readonly ktls: boolean;
   /**

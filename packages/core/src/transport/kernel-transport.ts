@@ -65,8 +65,8 @@ export class KernelTransport implements ServerTransport {
   }
 
   get queued(): number {
-    // Workers take kernel-framed requests straight from their sockets.
-    return this.fallback?.queued ?? 0;
+    // KCM and sockmap workers take requests straight from their sockets; native's wait in its I/O thread.
+    return (this.path.queued?.() ?? 0) + (this.fallback?.queued ?? 0);
   }
 
   accept(socket: PlaintextSocket): void {

@@ -14,6 +14,8 @@ import { NativeTlsSession } from './native-tls.js';
  */
 export function nativePath(options: ResolvedServerOptions, clocks: WorkerClocks): KernelPath {
   let shed: (binding: KernelBinding, heads: readonly Buffer[]) => void = () => {};
+  // transportConstraints keeps a server with slowMethods off native when its codec lacks these.
+  const { methodNames } = options.codec;
   const mux = new NativeMux({
     workers: options.workers,
     maxFrameBytes: options.maxFrameBytes,
@@ -26,6 +28,11 @@ export function nativePath(options: ResolvedServerOptions, clocks: WorkerClocks)
     busyWorkerGraceUs: options.busyWorkerGraceUs,
     workerBacklogUs: options.workerBacklogUs,
     gcPauses: clocks.gcPauses,
+    slowLane: methodNames && {
+      format: methodNames.format,
+      methods: options.slowMethods.flatMap((method) => methodNames.onWire(method)),
+      workers: options.slowWorkers,
+    },
     onShed: (connection, heads) => {
       const binding = bindings.get(connection.id);
       if (binding) shed(binding, heads);
@@ -78,6 +85,7 @@ export function nativePath(options: ResolvedServerOptions, clocks: WorkerClocks)
       return lost;
     },
     workerReady: (slot) => mux.setAlive(slot),
+    queued: () => mux.queued,
     onShed: (handler) => (shed = handler),
     kernelStats: () => undefined,
     close: () => mux.close(),

@@ -203,9 +203,9 @@ describe('the dispatch policy: a fast call never waits behind a running one', ()
   });
 });
 
-describe('lanes', () => {
+describe.each(['userspace', 'native'] as const)('lanes (%s)', (transport) => {
   it('runs slowMethods only on slowWorkers workers, leaving the others to fast calls', async () => {
-    const { server, client } = await startServer({ workers: 2, slowMethods: ['spin'], slowWorkers: 1 });
+    const { server, client } = await startServer({ transport, workers: 2, slowMethods: ['spin'], slowWorkers: 1 });
     const tags = [gateTag('slow-a'), gateTag('slow-b')];
     const slow = tags.map((tag) => client.call('spin', tag));
     const first = await started(tags[0]!);

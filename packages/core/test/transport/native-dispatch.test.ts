@@ -3,8 +3,8 @@
 // past busyWorkerGraceUs, nor past its estimated backlog (workerBacklogUs, the cost learned
 // per worker from the time between its answers), whatever arrives in the same read.
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame, encodeRawRequest } from '@kmux/core';
-import { RawConnection, cleanup, gateTag, parseReply, release, startServer, started } from '../helpers.js';
+import { encodeFrame, encodeRawRequest, rawCodec } from '@kmux/core';
+import { HANDLERS, RawConnection, cleanup, gateTag, parseReply, release, startServer, started } from '../helpers.js';
 
 afterEach(cleanup);
 
@@ -68,5 +68,13 @@ describe('native dispatch', () => {
     expect(threads.filter((thread) => thread === String(heldThread))).toEqual([]);
     release(tag);
     await conn.waitReplies(11);
+  });
+
+  it('refuses slowMethods for a codec that does not say where requests name their method', async () => {
+    // Lanes with each codec kmux ships: test/interop/slow-lanes.test.ts.
+    const codec = { ...rawCodec({ handler: HANDLERS }), methodNames: undefined };
+    await expect(startServer({ codec, transport: 'native', slowMethods: ['spin'] })).rejects.toThrow(
+      "transport 'native' is unavailable: codec raw does not say where requests name their method (methodNames): native cannot apply slowMethods",
+    );
   });
 });
