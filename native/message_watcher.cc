@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "byte_order.h"
@@ -70,16 +71,33 @@ MessageWatcher::MessageWatcher(const Napi::CallbackInfo& info)
 Napi::Value MessageWatcher::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (stopped_) throw SysError(env, "send (watcher closed)", EBADF);
-  auto data = info[0].As<Napi::Uint8Array>();
+  auto parts = info[0].As<Napi::Array>();
+  const uint32_t count = parts.Length();
+  // A message socket must get the whole message in one sendmsg (MSG_EOR ends it there).
+  if (framing_ == Framing::kMessage && count > IOV_MAX) throw SysError(env, "sendmsg (more parts than IOV_MAX)", EMSGSIZE);
+  gather_.clear();
+  for (uint32_t i = 0; i < count; ++i) {
+    auto part = parts.Get(i).As<Napi::Uint8Array>();
+    if (part.ByteLength() > 0) gather_.push_back({part.Data(), part.ByteLength()});
+  }
   // MSG_EOR ends the message on SEQPACKET (KCM); MSG_NOSIGNAL: EPIPE, not SIGPIPE.
   const int flags = MSG_DONTWAIT | MSG_NOSIGNAL | (seqpacket_ ? MSG_EOR : 0);
-  for (;;) {
-    const ssize_t n = send(fd_, data.Data(), data.ByteLength(), flags);
-    if (n >= 0) return Napi::Number::New(env, static_cast<double>(n));
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
-    throw SysError(env, "sendmsg", errno);
+  double taken = 0;
+  for (size_t next = 0; next < gather_.size();) {
+    msghdr msg{};
+    msg.msg_iov = gather_.data() + next;
+    msg.msg_iovlen = std::min<size_t>(gather_.size() - next, IOV_MAX);
+    size_t offered = 0;
+    for (size_t i = 0; i < msg.msg_iovlen; ++i) offered += msg.msg_iov[i].iov_len;
+    const ssize_t n = sendmsg(fd_, &msg, flags);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0) throw SysError(env, "sendmsg", errno);
+    taken += static_cast<double>(n);
+    if (static_cast<size_t>(n) < offered) break;  // the socket is full: the caller keeps the rest
+    next += msg.msg_iovlen;
   }
+  return Napi::Number::New(env, taken);
 }
 
 Napi::Value MessageWatcher::WaitWritable(const Napi::CallbackInfo& info) {

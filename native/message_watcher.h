@@ -29,6 +29,8 @@
 
 #include <napi.h>
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -94,6 +96,7 @@ class MessageWatcher : public Napi::ObjectWrap<MessageWatcher> {
   size_t used_ = 0;
   size_t complete_ = 0;
   std::vector<uint32_t> offsets_;   // message starts, then the end of the last one
+  std::vector<iovec> gather_;       // Send()'s parts, kept to reuse its allocation
 };
 
 }  // namespace kmux

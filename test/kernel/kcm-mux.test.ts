@@ -122,7 +122,7 @@ describe(`kernel ${series}: KCM mux`, () => {
     const pump = () => {
       while (next < replies.length) {
         const rest = replies[next].subarray(offset);
-        const n = watcher.send(rest);
+        const n = watcher.send([rest]);
         if (n < rest.length) {
           partials++;
           pair.client.resume();

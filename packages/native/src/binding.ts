@@ -67,7 +67,7 @@ export interface NativeSockmapClass {
 
 /** The native class behind MessageWatcher (native/message_watcher.cc). */
 export interface NativeMessageWatcher {
-  send(message: Uint8Array): number;
+  send(parts: readonly Uint8Array[]): number;
   waitWritable(): void;
   pause(): void;
   resume(): void;

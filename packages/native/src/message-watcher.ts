@@ -78,15 +78,16 @@ export class MessageWatcher {
   }
 
   /**
-   * Sends one whole message (header included) without blocking. Returns the
-   * bytes the kernel took: all of them, or fewer when its buffer is full (0 for
-   * none). Then call waitWritable() and, in onWritable, send the rest
-   * (`message.subarray(sent)`): on KCM the rest continues the same message.
-   * The caller keeps what is unsent, so the native side holds no queue.
+   * Sends one whole message (header included), given as parts gathered into one
+   * sendmsg (a stream socket may take more than IOV_MAX parts, in several), without
+   * blocking. Returns the bytes the kernel took: all of them, or fewer when its
+   * buffer is full (0 for none). Then call waitWritable() and, in onWritable, send
+   * the rest: on KCM the rest continues the same message. The caller keeps what is
+   * unsent, so the native side holds no queue.
    * Throws a SysError (EPIPE, ECONNRESET, ...) when the socket is dead.
    */
-  send(message: Uint8Array): number {
-    return this.#native.send(message);
+  send(parts: readonly Uint8Array[]): number {
+    return this.#native.send(parts);
   }
 
   /** Arms a single onWritable callback. */

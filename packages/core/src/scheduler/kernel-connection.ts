@@ -49,13 +49,14 @@ const LENGTH_PREFIX = 4;
 /**
  * A worker's answer to request `index` on a native transport pair (native/io_loop.h):
  * [u32 length][u32 index][reply], or length NO_REPLY and no body when no reply is owed.
+ * The reply is sent as its own part, not copied behind the header: each copy of a large
+ * reply is a fresh ArrayBuffer, and V8 counts those bytes toward its next full GC.
  */
-function encodeAnswer(index: number, reply: Buffer | null): Buffer {
-  const record = Buffer.allocUnsafe(8 + (reply?.length ?? 0));
-  record.writeUInt32BE(reply ? reply.length : NO_REPLY, 0);
-  record.writeUInt32BE(index, 4);
-  if (reply) record.set(reply, 8);
-  return record;
+function encodeAnswer(index: number, reply: Buffer | null): Buffer[] {
+  const header = Buffer.allocUnsafe(8);
+  header.writeUInt32BE(reply ? reply.length : NO_REPLY, 0);
+  header.writeUInt32BE(index, 4);
+  return reply ? [header, reply] : [header];
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
@@ -81,7 +82,7 @@ export class KernelConnection implements BudgetClient {
   private done = false;
   private failed = false;
   /** native, while a batch of requests is read: the replies made meanwhile, sent in one write after it. */
-  private batch: { frames: Buffer[]; sent: (() => void)[] } | null = null;
+  private batch: { parts: Buffer[]; sent: (() => void)[] } | null = null;
 
   constructor(
     private readonly attach: AttachMessage,
@@ -156,7 +157,7 @@ export class KernelConnection implements BudgetClient {
   private onMessages(data: Buffer, offsets: Uint32Array): void {
     this.counters.touch(this.attach.slot, Date.now());
     // A stream pair (native) takes many replies in one send; KCM needs one send per message.
-    if (this.attach.transport === 'native') this.batch = { frames: [], sent: [] };
+    if (this.attach.transport === 'native') this.batch = { parts: [], sent: [] };
     let frames = 0;
     for (let i = 0; i + 1 < offsets.length && !this.watcher.closed; i++) {
       // Counted as each is taken on, not per batch: a count that ran ahead of the requests
@@ -277,22 +278,22 @@ export class KernelConnection implements BudgetClient {
   private readonly afterReject = (): void => this.detachIfDrained();
 
   /**
-   * What goes out for request `index`: its reply frame, or nothing when none is owed. native:
-   * always an answer record, so that the I/O thread knows the request is done (encodeAnswer).
+   * What goes out for request `index`, in parts: its reply frame, or nothing when none is owed.
+   * native: always an answer record, so that the I/O thread knows the request is done (encodeAnswer).
    */
-  private frame(index: number, reply: Buffer | null): Buffer | null {
+  private frame(index: number, reply: Buffer | null): Buffer[] | null {
     if (this.attach.transport === 'native') return encodeAnswer(index, reply);
-    return reply && encodeFrame(reply);
+    return reply && [encodeFrame(reply)];
   }
 
-  private send(frame: Buffer, sent: () => void): void {
+  private send(parts: Buffer[], sent: () => void): void {
     if (this.done) return;
     if (this.batch) {
-      this.batch.frames.push(frame);
+      this.batch.parts.push(...parts);
       this.batch.sent.push(sent);
       return;
     }
-    this.writer.write(frame, sent);
+    this.writer.write(parts, sent);
     // native: the I/O thread reads every answer at once and applies this bound to the client itself.
     if (this.attach.transport !== 'native' && this.writer.pendingBytes > this.attach.limits.maxPendingWriteBytes) {
       this.fail('write_backlog', `client reads no replies: over ${this.attach.limits.maxPendingWriteBytes} bytes queued`);
@@ -302,9 +303,8 @@ export class KernelConnection implements BudgetClient {
   private sendBatch(): void {
     const { batch } = this;
     this.batch = null;
-    if (!batch || batch.frames.length === 0) return;
-    const frame = batch.frames.length === 1 ? batch.frames[0]! : Buffer.concat(batch.frames);
-    this.send(frame, () => {
+    if (!batch || batch.parts.length === 0) return;
+    this.send(batch.parts, () => {
       for (const sent of batch.sent) sent();
     });
   }

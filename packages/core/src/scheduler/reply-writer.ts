@@ -14,9 +14,12 @@
 import { POLL_WRITABLE, nativeKtls, type MessageWatcher, type NativeFdPoll } from '@kmux/native';
 import { ReplyBacklog } from '../server/reply-backlog.js';
 
-/** A non-blocking byte sink: send() returns the bytes taken (0 when full) or throws when the socket is dead. */
+/**
+ * A non-blocking byte sink: send() takes one frame's parts, gathered into one send, and returns
+ * the bytes taken (0 when full) or throws when the socket is dead.
+ */
 export interface ReplySink {
-  send(bytes: Uint8Array): number;
+  send(parts: readonly Uint8Array[]): number;
   /** Calls the writer's pump once the socket can take data again. */
   waitWritable(): void;
   close(): void;
@@ -70,24 +73,27 @@ export class ReplyWriter {
   }
 
   /**
-   * Queues one whole frame (length prefix included); `sent` runs once all of it is on the
-   * socket. A frame the socket takes at once is not copied; one that must wait is. The same
-   * `sent` for consecutive frames runs once, after the last of them.
+   * Queues whole frames (length prefixes included), given in parts that are sent gathered;
+   * `sent` runs once all of them are on the socket. What the socket takes at once is not
+   * copied; what must wait is. The same `sent` for consecutive writes runs once, after the
+   * last of them.
    */
-  write(frame: Buffer, sent: () => void): void {
+  write(parts: readonly Uint8Array[], sent: () => void): void {
     if (this.closed) return;
-    this.writtenBytes += frame.length;
+    let length = 0;
+    for (const part of parts) length += part.length;
+    this.writtenBytes += length;
     const last = this.callbacks.length - 1;
     if (last >= this.nextCallback && this.callbacks[last] === sent) this.ends[last] = this.writtenBytes;
     else {
       this.callbacks.push(sent);
       this.ends.push(this.writtenBytes);
     }
-    if (!this.waiting.empty || this.blocked || (!this.locked && !this.tryLock())) return this.waiting.append(frame);
-    const taken = this.send(frame);
+    if (!this.waiting.empty || this.blocked || (!this.locked && !this.tryLock())) return this.keep(parts, 0);
+    const taken = this.send(parts);
     if (taken < 0) return;
-    if (taken < frame.length) {
-      this.waiting.append(frame.subarray(taken));
+    if (taken < length) {
+      this.keep(parts, taken);
       return this.waitWritable();
     }
     this.unlock();
@@ -109,7 +115,7 @@ export class ReplyWriter {
     while (!this.closed && !this.waiting.empty) {
       if (!this.locked && !this.tryLock()) return;
       const bytes = this.waiting.first();
-      const taken = this.send(bytes);
+      const taken = this.send([bytes]);
       if (taken < 0) return;
       this.waiting.consume(taken);
       if (taken < bytes.length) {
@@ -123,10 +129,20 @@ export class ReplyWriter {
     }
   };
 
+  /** Copies the parts' bytes after the first `skip` into the backlog, as one piece: it ends on a frame's end. */
+  private keep(parts: readonly Uint8Array[], skip: number): void {
+    const rest: Uint8Array[] = [];
+    for (const part of parts) {
+      if (skip < part.length) rest.push(skip > 0 ? part.subarray(skip) : part);
+      skip = Math.max(0, skip - part.length);
+    }
+    this.waiting.append(rest.length === 1 ? rest[0]! : Buffer.concat(rest));
+  }
+
   /** The bytes the socket took (sentBytes counts them), or -1 when it is dead (then closed). */
-  private send(bytes: Uint8Array): number {
+  private send(parts: readonly Uint8Array[]): number {
     try {
-      const taken = this.sink.send(bytes);
+      const taken = this.sink.send(parts);
       this.sentBytes += taken;
       return taken;
     } catch (error) {
@@ -177,7 +193,7 @@ export class ReplyWriter {
 
 /** KCM: the worker's own KCM socket, through its MessageWatcher (SEQPACKET: a short send continues the same message). */
 export function kcmSink(watcher: MessageWatcher): ReplySink {
-  return { send: (bytes) => watcher.send(bytes), waitWritable: () => watcher.waitWritable(), close: () => {} };
+  return { send: (parts) => watcher.send(parts), waitWritable: () => watcher.waitWritable(), close: () => {} };
 }
 
 /** sockmap: the connection's TCP socket, polled for writability on this worker's loop. */
@@ -185,7 +201,8 @@ export function tcpSink(fd: number, onWritable: () => void): ReplySink {
   const native = nativeKtls();
   let poll: NativeFdPoll | null = null;
   return {
-    send: (bytes) => native.send(fd, bytes) ?? 0,
+    // Every sockmap frame is one part (kernel-connection.ts).
+    send: (parts) => native.send(fd, parts.length === 1 ? parts[0]! : Buffer.concat(parts)) ?? 0,
     waitWritable() {
       // Level-triggered: stop at the first event. A dead socket shows in the next send, which reports it.
       poll ??= new native.FdPoll(fd, () => {

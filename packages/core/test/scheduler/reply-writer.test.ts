@@ -6,11 +6,12 @@ function sharedLock(): { readonly array: Int32Array; readonly index: number } {
   return { array: new Int32Array(new SharedArrayBuffer(4)), index: 0 };
 }
 
-/** A socket that takes what `accept` says (bytes taken, or an error to throw) for each send. */
+/** A socket that takes what `accept` says (bytes taken, or an error to throw) for each send, its parts gathered. */
 function scriptedSink(accept: (bytes: Uint8Array) => number | Error): ReplySink & { readonly sent: Buffer[] } {
   const sink = {
     sent: [] as Buffer[],
-    send(bytes: Uint8Array): number {
+    send(parts: readonly Uint8Array[]): number {
+      const bytes = Buffer.concat(parts);
       const taken = accept(bytes);
       if (taken instanceof Error) throw taken;
       sink.sent.push(Buffer.from(bytes.subarray(0, taken)));
@@ -29,7 +30,7 @@ describe('ReplyWriter on a shared write lock (sockmap)', () => {
     const lock = sharedLock();
     const errors: Error[] = [];
     const writer = new ReplyWriter(scriptedSink(() => new Error('EPIPE')), (error) => errors.push(error), lock, WORKER_1);
-    writer.write(Buffer.from('frame'), () => {});
+    writer.write([Buffer.from('frame')], () => {});
     expect(errors.map((error) => error.message)).toEqual(['EPIPE']);
     // Held, the other workers could never write on the connection again (nor see it fail).
     expect(Atomics.load(lock.array, lock.index)).toBe(0);
@@ -41,7 +42,7 @@ describe('ReplyWriter on a shared write lock (sockmap)', () => {
     const sink = scriptedSink((bytes) => Math.min(room, bytes.length));
     const sent: string[] = [];
     const writer = new ReplyWriter(sink, (error) => expect.fail(error.message), lock, WORKER_1);
-    writer.write(Buffer.from('frame'), () => sent.push('frame'));
+    writer.write([Buffer.from('frame')], () => sent.push('frame'));
     expect(Atomics.load(lock.array, lock.index)).toBe(WORKER_1);
 
     room = 100;
@@ -54,7 +55,7 @@ describe('ReplyWriter on a shared write lock (sockmap)', () => {
   it('lets the lock go when closed with a frame waiting for room', () => {
     const lock = sharedLock();
     const writer = new ReplyWriter(scriptedSink(() => 0), (error) => expect.fail(error.message), lock, WORKER_1);
-    writer.write(Buffer.from('frame'), () => {});
+    writer.write([Buffer.from('frame')], () => {});
     writer.close();
     expect(Atomics.load(lock.array, lock.index)).toBe(0);
   });
@@ -77,11 +78,34 @@ function framesIn(stream: Buffer): Buffer[] {
 describe('ReplyWriter while the socket is full (a client that does not read)', () => {
   it('sends a frame the socket takes at once as it is, without a copy', () => {
     const taken: Uint8Array[] = [];
-    const writer = new ReplyWriter({ send: (bytes) => (taken.push(bytes), bytes.length), waitWritable() {}, close() {} }, (error) => expect.fail(error.message));
+    const writer = new ReplyWriter({ send: (parts) => (taken.push(...parts), parts.reduce((sum, part) => sum + part.length, 0)), waitWritable() {}, close() {} }, (error) => expect.fail(error.message));
     const frame = frameOf(100, 1);
     let sent = 0;
-    writer.write(frame, () => sent++);
+    writer.write([frame], () => sent++);
     expect(taken[0]).toBe(frame);
+    expect(sent).toBe(1);
+    expect(writer.idle).toBe(true);
+  });
+
+  it('sends a frame given in parts gathered, and keeps the rest of a partial send as one piece ending on the frame\'s end', () => {
+    let room = 5;
+    const sink = scriptedSink((bytes) => {
+      const taken = Math.min(room, bytes.length);
+      room -= taken;
+      return taken;
+    });
+    const writer = new ReplyWriter(sink, (error) => expect.fail(error.message));
+    const frame = frameOf(100, 7);
+    const expected = Buffer.from(frame);
+    const parts = [frame.subarray(0, 8), frame.subarray(8, 60), frame.subarray(60)];
+    let sent = 0;
+    writer.write(parts, () => sent++);
+    expect(sink.sent).toEqual([expected.subarray(0, 5)]);
+    parts[1]!.fill(0xee); // the writer kept a copy of what waits, not the caller's parts
+    room = Infinity;
+    writer.pump();
+    expect(sink.sent.length).toBe(2);
+    expect(Buffer.concat(sink.sent).equals(expected)).toBe(true);
     expect(sent).toBe(1);
     expect(writer.idle).toBe(true);
   });
@@ -100,7 +124,7 @@ describe('ReplyWriter while the socket is full (a client that does not read)', (
     for (const [i, frame] of frames.entries()) {
       const batch = Buffer.alloc(8 * 1024);
       frame.copy(batch, 1000);
-      writer.write(batch.subarray(1000, 1000 + frame.length), () => order.push(i));
+      writer.write([batch.subarray(1000, 1000 + frame.length)], () => order.push(i));
       batch.fill(0xee); // the writer kept a copy, not the view
     }
     expect(order).toEqual([]);
@@ -126,7 +150,7 @@ describe('ReplyWriter while the socket is full (a client that does not read)', (
     const writer = new ReplyWriter(sink, (error) => expect.fail(error.message), lock, WORKER_1);
     // Sizes that do not divide a 64 KiB chunk, and some that get chunks of their own.
     const frames = Array.from({ length: 300 }, (_, i) => frameOf(i % 10 === 0 ? 40_000 : 100 + ((i * 7919) % 3000), i & 0xff));
-    for (const frame of frames) writer.write(frame, () => {});
+    for (const frame of frames) writer.write([frame], () => {});
     room = Infinity;
     const before = sink.sent.length;
     writer.pump();
@@ -142,9 +166,9 @@ describe('ReplyWriter while the socket is full (a client that does not read)', (
     const writer = new ReplyWriter(scriptedSink((bytes) => Math.min(room, bytes.length)), (error) => expect.fail(error.message));
     const calls: string[] = [];
     const refused = (): void => void calls.push('refused');
-    writer.write(frameOf(50, 1), () => calls.push('a'));
-    for (let i = 0; i < 1000; i++) writer.write(frameOf(50, 2), refused);
-    writer.write(frameOf(50, 3), () => calls.push('b'));
+    writer.write([frameOf(50, 1)], () => calls.push('a'));
+    for (let i = 0; i < 1000; i++) writer.write([frameOf(50, 2)], refused);
+    writer.write([frameOf(50, 3)], () => calls.push('b'));
     room = 50 + 500 * 50;
     writer.pump();
     expect(calls).toEqual(['a']);
