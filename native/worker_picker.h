@@ -7,9 +7,9 @@
 // slow-lane call (slowMethods, slow_methods.h) goes only to a worker among the first
 // slowWorkers that holds nothing (the same GC-pause fallback), so the others stay free of them.
 //
-// The I/O thread sees no methods, so the cost estimate is per worker: the time between its
-// answers while it is busy (from the hand-off when it was idle), shared out over the answers
-// one I/O round reads together, smoothed as the user-space cost model smooths per method.
+// The cost estimate is per worker, not per method: the time between its answers while it is
+// busy (from the hand-off when it was idle), shared out over the answers one I/O round reads
+// together, smoothed as the user-space cost model smooths per method.
 #pragma once
 
 #include <cstdint>
