@@ -206,6 +206,26 @@ std::vector<LostRequests> IoLoop::TakeWorker(uint32_t slot) {
   return lost;
 }
 
+std::vector<std::string> IoLoop::Detached(uint64_t id, uint32_t slot) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || slot >= it->second->pairs.size()) return {};
+  Connection& c = *it->second;
+  now_ns_ = NowNs();
+  WorkerPair& pair = c.pairs[slot];
+  if (pair.open()) ReadAnswers(c, slot);
+  pair.detached = true;
+  // A worker lets go only with nothing of this connection in flight: what it holds unanswered
+  // now arrived after its last read, and no one will read it.
+  std::vector<std::string> unread = pair.TakeUnanswered();
+  c.held -= static_cast<uint32_t>(unread.size());
+  held_ -= unread.size();
+  MaybeResume(c);
+  MarkDirty(c);
+  Wake();
+  return unread;
+}
+
 void IoLoop::SetAlive(uint32_t slot) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (slot >= workers_.size()) return;
@@ -464,6 +484,13 @@ void IoLoop::Frame(Connection& c, const uint8_t* frame, size_t len) {
 }
 
 void IoLoop::Commit(Connection& c, uint32_t slot, const uint8_t* frame, size_t len) {
+  // A drain: the chosen worker let go of this connection; another that still serves it takes
+  // the frame, or, when none is left, it is refused like a shed one.
+  if (c.pairs[slot].detached) {
+    const auto serving = std::find_if(c.pairs.begin(), c.pairs.end(), [](const WorkerPair& pair) { return pair.open() && !pair.detached; });
+    if (serving == c.pairs.end()) return Refuse(c, frame, len);
+    slot = static_cast<uint32_t>(serving - c.pairs.begin());
+  }
   c.pairs[slot].Queue(frame, len);
   workers_.Sent(slot, now_ns_);
   c.held++;
@@ -484,10 +511,14 @@ bool IoLoop::OverLimit(const Connection& c) {
   return mine >= std::max<uint64_t>(fair_share_, 1);
 }
 
-void IoLoop::Shed(Connection& c, const uint8_t* frame, size_t len) {
+void IoLoop::Refuse(Connection& c, const uint8_t* frame, size_t len) {
   std::vector<std::string>& heads = shed_[c.id];
   if (heads.empty() && shed_.size() == 1) Event(c, IoHangup::Kind::kShed);
   heads.emplace_back(reinterpret_cast<const char*>(frame) + 4, std::min(len - 4, WorkerPair::kHeadBytes));
+}
+
+void IoLoop::Shed(Connection& c, const uint8_t* frame, size_t len) {
+  Refuse(c, frame, len);
   // Over a limit, it holds at least one request, whose answer will resume it.
   if (c.refusal_credit < 0) c.refusal_credit = RefusalAllowance();
   if (--c.refusal_credit > 0) return;

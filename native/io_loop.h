@@ -147,6 +147,11 @@ class IoLoop {
    * not, are returned, to be failed.
    */
   std::vector<LostRequests> TakeWorker(uint32_t slot);
+  /**
+   * Worker `slot` let go of connection `id` (a drain): its answers so far are read, nothing more
+   * goes to its pair, and the heads of the requests it will never read are returned, to refuse.
+   */
+  std::vector<std::string> Detached(uint64_t id, uint32_t slot);
   void SetAlive(uint32_t slot);
   std::vector<IoHangup> TakeHangups();
   /** Frames shed over the in-flight limits since the last call: the heads, per connection, to answer "overloaded". */
@@ -187,6 +192,8 @@ class IoLoop {
   /** Over a limit: the frame is shed (its head goes to the main thread, TakeShed). */
   bool OverLimit(const Connection& c);
   void Shed(Connection& c, const uint8_t* frame, size_t len);
+  /** The frame's head goes to the main thread to be answered unrun (TakeShed), without pushback. */
+  void Refuse(Connection& c, const uint8_t* frame, size_t len);
   /** Half of what a pushed-back connection held is answered: resume it (Run, after the events). */
   void MaybeResume(Connection& c);
   /** The sheds a connection may cost before any of its requests is answered, and at most ever. */

@@ -14,6 +14,7 @@ Napi::Function NativeMux::Define(Napi::Env env) {
                      {InstanceMethod("add", &NativeMux::Add), InstanceMethod("workerFds", &NativeMux::WorkerFds),
                       InstanceMethod("counts", &NativeMux::Counts), InstanceMethod("remove", &NativeMux::Remove),
                       InstanceMethod("reply", &NativeMux::Reply), InstanceMethod("takeWorker", &NativeMux::TakeWorker),
+                      InstanceMethod("detached", &NativeMux::Detached),
                       InstanceMethod("takeShed", &NativeMux::TakeShed), InstanceMethod("queued", &NativeMux::Queued),
                       InstanceMethod("setAlive", &NativeMux::SetAlive), InstanceMethod("resumeRead", &NativeMux::ResumeRead),
                       InstanceMethod("endRead", &NativeMux::EndRead), InstanceMethod("keyUpdateTx", &NativeMux::KeyUpdateTx),
@@ -185,6 +186,15 @@ Napi::Value NativeMux::Reply(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeMux::TakeWorker(const Napi::CallbackInfo& info) {
   return Heads(info.Env(), Loop(info.Env()).TakeWorker(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+Napi::Value NativeMux::Detached(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<std::string> unread =
+      Loop(env).Detached(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), info[1].As<Napi::Number>().Uint32Value());
+  Napi::Array out = Napi::Array::New(env, unread.size());
+  for (uint32_t i = 0; i < unread.size(); ++i) out.Set(i, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(unread[i].data()), unread[i].size()));
+  return out;
 }
 
 Napi::Value NativeMux::TakeShed(const Napi::CallbackInfo& info) { return Heads(info.Env(), Loop(info.Env()).TakeShed()); }

@@ -39,6 +39,8 @@ class NativeMux : public Napi::ObjectWrap<NativeMux> {
   Napi::Value Reply(const Napi::CallbackInfo& info);
   /** takeWorker(slot) → [{ id, heads: Buffer[] }]: what the dead worker held (IoLoop::TakeWorker). */
   Napi::Value TakeWorker(const Napi::CallbackInfo& info);
+  /** detached(id, slot) → Buffer[]: worker `slot` let go of connection `id`; the heads it will never read (IoLoop::Detached). */
+  Napi::Value Detached(const Napi::CallbackInfo& info);
   /** takeShed() → [{ id, heads: Buffer[] }]: frames shed over the in-flight limits (IoLoop::TakeShed). */
   Napi::Value TakeShed(const Napi::CallbackInfo& info);
   static Napi::Value Heads(Napi::Env env, const std::vector<LostRequests>& lost);

@@ -56,6 +56,8 @@ class WorkerPair {
   uint32_t unanswered() const;
 
   uint32_t events = 0;  // what the I/O thread's epoll watches on io_fd()
+  /** The worker let go of the connection (a drain): it reads no more, so nothing more goes to it. */
+  bool detached = false;
 
  private:
   struct Sent {

@@ -166,6 +166,7 @@ export interface NativeNativeMux {
   reply(id: number, frame: Uint8Array): void;
   takeWorker(slot: number): { id: number; heads: Buffer[] }[];
   takeShed(): { id: number; heads: Buffer[] }[];
+  detached(id: number, slot: number): Buffer[];
   queued(): number;
   setAlive(slot: number): void;
   resumeRead(id: number): void;

@@ -69,6 +69,11 @@ export interface NativeConnection {
   /** Queues a whole frame (length prefix included) for the TCP socket, e.g. an error reply built here. */
   reply(frame: Uint8Array): void;
   /**
+   * Worker `slot` let go of the connection (a drain): nothing more goes to it. Returns the heads
+   * of the requests it held that it will never read, to answer unrun.
+   */
+  detached(slot: number): Buffer[];
+  /**
    * Closes the I/O thread's TCP duplicate and the pairs; only once no worker reads its end. On
    * kTLS, unless an error ended it, our close_notify goes first (not after endRead()), then a FIN.
    */
@@ -170,6 +175,7 @@ export class NativeMux {
       counts: () => native.counts(id),
       unsent: () => native.counts(id).unsent,
       reply: (frame) => native.reply(id, frame),
+      detached: (slot) => native.detached(id, slot),
       close: () => {
         if (!this.#connections.delete(id)) return;
         native.remove(id);

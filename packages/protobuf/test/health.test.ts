@@ -1,5 +1,6 @@
 // grpc.health.v1 in the kmux envelope, on a real server: Check and Watch, an unknown service,
-// and a draining server. Requests and replies are written and read with protobufjs from
+// and a draining server, on user space and native (whose I/O thread must route around the
+// workers that already let go of a draining connection). Requests and replies are written and read with protobufjs from
 // gRPC's own message layout (HealthCheckRequest.service = 1, HealthCheckResponse.status = 1).
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,12 +17,12 @@ const health = protobuf.parse(`syntax = "proto3";
 const HealthRequest = health.lookupType('HealthCheckRequest');
 const HealthResponse = health.lookupType('HealthCheckResponse');
 
-describe('grpc.health.v1 in the kmux envelope', () => {
+describe.each(['userspace', 'native'] as const)('grpc.health.v1 in the kmux envelope, over %s', (transport) => {
   let server: Server;
   let client: Client;
   let id = 2;
   beforeAll(async () => {
-    server = new Server({ codec: protobufCodec({ schema: PRICING_PROTO, service: PRICING_SERVICE, handler: EXAMPLE_HANDLER }), workers: 2, logger: { info() {}, warn: console.warn, error: console.error } });
+    server = new Server({ codec: protobufCodec({ schema: PRICING_PROTO, service: PRICING_SERVICE, handler: EXAMPLE_HANDLER }), workers: 2, transport, logger: { info() {}, warn: console.warn, error: console.error } });
     const { port } = await server.listen();
     client = new Client({ port, codec: protobufClientCodec });
   });

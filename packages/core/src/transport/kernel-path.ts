@@ -68,6 +68,8 @@ export interface KernelBinding {
   parserError?(): string | null;
   /** native only: queues a whole frame (length prefix included) for the connection's TCP socket. */
   reply?(frame: Uint8Array): void;
+  /** native only: worker `slot` let go (a drain); the heads of the requests it will never read. */
+  detached?(slot: number): readonly Buffer[];
   /** native on kTLS: a TLS-specific reason the connection ended (tls_bad_record, ...), which outranks the hangup's. */
   closeCause?(): Cause | null;
   /** Lets go of the connection's kernel objects; only once no worker watches its fds. */

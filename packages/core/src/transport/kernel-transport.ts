@@ -14,7 +14,7 @@ import { idleConnections } from './idle-sweep.js';
 import { connectionLifetimeMs } from '../server/connection-age.js';
 import { KernelTeardown } from './kernel-teardown.js';
 import type { RequestHead } from '../codec/codec.js';
-import { OverloadedError, WorkerDiedError, type KmuxError } from '../errors.js';
+import { KmuxError, NOT_RUN_SHUTTING_DOWN, OverloadedError, WorkerDiedError } from '../errors.js';
 import { encodeFrame } from '../framing/frame-splitter.js';
 import type { KernelBinding, KernelPath } from './kernel-path.js';
 import type { ServerTransport, TransportContext } from './transport.js';
@@ -183,12 +183,26 @@ export class KernelTransport implements ServerTransport {
     }
   }
 
-  /** native: requests shed over the in-flight limits, by the I/O thread, before any worker saw them. */
+  /**
+   * native: requests the I/O thread refused before any worker saw them: over the in-flight limits
+   * ("overloaded"), or, once the connection drains, with no worker left to take them.
+   */
   private shed(binding: KernelBinding, heads: readonly Buffer[]): void {
+    const draining = [...this.connections.values()].some((connection) => connection.binding === binding && connection.draining?.mode === 'shutdown');
+    if (draining) return this.refuse(binding, heads);
+    this.answerUnrun(binding, heads, this.overloaded);
+  }
+
+  /** native, in a drain: requests no worker will read, answered "shutting down" unrun. */
+  private refuse(binding: KernelBinding, heads: readonly Buffer[]): void {
+    this.answerUnrun(binding, heads, new KmuxError('shutting_down', NOT_RUN_SHUTTING_DOWN));
+  }
+
+  private answerUnrun(binding: KernelBinding, heads: readonly Buffer[], error: KmuxError): void {
     const { counters } = this.context;
     counters.received += heads.length;
-    counters.requestsLost('overloaded', heads.length);
-    if (!this.answerFromHeads(binding, heads, this.overloaded)) {
+    counters.requestsLost(error.kind, heads.length);
+    if (!this.answerFromHeads(binding, heads, error)) {
       for (const connection of this.connections.values()) {
         if (connection.binding !== binding) continue;
         this.teardown.detach(connection, 'abort', 0, { reason: 'protocol', message: 'a shed request could not be read' });
@@ -233,7 +247,11 @@ export class KernelTransport implements ServerTransport {
         break;
       case 'detached': {
         const connection = this.connections.get(message.connection);
-        if (connection) this.teardown.detachedFrom(connection, slot);
+        if (!connection) break;
+        // native: what reached the worker's pair after its last read is answered here, unrun.
+        const unread = connection.binding.detached?.(slot) ?? [];
+        if (unread.length > 0) this.refuse(connection.binding, unread);
+        this.teardown.detachedFrom(connection, slot);
         break;
       }
       case 'connection-failed': {

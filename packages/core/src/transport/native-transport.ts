@@ -67,6 +67,7 @@ export function nativePath(options: ResolvedServerOptions, clocks: WorkerClocks)
         framed: () => ({ ...connection.counts(), end: 0, received: -1 }),
         unsent: () => connection.unsent(),
         reply: (frame) => connection.reply(frame),
+        detached: (slot) => connection.detached(slot),
         closeCause: () => tls?.cause() ?? null,
         close: () => {
           bindings.delete(connection.id);
