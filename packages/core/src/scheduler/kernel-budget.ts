@@ -73,7 +73,6 @@ export class WorkerBudget {
   private readonly waiting = new Set<BudgetClient>();
 
   /** Made from any of the worker's attach messages: the limits and counters are the server's. */
-
   constructor(attach: Pick<AttachMessage, 'transport' | 'workers' | 'serverCounters' | 'limits'>) {
     const { maxInFlight, workerQueueDepth } = attach.limits;
     this.depth = workerQueueDepth;
