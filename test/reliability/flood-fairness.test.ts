@@ -130,11 +130,12 @@ const PUSHES_BACK: readonly string[] = ['userspace', 'native', 'kcm'];
  * both kept it: docs/reliability.md). Just
  * after one burst, every transport's main thread or workers are still busy answering it: the
  * fresh clients' first calls took 9–15 ms on user space in a loaded `npm test`. In the VM
- * (short mode) emulation makes every cost 10-20× the host's and its timing noisy:
- * 4 × the unloaded p99 + 50 ms, behaviour, not speed.
+ * (short mode) emulation makes every cost 10-20× the host's, and a busy host starves its two
+ * vCPUs: 4 × the unloaded p99 + 500 ms, behaviour, not speed (before KCM parked single
+ * connections, fresh first calls' medians of 1.7–3.1 s against bounds of 0.6–1.2 s).
  */
 function boundMs(transport: string, mode: FloodMode, maxInFlight: number, unloadedP99: number): number {
-  if (SHORT) return 4 * unloadedP99 + 50;
+  if (SHORT) return 4 * unloadedP99 + 500;
   const issueBound = 2 * unloadedP99 + 5;
   // A flood pushed back into TCP holds only its share of the server: the issue's bound, with 6
   // flooders (median p99s 2.5–6 ms against 7–11). With 25 (soak) their refusals, 4 per request
@@ -143,6 +144,16 @@ function boundMs(transport: string, mode: FloodMode, maxInFlight: number, unload
   if ((mode === 'sustained' && transport === 'userspace') || (mode === 'unwaiting' && !SOAK)) return issueBound;
   return issueBound + ((maxInFlight / 2) * FLOOD_NAP_US) / 1000 / 2;
 }
+
+/**
+ * In the VM the rounds' latency measures the emulated CPU more than queueing (6.12, with KCM's
+ * parking: median p99 64 ms against 30 unloaded on a quiet host, 496 against 81 at load 6.5),
+ * so there the queue is asserted by count, which the CPU's speed does not change: the flood's
+ * requests served per well-behaved call, while the client has one outstanding all along. Served
+ * fairly, that is about one of each flooder per worker (measured: 10–16 with 4 flooders and 2
+ * workers); queued behind the flood, hundreds (before KCM parked single connections: 199–475).
+ */
+const fairQueuePerCall = (workers: number, flooders: number): number => 4 * workers * (flooders + 1);
 
 for (const transport of TRANSPORTS) {
   describe(`a flood over ${transport}`, () => {
@@ -203,6 +214,9 @@ for (const transport of TRANSPORTS) {
         const floodServedDuringCalls = (after.outcomes.ok ?? 0) - (before.outcomes.ok ?? 0) - rounds * calls;
         const refusalBound = REFUSALS_PER_SERVED * (floodServedDuringCalls + flooders * perConnection);
         const refusedFlood = server.stats().requests.outcomes.overloaded ?? 0;
+        const floodServedPerCall = floodServedDuringCalls / (rounds * calls);
+        const fairQueue = fairQueuePerCall(server.stats().workers.length, flooders);
+        const issueBound = 2 * unloadedP99 + 5;
         const numbers = {
           transport,
           flood: kind,
@@ -222,14 +236,22 @@ for (const transport of TRANSPORTS) {
           freshFirstCallsMs: fresh.latenciesMs.map((ms) => Number(ms.toFixed(2))),
           boundMs: Number(bound.toFixed(2)),
           freshBoundMs: Number(freshBound.toFixed(2)),
+          floodServedPerCall: Number(floodServedPerCall.toFixed(1)),
+          fairQueue,
         };
         report('flood-fairness', numbers);
-        if (SHORT) console.log('flood-fairness', JSON.stringify(numbers));
+        if (SHORT) {
+          console.log('flood-fairness', JSON.stringify(numbers));
+          // Not asserted in the VM (emulated timing), said loudly.
+          const met = loadedP99 <= issueBound ? 'met' : 'NOT MET (VM timing, not asserted)';
+          console.log(`flood-fairness over ${transport}, ${kind}: median p99 ${loadedP99.toFixed(1)} ms; the issue's 2 × unloaded p99 + 5 ms = ${issueBound.toFixed(1)} ms ${met}`);
+        }
         const detail = JSON.stringify(numbers);
         expect(fresh.errors, detail).toEqual([]);
         expect(loaded.errors, detail).toEqual([]);
         expect(freshMedian, `fresh clients' first calls: ${detail}`).toBeLessThanOrEqual(freshBound);
-        expect(loadedP99, `median p99 under the flood: ${detail}`).toBeLessThanOrEqual(bound);
+        if (SHORT) expect(floodServedPerCall, `flood requests served per well-behaved call: ${detail}`).toBeLessThanOrEqual(fairQueue);
+        else expect(loadedP99, `median p99 under the flood: ${detail}`).toBeLessThanOrEqual(bound);
         // The flood itself was real: past the server's limit, its excess was refused.
         if (transport !== 'kcm') expect(refusedFlood).toBeGreaterThan(0);
         // A sustained flood lasted all along the calls: it sent more than the well-behaved client
