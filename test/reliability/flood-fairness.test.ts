@@ -150,7 +150,7 @@ function boundMs(transport: string, mode: FloodMode, maxInFlight: number, unload
  * parking: median p99 64 ms against 30 unloaded on a quiet host, 496 against 81 at load 6.5),
  * so there the queue is asserted by count, which the CPU's speed does not change: the flood's
  * requests served per well-behaved call, while the client has one outstanding all along. Served
- * fairly, that is about one of each flooder per worker (measured: 10–16 with 4 flooders and 2
+ * fairly, that is about one of each flooder per worker (measured: 10–17 with 4 flooders and 2
  * workers); queued behind the flood, hundreds (before KCM parked single connections: 199–475).
  */
 const fairQueuePerCall = (workers: number, flooders: number): number => 4 * workers * (flooders + 1);
