@@ -26,7 +26,6 @@ Napi::Function MessageWatcher::Define(Napi::Env env) {
                       InstanceMethod("close", &MessageWatcher::Close),
                       InstanceMethod("pause", &MessageWatcher::Pause),
                       InstanceMethod("resume", &MessageWatcher::Resume),
-                      InstanceMethod("park", &MessageWatcher::Park),
                       InstanceMethod("flush", &MessageWatcher::Flush)});
 }
 
@@ -124,13 +123,6 @@ Napi::Value MessageWatcher::Resume(const Napi::CallbackInfo& info) {
     const int rc = Arm();
     if (rc != 0) throw SysError(info.Env(), "uv_poll_start", -rc);
   }
-  return info.Env().Undefined();
-}
-
-Napi::Value MessageWatcher::Park(const Napi::CallbackInfo& info) {
-  if (stopped_ || group_ == nullptr) return info.Env().Undefined();
-  const int err = group_->Park(member_, info[0].ToBoolean().Value());
-  if (err != 0) throw SysError(info.Env(), "epoll_ctl(EPOLL_CTL_ADD)", err);
   return info.Env().Undefined();
 }
 

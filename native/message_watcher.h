@@ -19,9 +19,9 @@
 // the mux then hands further messages to the other KCM sockets once this one's
 // receive buffer is full); resume() polls again. Level-triggered: messages that
 // arrived while paused are read at the next loop turn. A watcher made with a
-// PollGroup reads through the group's one epoll set (poll_group.h); park(true/false)
-// stops and resumes it there at a flag's cost. pause() or resume() on it takes it out
-// of the group for good, to read (or not) on its own. flush() reads everything
+// PollGroup reads when its group does (poll_group.h): pausing a worker's sockets
+// together is then one flag. pause() or resume() on it takes it out of the group
+// for good, to read (or not) on its own. flush() reads everything
 // the socket holds right now, paused or not: the last reads after a peer's FIN.
 // A wakeup on a thread that can no longer run JS (it is stopping) stops the watcher
 // without reading: the messages stay in the kernel for the next reader.
@@ -56,8 +56,6 @@ class MessageWatcher : public Napi::ObjectWrap<MessageWatcher> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
-  /** park(bool): a group member stops (true) or resumes reading, staying in the group; nothing outside one. */
-  Napi::Value Park(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
   /** Re-arms the poll for what is wanted now: reading unless paused or the group reads, writability if asked. */
   int Arm();

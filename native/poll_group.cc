@@ -15,7 +15,9 @@ constexpr int kEventsPerWakeup = 64;
 }  // namespace
 
 Napi::Function PollGroup::Define(Napi::Env env) {
-  return DefineClass(env, "PollGroup", {InstanceMethod("close", &PollGroup::Close)});
+  return DefineClass(env, "PollGroup",
+                     {InstanceMethod("pause", &PollGroup::Pause), InstanceMethod("resume", &PollGroup::Resume),
+                      InstanceMethod("close", &PollGroup::Close)});
 }
 
 PollGroup::PollGroup(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PollGroup>(info), epoll_(epoll_create1(EPOLL_CLOEXEC)) {
@@ -26,6 +28,7 @@ PollGroup::PollGroup(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PollGrou
   int rc = poll_.Init(loop, epoll_.Get(), this, &PollGroup::OnEvent);
   if (rc == 0) rc = poll_.Start(UV_READABLE);
   if (rc != 0) throw SysError(env, "uv_poll_start", -rc);
+  armed_ = true;
   // As a watcher's own poll does: the thread stays alive while a member may be read.
   poll_.KeepsLoopAlive(false);
   // The epoll fd must not outlive a worker thread that exits without close().
@@ -49,35 +52,32 @@ uint64_t PollGroup::Add(int fd, void* owner, Callback callback) {
   event.events = EPOLLIN | EPOLLRDHUP;
   event.data.u64 = id;
   if (epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, fd, &event) != 0) return 0;
-  members_.emplace(id, Member{owner, callback, fd, false, true});
+  members_.emplace(id, Member{owner, callback});
   if (members_.size() == 1) poll_.KeepsLoopAlive(true);
   return id;
 }
 
 void PollGroup::Remove(uint64_t id, int fd) {
-  const auto member = members_.find(id);
-  if (member == members_.end()) return;
-  const bool in_set = member->second.in_set;
-  members_.erase(member);
+  if (members_.erase(id) == 0 || !epoll_.Valid()) return;
   if (members_.empty()) poll_.KeepsLoopAlive(false);
-  if (!in_set || !epoll_.Valid()) return;
   // The fd is still open (its owner closes it after the watcher): its epoll entry must go now.
   epoll_event unused{};
   epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, &unused);
 }
 
-int PollGroup::Park(uint64_t id, bool parked) {
-  const auto member = members_.find(id);
-  if (member == members_.end() || !epoll_.Valid()) return 0;
-  Member& m = member->second;
-  m.parked = parked;
-  if (parked || m.in_set) return 0;
-  epoll_event event{};
-  event.events = EPOLLIN | EPOLLRDHUP;
-  event.data.u64 = id;
-  if (epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, m.fd, &event) != 0) return errno;
-  m.in_set = true;
-  return 0;
+Napi::Value PollGroup::Pause(const Napi::CallbackInfo& info) {
+  paused_ = true;
+  return info.Env().Undefined();
+}
+
+Napi::Value PollGroup::Resume(const Napi::CallbackInfo& info) {
+  paused_ = false;
+  if (!armed_ && epoll_.Valid()) {
+    const int rc = poll_.Start(UV_READABLE);
+    if (rc != 0) throw SysError(info.Env(), "uv_poll_start", -rc);
+    armed_ = true;
+  }
+  return info.Env().Undefined();
 }
 
 Napi::Value PollGroup::Close(const Napi::CallbackInfo& info) {
@@ -89,29 +89,25 @@ void PollGroup::Shut() {
   poll_.Close();
   epoll_.Reset(-1);
   members_.clear();
+  armed_ = false;
 }
 
 void PollGroup::OnEvent(void* self_ptr, int status, int /*events*/) {
   auto* self = static_cast<PollGroup*>(self_ptr);
-  if (status < 0) {
-    // An error on the epoll fd itself cannot happen while it is open; stopping is the safe answer.
+  if (status < 0 || self->paused_) {
+    // Paused: something arrived, so stop polling the set until resume() (a level-triggered
+    // set would otherwise wake the loop on every turn). An error on the epoll fd itself
+    // cannot happen while it is open; stopping is the safe answer to one anyway.
     self->poll_.Start(0);
+    self->armed_ = false;
     return;
   }
   epoll_event events[kEventsPerWakeup];
   const int n = epoll_wait(self->epoll_.Get(), events, kEventsPerWakeup, 0);
-  for (int i = 0; i < n; i++) {
-    // A member's callback may remove or park members or close the group: look each one up afresh.
+  for (int i = 0; i < n && !self->paused_; i++) {
+    // A member's callback may remove members or close the group: look each one up afresh.
     const auto member = self->members_.find(events[i].data.u64);
     if (member == self->members_.end()) continue;
-    if (member->second.parked) {
-      // Something arrived while parked: out of the set until unparked (level-triggered, it would
-      // otherwise wake the loop on every turn); Park(false) puts it back and it is read then.
-      epoll_event unused{};
-      epoll_ctl(self->epoll_.Get(), EPOLL_CTL_DEL, member->second.fd, &unused);
-      member->second.in_set = false;
-      continue;
-    }
     const uint32_t ev = events[i].events;
     // As libuv reports a uv_poll: POLLERR as UV_EBADF with no events, the rest as readable.
     if ((ev & EPOLLERR) != 0) {

@@ -1,15 +1,16 @@
 // One epoll set for the message sockets a worker thread reads (its KCM sockets, or its
 // sockmap targets), polled as ONE fd on the thread's libuv loop. The worker's budget
-// (kernel-budget.ts) stops and resumes reading single connections often (a KCM connection
-// whenever it has requests waiting in the worker): with a uv_poll per socket each flip cost
-// libuv an epoll_ctl DEL and ADD. Here a flip is a flag (Park); only a message arriving for a
-// parked member takes its fd out of the set (one DEL), and unparking puts it back (one ADD).
+// (kernel-budget.ts) stops and resumes reading on all its connections at once, often
+// (at every fill and every 1 ms turn): with a uv_poll per socket each flip cost libuv an
+// epoll_ctl DEL and ADD per socket. Here a flip is a flag; only a message arriving while
+// paused stops the set's own poll (one DEL), and the resume re-arms it (DEL + ADD).
 //
 //   new PollGroup()     on the thread whose loop reads
+//   pause() / resume()  idempotent; level-triggered, so what came meanwhile is read next turn
 //   close()             idempotent, also at the thread's exit; members read nothing more
 //
 // Members join from C++ (MessageWatcher, with the group as an option): Add() once per
-// socket, Park() to stop and resume reading it, Remove() when it stops or reads on its own.
+// socket, Remove() when it stops or reads on its own.
 #pragma once
 
 #include <napi.h>
@@ -33,18 +34,15 @@ class PollGroup : public Napi::ObjectWrap<PollGroup> {
   /** Watches fd for reading on behalf of owner; callback gets (status, events) as a uv_poll's would. A member id, or 0 and errno. */
   uint64_t Add(int fd, void* owner, Callback callback);
   void Remove(uint64_t id, int fd);
-  /** Stops (true) or resumes (false) reading one member; level-triggered, so what came meanwhile is read after. 0 or errno. */
-  int Park(uint64_t id, bool parked);
 
  private:
   struct Member {
     void* owner;
     Callback callback;
-    int fd;
-    bool parked;
-    bool in_set;  // in the epoll set: a parked member leaves it only once something arrives
   };
 
+  Napi::Value Pause(const Napi::CallbackInfo& info);
+  Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   static void OnEvent(void* self, int status, int events);
   static void ShutAtExit(void* self);
@@ -52,6 +50,8 @@ class PollGroup : public Napi::ObjectWrap<PollGroup> {
 
   UniqueFd epoll_;
   UvPollHandle poll_;
+  bool paused_ = false;
+  bool armed_ = false;
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Member> members_;
 };

@@ -5,10 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const results = process.env.KMUX_KERNEL_RESULTS;
-// Every reliability suite but reply-memory (TCG is too slow to fill the kernel buffers: its
-// README) and the socket fuzzer, on KCM (the fuzz targets themselves are transport-free and
-// run on the host).
-const RELIABILITY_SUITES = ['test/reliability/{chaos,defaults,flood-fairness,slow-clients,hostile-frames,memory-budget,overload,wire}.test.ts', 'test/fuzz/server.test.ts'];
+// Every reliability suite and the socket fuzzer, on KCM (the fuzz targets themselves are
+// transport-free and run on the host).
+const RELIABILITY_SUITES = ['test/reliability/{chaos,defaults,slow-clients,hostile-frames,memory-budget,overload,wire}.test.ts', 'test/fuzz/server.test.ts'];
 // Host tests that take KMUX_TRANSPORTS, run on KCM too.
 const TRANSPORT_TESTS = ['packages/core/test/transport/no-delay.test.ts'];
 

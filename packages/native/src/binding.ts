@@ -71,7 +71,6 @@ export interface NativeMessageWatcher {
   waitWritable(): void;
   pause(): void;
   resume(): void;
-  park(parked: boolean): void;
   flush(): number;
   close(): void;
 }
@@ -90,6 +89,8 @@ export interface NativeMessageWatcherClass {
 
 /** The native class behind PollGroup (native/poll_group.cc). */
 export interface NativePollGroup {
+  pause(): void;
+  resume(): void;
   close(): void;
 }
 export type NativePollGroupClass = new () => NativePollGroup;

@@ -36,8 +36,8 @@ export interface MessageWatcherOptions {
   /** Called once after each waitWritable(), when the fd can take data again. */
   onWritable?(): void;
   /**
-   * Read through this group's one epoll set (park() stops and resumes it there cheaply),
-   * instead of polling the fd on its own. pause() or resume() takes the watcher out of the group.
+   * Read when this group does (it pauses and resumes all its members at once), instead of
+   * polling the fd on its own. pause() or resume() takes the watcher out of the group.
    */
   group?: PollGroup;
 }
@@ -109,15 +109,6 @@ export class MessageWatcher {
   /** Reads again (idempotent); what arrived meanwhile comes at the next loop turn. */
   resume(): void {
     if (!this.#closed) this.#native.resume();
-  }
-
-  /**
-   * A member of a PollGroup: stops (true) or resumes (false, idempotent) reading this
-   * socket, staying in the group; what the peer sends meanwhile waits in the kernel (on
-   * KCM, as for pause()). Does nothing outside a group.
-   */
-  park(parked: boolean): void {
-    if (!this.#closed) this.#native.park(parked);
   }
 
   /**

@@ -3,10 +3,10 @@ import { requireNative } from './load-native.js';
 
 /**
  * One epoll set for the sockets a thread reads with MessageWatchers made with
- * `{ group }`: the thread's event loop polls the set, not each socket, and a
- * member's park() stops and restarts reading it at a flag's cost (an epoll_ctl
- * only when something arrived meanwhile), where pausing a watcher on its own
- * costs a pair each time. Level-triggered: what arrives while parked is read after.
+ * `{ group }`: the thread's event loop polls the set, not each socket, so
+ * pause() and resume() stop and restart reading on all of them at once for at
+ * most one epoll_ctl pair, where pausing each watcher costs a pair per socket.
+ * Level-triggered: what arrives while paused is read after resume().
  *
  * A member's own pause() or resume() takes it out of the group for good. Close the
  * group when the thread no longer reads (it is also closed when the thread exits).
@@ -17,6 +17,16 @@ export class PollGroup {
   constructor() {
     const { PollGroup: Native } = requireNative();
     this.native = new Native();
+  }
+
+  /** Stops reading on every member (idempotent): what the peers send waits in the kernel. */
+  pause(): void {
+    this.native.pause();
+  }
+
+  /** Reads again (idempotent). */
+  resume(): void {
+    this.native.resume();
   }
 
   close(): void {

@@ -1,4 +1,4 @@
-// PollGroup: MessageWatchers that read through one epoll set, each parked and unparked there
+// PollGroup: MessageWatchers that read through one epoll set, paused and resumed together
 // (a worker's budget on KCM, scheduler/kernel-budget.ts). Over real loopback TCP: the server
 // ends are watched as stream sockets, which read the same way as KCM sockets.
 import { fileURLToPath } from 'node:url';
@@ -49,42 +49,40 @@ async function member(group: PollGroup): Promise<Member> {
 }
 
 describe('PollGroup', () => {
-  it('reads every member; a parked one reads nothing while the others go on, and once unparked what came meanwhile', async () => {
+  it('reads every member; paused, reads none of them, and after resume() what came meanwhile', async () => {
     const group = new PollGroup();
     const members = await Promise.all([member(group), member(group), member(group)]);
     members.forEach((m, i) => m.pair.client.write(frame(`a${i}`)));
     await until(() => members.every((m) => m.got.length === 1), 'the first frames');
 
-    const [parked, ...others] = members as [Member, Member, Member];
-    parked.watcher.park(true);
-    parked.watcher.park(true); // idempotent
+    group.pause();
     members.forEach((m, i) => m.pair.client.write(Buffer.concat([frame(`b${i}`), frame(`c${i}`)])));
-    await until(() => others.every((m) => m.got.length === 3), 'the members not parked');
     await turns();
-    expect(parked.got).toEqual(['a0']);
-    // Parked before anything arrived: unparking it reads what comes next, without a lost wakeup.
-    others[0].watcher.park(true);
-    others[0].watcher.park(false);
-    others[0].pair.client.write(frame('d1'));
+    expect(members.map((m) => m.got.length)).toEqual([1, 1, 1]);
 
-    parked.watcher.park(false);
-    await until(() => parked.got.length === 3 && others[0].got.length === 4, 'the frames sent while parked');
-    expect(members.map((m) => m.got.slice(0, 3))).toEqual([0, 1, 2].map((i) => [`a${i}`, `b${i}`, `c${i}`]));
+    group.resume();
+    await until(() => members.every((m) => m.got.length === 3), 'the frames sent while paused');
+    expect(members.map((m) => m.got)).toEqual([0, 1, 2].map((i) => [`a${i}`, `b${i}`, `c${i}`]));
     group.close();
   });
 
-  it("a member's own pause() takes it out of the group, where park() does nothing to it", async () => {
+  it("a member's own resume() takes it out of the group: it reads while the group is paused", async () => {
     const group = new PollGroup();
-    const [alone, grouped] = (await Promise.all([member(group), member(group)])) as [Member, Member];
-    alone.watcher.pause();
-    alone.watcher.park(false);
-    alone.pair.client.write(frame('alone'));
-    grouped.pair.client.write(frame('grouped'));
-    await until(() => grouped.got.length === 1, 'the grouped member');
+    const [alone, grouped] = await Promise.all([member(group), member(group)]);
+    group.pause();
+    alone!.watcher.resume();
+    alone!.pair.client.write(frame('alone'));
+    grouped!.pair.client.write(frame('grouped'));
+    await until(() => alone!.got.length === 1, 'the member that left');
     await turns();
-    expect(alone.got).toEqual([]);
-    alone.watcher.resume();
-    await until(() => alone.got.length === 1, 'the member that left, resumed on its own');
+    expect(grouped!.got).toEqual([]);
+    // Paused on its own now, whatever the group does.
+    alone!.watcher.pause();
+    group.resume();
+    alone!.pair.client.write(frame('later'));
+    await until(() => grouped!.got.length === 1, 'the grouped member after resume()');
+    await turns();
+    expect(alone!.got).toEqual(['alone']);
     group.close();
   });
 

@@ -21,21 +21,16 @@
  * the limits, instead of waiting uncounted in the kernel.
  *
  * Reading. sockmap's redirect has no backpressure (the kernel would queue without bound),
- * so a sockmap worker always reads. A KCM worker stops reading a connection (parks it) while
- * the connection has requests held here, and reads it again once they have all started: its
- * backlog stays in the kernel, in its own KCM sockets (kmux gives every connection a mux of
- * its own, so they hold no one else's messages), which then hand it to the other workers and
- * finally close that connection's TCP window. A connection holding nothing here is always
- * read, so a well-behaved client's request is read at once beside a flood and waits only for
- * its turn, one held request of each other connection (before, the worker stopped reading all
- * its connections when full, and the client's request waited in the kernel until the worker had
- * worked through a batch of every flooder). But not once less than a depth is left of the
- * worker's share: it could take on little of that backlog anyway, so it reads everything and
- * sheds the rest at once, rather than let it age in its KCM sockets, unbounded in time and
- * past its deadline. So on KCM overload is shed, as on the other transports, when maxInFlight
- * is about workers × workerQueueDepth or less; with more, a flooding connection's backlog
- * waits in the kernel (backpressure into TCP) instead. Parking is a flag (PollGroup), an
- * epoll_ctl only when something arrives meanwhile.
+ * so a sockmap worker always reads. A KCM worker stops reading once it is full (at its
+ * depth, or holding) and reads again when half of its depth is free: the backlog stays in
+ * the kernel, which hands further messages to the other workers' KCM sockets (and closes
+ * the TCP window when every worker is full). But not once less than a depth is left of its
+ * share: it could take on little of that backlog anyway, so it reads it and sheds the rest
+ * at once, rather than let it age in its KCM sockets, unbounded in time and past its
+ * deadline. So on KCM overload is shed, as on the other transports, when maxInFlight is
+ * about workers × workerQueueDepth or less; with more, a full worker's backlog waits in the
+ * kernel (backpressure into TCP) instead. Reading stops and starts for all the worker's
+ * connections at once (a ReadSwitch: its PollGroup), at a flag's cost, however many there are.
  */
 import { ServerCounters } from './shared-counters.js';
 import type { AttachMessage } from './worker-messages.js';
@@ -48,8 +43,12 @@ export interface BudgetClient {
   /** Starts the oldest held request that is still unanswered; false when there is none. */
   startHeld(): boolean;
   readonly hasHeld: boolean;
-  /** Stops (true) or resumes reading the connection from the kernel (KCM). */
-  park(parked: boolean): void;
+}
+
+/** Stops and resumes reading from the kernel on all the worker's connections. */
+export interface ReadSwitch {
+  pause(): void;
+  resume(): void;
 }
 
 export class WorkerBudget {
@@ -59,27 +58,29 @@ export class WorkerBudget {
   private readonly share: number;
   /** The server's requests in flight and connections holding any, counted by all its workers. */
   readonly server: ServerCounters;
-  /** KCM: a connection's backlog may wait in the kernel. sockmap: never. */
-  private readonly canPark: boolean;
+  /** KCM: a full worker may leave its backlog in the kernel. sockmap: never. */
+  private readonly canPause: boolean;
   /** Requests admitted and not finished. */
   private admitted = 0;
   private running = 0;
-  /** Less than a depth of the share is left: every connection is read, and its excess shed. */
-  private readingAll = false;
+  private reading = true;
   private draining = false;
   /** When the current turn's starts must stop (performance.now() ms); 0 before a turn's first start. */
   private turnEndsAt = 0;
-  /** Connections with held requests, in the order they get their next turn; on KCM parked unless readingAll. */
+  /** Connections with held requests, in the order they get their next turn. */
   private readonly waiting = new Set<BudgetClient>();
 
   /** Made from any of the worker's attach messages: the limits and counters are the server's. */
-  constructor(attach: Pick<AttachMessage, 'transport' | 'workers' | 'serverCounters' | 'limits'>) {
+  constructor(
+    attach: Pick<AttachMessage, 'transport' | 'workers' | 'serverCounters' | 'limits'>,
+    private readonly reads: ReadSwitch,
+  ) {
     const { maxInFlight, workerQueueDepth } = attach.limits;
     this.depth = workerQueueDepth;
     this.maxInFlight = maxInFlight;
     this.share = Math.ceil(maxInFlight / attach.workers);
     this.server = new ServerCounters(attach.serverCounters);
-    this.canPark = attach.transport === 'kcm';
+    this.canPause = attach.transport === 'kcm';
   }
 
   /**
@@ -108,10 +109,7 @@ export class WorkerBudget {
 
   /** `client` holds a request that take() refused. */
   hold(client: BudgetClient): void {
-    if (!this.waiting.has(client)) {
-      this.waiting.add(client);
-      this.park(client, true);
-    }
+    this.waiting.add(client);
     this.update();
   }
 
@@ -148,7 +146,6 @@ export class WorkerBudget {
         this.running++;
         if (!client.startHeld()) this.running--;
         if (client.hasHeld) this.waiting.add(client);
-        else this.park(client, false);
       }
     } finally {
       this.draining = false;
@@ -171,15 +168,15 @@ export class WorkerBudget {
     this.drain();
   };
 
-  private park(client: BudgetClient, parked: boolean): void {
-    if (this.canPark) client.park(parked && !this.readingAll);
-  }
-
   private update(): void {
-    if (!this.canPark) return;
-    const readingAll = this.admitted > this.share - this.depth;
-    if (readingAll === this.readingAll) return;
-    this.readingAll = readingAll;
-    for (const client of this.waiting) client.park(!readingAll);
+    if (!this.canPause) return;
+    const full = this.running >= this.depth || this.waiting.size > 0;
+    const roomy = this.running <= this.depth >> 1 && this.waiting.size === 0;
+    const shareNearlyTaken = this.admitted > this.share - this.depth;
+    const read = shareNearlyTaken || (this.reading ? !full : roomy);
+    if (read === this.reading) return;
+    this.reading = read;
+    if (read) this.reads.resume();
+    else this.reads.pause();
   }
 }

@@ -100,7 +100,7 @@ export class KernelConnection implements BudgetClient {
       onMessages: (data, offsets) => this.onMessages(data, offsets),
       onClose: (error) => this.onReadEnd(error),
       onWritable: () => this.writer.pump(),
-      // Read through the worker's one epoll set; parked by the budget while it holds requests here.
+      // Reads when the worker's budget lets all its connections read.
       group,
     });
     const onWriteError = (error: Error): void => {
@@ -116,10 +116,6 @@ export class KernelConnection implements BudgetClient {
 
   get hasHeld(): boolean {
     return this.held.length > 0;
-  }
-
-  park(parked: boolean): void {
-    this.watcher.park(parked);
   }
 
   startHeld(): boolean {

@@ -43,7 +43,7 @@ export class KernelWorker {
   private attach(message: Extract<WorkerControl, { type: 'attach' }>): void {
     const id = message.connection;
     this.group ??= new PollGroup();
-    this.budget ??= new WorkerBudget(message);
+    this.budget ??= new WorkerBudget(message, this.group);
     this.stats ??= new WorkerStatsRecorder(new WorkerTally(message.tally), this.codec.methods, (name, buffer) =>
       this.post({ type: 'method', name, buffer }),
     );

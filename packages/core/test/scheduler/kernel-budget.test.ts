@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TURN_MS, WorkerBudget, type BudgetClient } from '../../src/scheduler/kernel-budget.js';
+import { TURN_MS, WorkerBudget, type BudgetClient, type ReadSwitch } from '../../src/scheduler/kernel-budget.js';
 import { ConnectionCounters, ServerCounters } from '../../src/scheduler/shared-counters.js';
 import type { KernelLimits } from '../../src/scheduler/worker-messages.js';
 
@@ -7,8 +7,6 @@ import type { KernelLimits } from '../../src/scheduler/worker-messages.js';
 class FakeConnection implements BudgetClient {
   readonly held: string[] = [];
   readonly started: string[] = [];
-  /** Whether the budget lets the worker read it (KCM parks a connection that has requests held). */
-  reading = true;
 
   get hasHeld(): boolean {
     return this.held.length > 0;
@@ -20,9 +18,18 @@ class FakeConnection implements BudgetClient {
     this.started.push(request);
     return true;
   }
+}
 
-  park(parked: boolean): void {
-    this.reading = !parked;
+/** The worker's reads, as its PollGroup switches them. */
+class FakeReads implements ReadSwitch {
+  reading = true;
+
+  pause(): void {
+    this.reading = false;
+  }
+
+  resume(): void {
+    this.reading = true;
   }
 }
 
@@ -37,39 +44,38 @@ interface Setup {
 
 /** One worker's budget over `connection` (its in-flight count shared as KernelConnection keeps it), as KernelConnection drives it. */
 function worker({ transport, maxInFlight, workerQueueDepth, workers = 1, server = new ServerCounters() }: Setup) {
+  const connection = new FakeConnection();
+  const counters = ConnectionCounters.create(1, server);
+  const reads = new FakeReads();
   const limits = { maxInFlight, workerQueueDepth } as KernelLimits;
-  const budget = new WorkerBudget({ transport, workers, serverCounters: server.buffer, limits });
-  /** Another connection of this worker's. */
-  const client = () => {
-    const connection = new FakeConnection();
-    const counters = ConnectionCounters.create(1, server);
-    return {
-      connection,
-      /** A request is read: true when admitted (then run at once or held), false when shed. */
-      read(request: string): boolean {
-        if (!budget.admit(counters.inFlightOf(0))) return false;
-        counters.add(0, 1);
-        if (budget.take()) connection.started.push(request);
-        else {
-          connection.held.push(request);
-          budget.hold(connection);
-        }
-        return true;
-      },
-      /** A request's reply is on the socket: it no longer counts in flight. */
-      finished(): void {
-        counters.add(0, -1);
-        budget.finished();
-      },
-    };
+  const budget = new WorkerBudget({ transport, workers, serverCounters: server.buffer, limits }, reads);
+  return {
+    budget,
+    connection,
+    reads,
+    /** A request is read: true when admitted (then run at once or held), false when shed. */
+    read(request: string): boolean {
+      if (!budget.admit(counters.inFlightOf(0))) return false;
+      counters.add(0, 1);
+      if (budget.take()) connection.started.push(request);
+      else {
+        connection.held.push(request);
+        budget.hold(connection);
+      }
+      return true;
+    },
+    /** A request's reply is on the socket: it no longer counts in flight. */
+    finished(): void {
+      counters.add(0, -1);
+      budget.finished();
+    },
   };
-  return { budget, client, ...client() };
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** A running request is answered and its reply sent, as KernelConnection reports it. */
-function done(w: Pick<ReturnType<typeof worker>, 'budget' | 'finished'>): void {
+function done(w: ReturnType<typeof worker>): void {
   w.budget.answered();
   w.finished();
 }
@@ -129,7 +135,7 @@ describe('WorkerBudget', () => {
 
   it('past its share and maxInFlight, still admits a connection holding less than its fair share (share ÷ connections holding requests), never the flood', () => {
     const server = new ServerCounters();
-    const budget = new WorkerBudget({ transport: 'sockmap', workers: 1, serverCounters: server.buffer, limits: { maxInFlight: 8, workerQueueDepth: 100 } as KernelLimits });
+    const budget = new WorkerBudget({ transport: 'sockmap', workers: 1, serverCounters: server.buffer, limits: { maxInFlight: 8, workerQueueDepth: 100 } as KernelLimits }, new FakeReads());
     const flood = ConnectionCounters.create(1, server);
     const polite = ConnectionCounters.create(1, server);
     const read = (connection: ConnectionCounters): boolean => {
@@ -151,48 +157,38 @@ describe('WorkerBudget', () => {
   });
 
   it('sockmap: never stops reading, whatever it holds (the kernel would queue without bound)', () => {
-    const { connection, read } = worker({ transport: 'sockmap', maxInFlight: 100, workerQueueDepth: 2 });
+    const { connection, reads, read } = worker({ transport: 'sockmap', maxInFlight: 100, workerQueueDepth: 2 });
     for (const request of ['a', 'b', 'c', 'd']) read(request);
     expect(connection.held).toEqual(['c', 'd']);
-    expect(connection.reading).toBe(true);
+    expect(reads.reading).toBe(true);
   });
 
-  it('KCM: parks a connection while it has requests held, reads it again once they all started; one holding nothing is read all along', () => {
+  it('KCM: stops reading at workerQueueDepth while much of its share is free, reads again at half of the depth', () => {
     const w = worker({ transport: 'kcm', maxInFlight: 100, workerQueueDepth: 4 });
-    const flood = w;
-    const polite = w.client();
-    for (const request of ['a', 'b', 'c', 'd']) flood.read(request);
-    expect(flood.connection.reading).toBe(true);
-    // At its depth: the flood's next is held, and the flood is no longer read; the polite client is.
-    flood.read('e');
-    expect(flood.connection.reading).toBe(false);
-    expect(polite.connection.reading).toBe(true);
-    polite.read('p');
-    expect(polite.connection.held).toEqual(['p']);
-    expect(polite.connection.reading).toBe(false);
-    // Held requests start one connection after another: the polite one after one of the flood's.
-    done(flood);
-    expect(flood.connection.started.at(-1)).toBe('e');
-    expect(flood.connection.reading).toBe(true);
-    done(flood);
-    expect(polite.connection.started).toEqual(['p']);
-    expect(polite.connection.reading).toBe(true);
+    const { reads, read } = w;
+    for (const request of ['a', 'b', 'c']) read(request);
+    expect(reads.reading).toBe(true);
+    read('d');
+    expect(reads.reading).toBe(false);
+    done(w);
+    expect(reads.reading).toBe(false);
+    done(w);
+    expect(reads.reading).toBe(true);
   });
 
-  it('KCM: reads every connection once less than a depth of its share is left, to shed the backlog rather than leave it in the kernel', () => {
-    const w = worker({ transport: 'kcm', maxInFlight: 12, workerQueueDepth: 4 });
-    const { connection, read } = w;
-    for (const request of ['a', 'b', 'c', 'd', 'e']) read(request);
-    // e is held, with most of its share free: the kernel keeps the connection's backlog.
-    expect(connection.reading).toBe(false);
-    for (const request of ['f', 'g', 'h', 'i']) read(request); // the rest of the batch it was reading
-    // Less than a depth of its share left: read on, and shed past it.
-    expect(connection.reading).toBe(true);
-    expect(['j', 'k', 'l', 'm'].map((request) => read(request))).toEqual([true, true, true, false]);
+  it('KCM: reads on at its depth once less than a depth of its share is left, to shed the backlog rather than leave it in the kernel', () => {
+    const w = worker({ transport: 'kcm', maxInFlight: 8, workerQueueDepth: 4 });
+    const { connection, reads, read } = w;
+    for (const request of ['a', 'b', 'c', 'd']) read(request);
+    // At its depth with half of its share free: the kernel may give the backlog to another worker.
+    expect(reads.reading).toBe(false);
+    read('e'); // the rest of the batch it was reading
+    expect(reads.reading).toBe(true);
+    expect(['f', 'g', 'h', 'i'].map((request) => read(request))).toEqual([true, true, true, false]);
 
     for (let i = 0; i < 4; i++) done(w);
     expect(connection.started).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
-    // A depth of its share free again, and requests still held: parked again.
-    expect(connection.reading).toBe(false);
+    // At its depth again, with a depth of its share free: it leaves the backlog to the kernel.
+    expect(reads.reading).toBe(false);
   });
 });
