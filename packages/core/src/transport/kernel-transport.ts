@@ -190,24 +190,28 @@ export class KernelTransport implements ServerTransport {
   private shed(binding: KernelBinding, heads: readonly Buffer[]): void {
     const draining = [...this.connections.values()].some((connection) => connection.binding === binding && connection.draining?.mode === 'shutdown');
     if (draining) return this.refuse(binding, heads);
-    this.answerUnrun(binding, heads, this.overloaded);
-  }
-
-  /** native, in a drain: requests no worker will read, answered "shutting down" unrun. */
-  private refuse(binding: KernelBinding, heads: readonly Buffer[]): void {
-    this.answerUnrun(binding, heads, new KmuxError('shutting_down', NOT_RUN_SHUTTING_DOWN));
-  }
-
-  private answerUnrun(binding: KernelBinding, heads: readonly Buffer[], error: KmuxError): void {
-    const { counters } = this.context;
-    counters.received += heads.length;
-    counters.requestsLost(error.kind, heads.length);
-    if (!this.answerFromHeads(binding, heads, error)) {
+    this.countUnrun(heads.length, 'overloaded');
+    if (!this.answerFromHeads(binding, heads, this.overloaded)) {
       for (const connection of this.connections.values()) {
         if (connection.binding !== binding) continue;
         this.teardown.detach(connection, 'abort', 0, { reason: 'protocol', message: 'a shed request could not be read' });
       }
     }
+  }
+
+  /**
+   * native, in a drain: requests no worker will read, answered "shutting down" unrun. The
+   * connection closes once its workers have let go, so one whose head cannot be read (the
+   * frames before it were answered) simply goes unanswered with it.
+   */
+  private refuse(binding: KernelBinding, heads: readonly Buffer[]): void {
+    this.countUnrun(heads.length, 'shutting_down');
+    this.answerFromHeads(binding, heads, new KmuxError('shutting_down', NOT_RUN_SHUTTING_DOWN));
+  }
+
+  private countUnrun(count: number, outcome: 'overloaded' | 'shutting_down'): void {
+    this.context.counters.received += count;
+    this.context.counters.requestsLost(outcome, count);
   }
 
   /** Error replies built on the main thread from request heads (a dead worker's, shed ones); false if one cannot be read. */
@@ -248,9 +252,10 @@ export class KernelTransport implements ServerTransport {
       case 'detached': {
         const connection = this.connections.get(message.connection);
         if (!connection) break;
-        // native: what reached the worker's pair after its last read is answered here, unrun.
+        // native: nothing more goes to this worker; in a drain, what reached its pair after its
+        // last read is answered here, unrun (else it goes with the closing connection).
         const unread = connection.binding.detached?.(slot) ?? [];
-        if (unread.length > 0) this.refuse(connection.binding, unread);
+        if (unread.length > 0 && connection.draining?.mode === 'shutdown') this.refuse(connection.binding, unread);
         this.teardown.detachedFrom(connection, slot);
         break;
       }
