@@ -23,6 +23,19 @@ function scriptedSink(accept: (bytes: Uint8Array) => number | Error): ReplySink 
   return sink;
 }
 
+/** A socket with `room` bytes of buffer left: each send takes what fits and uses it up; set `room` to make more. */
+function sinkWithRoom(room: number): ReplySink & { readonly sent: Buffer[]; room: number } {
+  const sink = Object.assign(
+    scriptedSink((bytes) => {
+      const taken = Math.min(sink.room, bytes.length);
+      sink.room -= taken;
+      return taken;
+    }),
+    { room },
+  );
+  return sink;
+}
+
 const WORKER_1 = 2;
 
 describe('ReplyWriter on a shared write lock (sockmap)', () => {
@@ -88,12 +101,7 @@ describe('ReplyWriter while the socket is full (a client that does not read)', (
   });
 
   it('sends a frame given in parts gathered, and keeps the rest of a partial send as one piece ending on the frame\'s end', () => {
-    let room = 5;
-    const sink = scriptedSink((bytes) => {
-      const taken = Math.min(room, bytes.length);
-      room -= taken;
-      return taken;
-    });
+    const sink = sinkWithRoom(5);
     const writer = new ReplyWriter(sink, (error) => expect.fail(error.message));
     const frame = frameOf(100, 7);
     const expected = Buffer.from(frame);
@@ -102,7 +110,7 @@ describe('ReplyWriter while the socket is full (a client that does not read)', (
     writer.write(parts, () => sent++);
     expect(sink.sent).toEqual([expected.subarray(0, 5)]);
     parts[1]!.fill(0xee); // the writer kept a copy of what waits, not the caller's parts
-    room = Infinity;
+    sink.room = Infinity;
     writer.pump();
     expect(sink.sent.length).toBe(2);
     expect(Buffer.concat(sink.sent).equals(expected)).toBe(true);
@@ -111,12 +119,7 @@ describe('ReplyWriter while the socket is full (a client that does not read)', (
   });
 
   it('copies what waits into chunks: counted by their capacity, not the buffers the frames came in, and sent whole, in order', () => {
-    let room = 10;
-    const sink = scriptedSink((bytes) => {
-      const taken = Math.min(room, bytes.length);
-      room -= taken;
-      return taken;
-    });
+    const sink = sinkWithRoom(10);
     const writer = new ReplyWriter(sink, (error) => expect.fail(error.message));
     const order: number[] = [];
     // 2,000 small replies, each a view into an 8 KiB buffer of its own (a worker's reply batch).
@@ -131,7 +134,7 @@ describe('ReplyWriter while the socket is full (a client that does not read)', (
     expect(writer.pendingBytes).toBeGreaterThanOrEqual(2000 * 60 - 10);
     expect(writer.pendingBytes).toBeLessThanOrEqual(2 * 64 * 1024);
 
-    room = Infinity;
+    sink.room = Infinity;
     writer.pump();
     expect(order).toEqual(frames.map((_, i) => i));
     expect(Buffer.concat(sink.sent).equals(Buffer.concat(frames))).toBe(true);
@@ -141,17 +144,12 @@ describe('ReplyWriter while the socket is full (a client that does not read)', (
 
   it('ends every whole send on a frame\'s end (KCM sends each as one message; sockmap lets the lock go there)', () => {
     const lock = sharedLock();
-    let room = 0;
-    const sink = scriptedSink((bytes) => {
-      const taken = Math.min(room, bytes.length);
-      room -= taken;
-      return taken;
-    });
+    const sink = sinkWithRoom(0);
     const writer = new ReplyWriter(sink, (error) => expect.fail(error.message), lock, WORKER_1);
     // Sizes that do not divide a 64 KiB chunk, and some that get chunks of their own.
     const frames = Array.from({ length: 300 }, (_, i) => frameOf(i % 10 === 0 ? 40_000 : 100 + ((i * 7919) % 3000), i & 0xff));
     for (const frame of frames) writer.write([frame], () => {});
-    room = Infinity;
+    sink.room = Infinity;
     const before = sink.sent.length;
     writer.pump();
     const sends = sink.sent.slice(before);
