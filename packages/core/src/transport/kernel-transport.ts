@@ -188,15 +188,18 @@ export class KernelTransport implements ServerTransport {
    * ("overloaded"), or, once the connection drains, with no worker left to take them.
    */
   private shed(binding: KernelBinding, heads: readonly Buffer[]): void {
-    const draining = [...this.connections.values()].some((connection) => connection.binding === binding && connection.draining?.mode === 'shutdown');
-    if (draining) return this.refuse(binding, heads);
+    const connection = this.connectionOf(binding);
+    if (connection?.draining?.mode === 'shutdown') return this.refuse(binding, heads);
     this.countUnrun(heads.length, 'overloaded');
-    if (!this.answerFromHeads(binding, heads, this.overloaded)) {
-      for (const connection of this.connections.values()) {
-        if (connection.binding !== binding) continue;
-        this.teardown.detach(connection, 'abort', 0, { reason: 'protocol', message: 'a shed request could not be read' });
-      }
+    if (!this.answerFromHeads(binding, heads, this.overloaded) && connection) {
+      this.teardown.detach(connection, 'abort', 0, { reason: 'protocol', message: 'a shed request could not be read' });
     }
+  }
+
+  /** The connection `binding` was opened for (path.open gives each its own), if it is still held. */
+  private connectionOf(binding: KernelBinding): AttachedConnection | undefined {
+    for (const connection of this.connections.values()) if (connection.binding === binding) return connection;
+    return undefined;
   }
 
   /**
